@@ -1,0 +1,31 @@
+"""neurosim: feed-forward networks as distributed systems whose neurons and synapses fail.
+
+The Python API behind the `neurosim` command (INTERFACE 5).
+"""
+
+from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.paper import paper_fep
+from neurosim.bounds.report import bound_report
+from neurosim.bounds.weight_aware import given_set_bound, weight_aware_bound
+from neurosim.data.counts import Failures, failure_counts
+from neurosim.data.network import (
+    Network,
+    from_sklearn,
+    load_network,
+    make_network,
+    random_network,
+    save_network,
+    to_graph,
+)
+from neurosim.data.scenario import Scenario, load_scenario
+from neurosim.errors import BoundViolation, InputError
+from neurosim.setup import Setup, prepare
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoundViolation", "Failures", "InputError", "Network", "Scenario", "Setup", "bound_report",
+    "failure_counts", "from_sklearn", "given_set_bound", "interval_bounds", "load_network",
+    "load_scenario", "make_network", "paper_fep", "prepare", "random_network", "save_network",
+    "to_graph", "weight_aware_bound",
+]

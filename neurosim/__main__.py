@@ -1,0 +1,5 @@
+import sys
+
+from neurosim.front.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""Interval bound propagation of the input box through the network (SPEC 1, 4.3).
+
+Gives, for every neuron, an interval that holds its fault-free pre-activation
+and output over the whole input domain. From it come B_l for unbounded
+activations and the local Lipschitz constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim.data.network import Network
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Per layer l = 0..L+1: pre-activation and output intervals, shapes (N_l,).
+
+    For layer 0 the pre-activation interval is the input box itself; for the
+    linear output layer the output equals the pre-activation.
+    """
+
+    pre_low: list[Array]
+    pre_high: list[Array]
+    low: list[Array]
+    high: list[Array]
+
+    def sup_abs(self, layer: int) -> Array:
+        """Per-neuron bound on |y_i| of `layer`, shape (N_layer,)."""
+        return np.maximum(np.abs(self.low[layer]), np.abs(self.high[layer]))
+
+
+def interval_bounds(net: Network) -> Intervals:
+    """Propagate the input box [input_low, input_high] through `net`."""
+    lo, hi = net.input_low.astype(float), net.input_high.astype(float)
+    pre_low, pre_high, low, high = [lo], [hi], [lo], [hi]
+    phis = net.phis
+    for l, (W, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        Wp, Wn = np.maximum(W, 0.0), np.minimum(W, 0.0)
+        slo = Wp @ lo + Wn @ hi + b
+        shi = Wp @ hi + Wn @ lo + b
+        if l < net.depth:
+            # Activations are monotone: the image of [slo, shi] is [phi(slo), phi(shi)].
+            lo, hi = phis[l](slo), phis[l](shi)
+        else:
+            lo, hi = slo, shi
+        pre_low.append(slo)
+        pre_high.append(shi)
+        low.append(lo)
+        high.append(hi)
+    return Intervals(pre_low, pre_high, low, high)
+
+
+def layer_sup(net: Network, intervals: Intervals | None = None) -> list[float]:
+    """B_l for l = 0..L: sup|phi_l| for bounded activations, else from the intervals."""
+    iv = intervals or interval_bounds(net)
+    out = [float(iv.sup_abs(0).max())]
+    for l, phi in enumerate(net.phis, start=1):
+        out.append(phi.sup_abs if phi.bounded else float(iv.sup_abs(l).max()))
+    return out

@@ -1,0 +1,101 @@
+"""The paper's Forward Error Propagation bound (SPEC 3).
+
+Uses only the layer sizes, the largest weight w_m^(l), the Lipschitz
+constants K_l and the value bounds B_l. The recursion, per receiving layer
+l = 1..L+1 with N = N_{l-1} senders of which m are missing and z corrupted:
+
+    T_l = (N - m - z) * ((w_m + eta) * delta_{l-1} + eta * B_{l-1})   correct signals
+          + m * w_m * B_{l-1}                                           missing ones
+          + z * (w_m * (C + B_{l-1}) + eta * C)                         corrupted ones
+    delta_l = K_l * T_l  (l <= L),      Fep = T_{L+1}
+
+With eta = 0 and only crashes it is the paper's
+delta_l = K_l w_m ((N - f) delta_{l-1} + f B_{l-1}), whose unrolling is the
+closed form of SPEC 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim.bounds.intervals import layer_sup
+from neurosim.data.counts import Failures
+from neurosim.data.network import Network
+
+
+@dataclass(frozen=True)
+class PaperBound:
+    """Fep and its parts.
+
+    fep: the bound on the output error (max-norm over outputs).
+    delta: delta_l for l = 0..L (delta_0 = 0, inputs exact).
+    contribution: the part of fep due to the failures into layer l = 1..L+1;
+    they sum to fep.
+    B, w_max, K: the constants used, per layer.
+    """
+
+    fep: float
+    delta: list[float]
+    contribution: list[float]
+    B: list[float]
+    w_max: list[float]
+    K: list[float]
+
+
+def paper_fep(net: Network, failures: Failures) -> PaperBound:
+    """The paper's Fep for `failures` on `net` (SPEC 3)."""
+    sizes, L, C = net.sizes, net.depth, failures.capacity
+    B = layer_sup(net)
+    w_max = [float(np.abs(W).max()) for W in net.weights]
+    K = [phi.lipschitz for phi in net.phis] + [1.0]  # the output layer is linear
+    delta = [0.0]
+    gain, added = [], []  # T_l = gain_l * delta_{l-1} + added_l
+    for l in range(1, L + 2):
+        N, m, z = sizes[l - 1], failures.missing[l - 1], failures.corrupted[l - 1]
+        w, eta, b = w_max[l - 1], failures.eta[l - 1], B[l - 1]
+        correct = N - m - z
+        gain.append(correct * (w + eta))
+        added.append(correct * eta * b + m * w * b + z * (w * (C + b) + eta * C))
+        T = gain[-1] * delta[-1] + added[-1]
+        if l <= L:
+            delta.append(K[l - 1] * T)
+        else:
+            fep = T
+    # What the failures entering layer l add at the output: added_l times the
+    # amplification of every later layer.
+    contribution = []
+    for l in range(1, L + 2):
+        amp = K[l - 1] if l <= L else 1.0
+        for later in range(l + 1, L + 2):
+            amp *= gain[later - 1] * (K[later - 1] if later <= L else 1.0)
+        contribution.append(added[l - 1] * amp)
+    return PaperBound(float(fep), delta, contribution, B, w_max, K[:L])
+
+
+def paper_fep_closed_form(net: Network, crash: list[int], byzantine: list[int] | None = None,
+                          capacity: float = 1.0) -> float:
+    """SPEC 3's closed form for neuron failures only (f_l per hidden layer, no precision).
+
+        Fep = sum_l f_l D_l w_m^(L+1) prod_{l'=l+1..L} K_l' (N_l' - f_l') w_m^(l')
+
+    with D_l = B_l for crashes and C + B_l for Byzantine neurons (K_l of the
+    failing layer is not in the product: a failed neuron's deviation is D_l
+    whatever its input). Kept apart from `paper_fep` as an independent check
+    of the recursion.
+    """
+    L, sizes = net.depth, net.sizes
+    byzantine = byzantine or [0] * L
+    B = layer_sup(net)
+    w_max = [float(np.abs(W).max()) for W in net.weights]
+    K = [phi.lipschitz for phi in net.phis]
+    total = 0.0
+    for l in range(1, L + 1):
+        f_c, f_b = crash[l - 1], byzantine[l - 1]
+        term = (f_c * B[l] + f_b * (capacity + B[l])) * w_max[L]
+        for lp in range(l + 1, L + 1):
+            f = crash[lp - 1] + byzantine[lp - 1]
+            term *= K[lp - 1] * (sizes[lp] - f) * w_max[lp - 1]
+        total += term
+    return total

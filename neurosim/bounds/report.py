@@ -1,0 +1,76 @@
+"""Every bound of SPEC 3-4 for one network and failure counts, and the epsilon test."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable
+
+from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.paper import paper_fep
+from neurosim.bounds.weight_aware import weight_aware_bound
+from neurosim.data.counts import Failures
+from neurosim.data.network import Network
+
+
+def with_crashes(failures: Failures, layer: int, f: int) -> Failures:
+    """`failures` with every receiver of layer `layer`+1 missing f signals from hidden layer `layer`."""
+    missing = list(failures.missing)
+    missing[layer] = f
+    return replace(failures, missing=tuple(missing))
+
+
+def largest_tolerated(net: Network, budget: float, bound: Callable[[Failures], float],
+                      base: Failures) -> list[int]:
+    """Per hidden layer l = 1..L, the largest f_l (others as in `base`) with bound <= budget.
+
+    Counts up from 0 and stops at the first count over budget, so every
+    smaller count is tolerated too.
+    """
+    out = []
+    for l in range(1, net.depth + 1):
+        f = 0
+        while f < net.sizes[l] and bound(with_crashes(base, l, f + 1)) <= budget:
+            f += 1
+        out.append(f)
+    return out
+
+
+def bound_report(net: Network, failures: Failures, epsilon: float | None = None) -> dict[str, Any]:
+    """The bounds as a flat dict (the keys of `neurosim bound --json`).
+
+    epsilon: the tolerated output error epsilon - epsilon' (SPEC 3); when
+    given, says whether the failures are tolerated and the largest crash
+    counts per layer that are.
+    """
+    iv = interval_bounds(net)
+    paper = paper_fep(net, failures)
+    wa_global = weight_aware_bound(net, failures, local=False, intervals=iv)
+    wa_local = weight_aware_bound(net, failures, local=True, intervals=iv)
+    report: dict[str, Any] = {
+        "sizes": net.sizes,
+        "activations": list(net.activations),
+        "missing_per_layer": list(failures.missing),
+        "corrupted_per_layer": list(failures.corrupted),
+        "precision_per_layer": list(failures.eta),
+        "capacity": failures.capacity,
+        "bound_paper": paper.fep,
+        "bound_weight_aware_global_k": wa_global,
+        "bound_weight_aware": wa_local,
+        "paper_delta_per_layer": paper.delta,
+        "paper_contribution_per_layer": paper.contribution,
+        "B_per_layer": paper.B,
+        "w_max_per_layer": paper.w_max,
+        "lipschitz_per_layer": paper.K,
+    }
+    if epsilon is not None:
+        no_crash = replace(failures, missing=(0,) * len(failures.missing))
+        report.update(
+            epsilon=epsilon,
+            tolerated_paper=paper.fep <= epsilon,
+            tolerated_weight_aware=wa_local <= epsilon,
+            max_crashes_paper=largest_tolerated(
+                net, epsilon, lambda f: paper_fep(net, f).fep, no_crash),
+            max_crashes_weight_aware=largest_tolerated(
+                net, epsilon, lambda f: weight_aware_bound(net, f, intervals=iv), no_crash),
+        )
+    return report

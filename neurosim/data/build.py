@@ -1,0 +1,168 @@
+"""From a validated Scenario to the plain data an experiment runs on.
+
+This is the stage that needs the network: failure counts are checked against
+layer sizes and quorums against the number of senders. Errors name the file
+and the key.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from neurosim.data.counts import Failures, failure_counts, per_layer
+from neurosim.data.network import Network, from_sklearn, load_network, random_network
+from neurosim.data.scenario import Scenario
+from neurosim.errors import InputError
+
+Array = np.ndarray
+
+
+def digits_split(test_fraction: float = 0.3, seed: int = 0) -> tuple[Array, Array, Array, Array]:
+    """scikit-learn's bundled digits scaled to [0, 1]: X_train, X_test, y_train, y_test."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=test_fraction, random_state=seed, stratify=y)
+
+
+def train_digits(hidden: list[int], activation: str = "sigmoid", seed: int = 0,
+                 max_iter: int = 300, test_fraction: float = 0.3):
+    """A scikit-learn MLPClassifier fitted on the digits training split (reproducible)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    sk_act = {"sigmoid": "logistic"}.get(activation, activation)
+    X_train, _, y_train, _ = digits_split(test_fraction, seed)
+    model = MLPClassifier(hidden_layer_sizes=tuple(hidden), activation=sk_act,
+                          random_state=seed, max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X_train, y_train)
+    return model
+
+
+def build_network(scn: Scenario) -> Network:
+    spec = scn.network
+    lo = 0.0 if spec.input_low is None else spec.input_low
+    hi = 1.0 if spec.input_high is None else spec.input_high
+    try:
+        if spec.file is not None:
+            net = load_network(scn.path(spec.file))
+            if spec.input_low is not None or spec.input_high is not None:
+                net = with_input_box(net, lo, hi)
+            return net
+        if spec.sizes is not None:
+            acts = per_layer(spec.activation, len(spec.sizes) - 2, "activation") \
+                if isinstance(spec.activation, list) else spec.activation
+            rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x6E6574]))
+            return random_network(spec.sizes, acts, spec.weight_scale, rng, lo, hi)
+        t = spec.train
+        model = train_digits(t.hidden, t.activation, t.seed, t.max_iter, t.test_fraction)
+        return from_sklearn(model, lo, hi)
+    except InputError:
+        raise
+    except ValueError as err:
+        key = "network.sizes" if spec.sizes is not None else "network"
+        raise InputError(scn.source, key, str(err)) from None
+
+
+def with_input_box(net: Network, lo, hi) -> Network:
+    """`net` with another input box."""
+    from neurosim.data.network import make_network
+
+    return make_network(net.weights, net.biases, net.activations, lo, hi)
+
+
+def build_inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
+    """The evaluation inputs (n, N_0) and their labels, if any."""
+    spec, n0 = scn.inputs, net.sizes[0]
+    if spec.kind == "corner":
+        return net.input_high[None, :].copy(), None
+    if spec.kind == "uniform":
+        rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x696E70]))
+        return rng.uniform(net.input_low, net.input_high, (scn.trials, n0)), None
+    if spec.kind == "dataset":
+        t = scn.network.train
+        if t is None:
+            raise InputError(scn.source, "inputs.kind",
+                             "'dataset' needs [network] train = {dataset = ...}")
+        _, X_test, _, y_test = digits_split(t.test_fraction, t.seed)
+        return X_test, y_test.astype(int)
+    X = _load_array(scn, "inputs.file", spec.file)
+    if X.ndim != 2 or X.shape[1] != n0 or len(X) == 0:
+        raise InputError(scn.source, "inputs.file", f"shape {X.shape}, expected (n, {n0})")
+    labels = None
+    if spec.labels is not None:
+        labels = _load_array(scn, "inputs.labels", spec.labels)
+        if labels.shape != (len(X),):
+            raise InputError(scn.source, "inputs.labels",
+                             f"shape {labels.shape}, expected ({len(X)},)")
+        labels = labels.astype(int)
+    return X, labels
+
+
+def _load_array(scn: Scenario, key: str, rel: str) -> Array:
+    path = scn.path(rel)
+    try:
+        arr = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path)
+    except FileNotFoundError:
+        raise InputError(scn.source, key, f"file not found: {path}") from None
+    except Exception as err:
+        raise InputError(scn.source, key, f"cannot read {path} ({err})") from None
+    arr = np.asarray(arr, dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(scn.source, key, f"{path} contains NaN or inf")
+    return arr
+
+
+def build_failures(scn: Scenario, net: Network) -> Failures:
+    """Failure counts the bounds assume, checked against the layer sizes."""
+    f, sizes, L = scn.failures, net.sizes, net.depth
+    checks = [("crash", f.crash, L, sizes[1:-1]), ("byzantine", f.byzantine, L, sizes[1:-1]),
+              ("stragglers", f.stragglers, L, sizes[1:-1]),
+              ("synapse_crash", f.synapse_crash, L + 1, sizes[:-1]),
+              ("synapse_byzantine", f.synapse_byzantine, L + 1, sizes[:-1]),
+              ("precision", f.precision, L + 1, None)]
+    for key, value, n, limit in checks:
+        try:
+            values = per_layer(value, n, key)
+        except ValueError:
+            raise InputError(scn.source, f"failures.{key}",
+                             f"expected a scalar or a list of {n} values (one per layer)") from None
+        for l, (v, cap) in enumerate(zip(values, limit or [None] * n, strict=True), start=1):
+            if cap is not None and v > cap:
+                raise InputError(scn.source, f"failures.{key}",
+                                 f"{v} in layer {l} but the layer has only {cap}")
+    crash = per_layer(f.crash, L, "crash")
+    byz = per_layer(f.byzantine, L, "byzantine")
+    if f.placement == "list":
+        crash, byz = _listed(scn, net, "crashed", f.crashed), _listed(scn, net, "byzantine_list",
+                                                                        f.byzantine_list)
+    for l in range(1, L + 1):
+        if crash[l - 1] + byz[l - 1] > sizes[l]:
+            raise InputError(scn.source, "failures",
+                             f"layer {l}: {crash[l - 1]} crashed + {byz[l - 1]} Byzantine "
+                             f"exceed its {sizes[l]} neurons")
+    try:
+        return failure_counts(net, crash, byz, f.synapse_crash, f.synapse_byzantine,
+                              f.precision, f.capacity)
+    except ValueError as err:
+        raise InputError(scn.source, "failures", str(err)) from None
+
+
+def _listed(scn: Scenario, net: Network, key: str, pairs) -> list[int]:
+    """Count per hidden layer of an explicit [[layer, index], ...] list."""
+    counts = [0] * net.depth
+    seen = set()
+    for layer, index in pairs or []:
+        if not 1 <= layer <= net.depth or not 0 <= index < net.sizes[layer]:
+            raise InputError(scn.source, f"failures.{key}",
+                             f"[{layer}, {index}] is not a hidden neuron (layers 1..{net.depth})")
+        if (layer, index) in seen:
+            raise InputError(scn.source, f"failures.{key}", f"[{layer}, {index}] listed twice")
+        seen.add((layer, index))
+        counts[layer - 1] += 1
+    return counts

@@ -1,0 +1,228 @@
+"""Scenario files (INTERFACE 2): TOML in, a validated, typed Scenario out.
+
+Stages, as in Ciw: parse the TOML -> fill defaults and check types and
+ranges (pydantic, unknown keys refused) -> check what needs the network
+(counts against layer sizes, quorums) in `neurosim.data.build`. Every error
+is an InputError naming the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from neurosim.errors import InputError
+
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+PosFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Counts = NonNegInt | list[NonNegInt]
+Activation = Literal["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TrainSpec(Section):
+    """Train a scikit-learn MLPClassifier on a bundled dataset."""
+
+    dataset: Literal["digits"] = "digits"
+    hidden: list[Annotated[int, Field(gt=0)]] = [32, 16]
+    activation: Literal["sigmoid", "tanh", "relu", "identity"] = "sigmoid"
+    seed: int = 0
+    max_iter: Annotated[int, Field(gt=0)] = 300
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+
+
+class NetworkSpec(Section):
+    file: str | None = None
+    sizes: list[Annotated[int, Field(gt=0)]] | None = None
+    activation: Activation | list[Activation] = "sigmoid"
+    weight_scale: PosFloat = 0.5
+    train: TrainSpec | None = None
+    input_low: float | list[float] | None = None
+    input_high: float | list[float] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> NetworkSpec:
+        given = [k for k in ("file", "sizes", "train") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of file, sizes, train (got {', '.join(given) or 'none'})"
+            )
+        if self.sizes is not None and len(self.sizes) < 3:
+            raise ValueError("sizes needs at least [N_0, N_1, N_out]")
+        return self
+
+
+class InputsSpec(Section):
+    kind: Literal["uniform", "corner", "dataset", "file"] = "uniform"
+    file: str | None = None
+    labels: str | None = None
+
+    @model_validator(mode="after")
+    def _file_given(self) -> InputsSpec:
+        if self.kind == "file" and self.file is None:
+            raise ValueError("kind = 'file' needs file = 'x.npy'")
+        return self
+
+
+class FailuresSpec(Section):
+    """Counts per hidden layer 1..L (neurons) or per receiving layer 1..L+1 (synapses)."""
+
+    crash: Counts = 0
+    byzantine: Counts = 0
+    synapse_crash: Counts = 0
+    synapse_byzantine: Counts = 0
+    precision: NonNegFloat | list[NonNegFloat] = 0.0
+    capacity: NonNegFloat = 1.0
+    placement: Literal["random", "worst", "list"] = "random"
+    crashed: list[tuple[int, int]] | None = None
+    byzantine_list: list[tuple[int, int]] | None = None
+    byzantine_mode: Literal["random", "adversarial", "constant"] = "adversarial"
+    crash_time: NonNegFloat | None = None
+    stragglers: Counts = 0
+    straggler_factor: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = 10.0
+
+    @model_validator(mode="after")
+    def _list_placement(self) -> FailuresSpec:
+        if self.placement == "list" and self.crashed is None and self.byzantine_list is None:
+            raise ValueError("placement = 'list' needs crashed = [[layer, index], ...]")
+        if self.placement != "list" and (self.crashed or self.byzantine_list):
+            raise ValueError("crashed/byzantine_list are only read with placement = 'list'")
+        return self
+
+
+class LatencySpec(Section):
+    model: Literal["constant", "uniform", "exponential", "lognormal", "pareto", "empirical"] = (
+        "exponential"
+    )
+    mean: PosFloat | None = None
+    sigma: NonNegFloat = 1.0
+    alpha: Annotated[float, Field(gt=1.0, allow_inf_nan=False)] = 1.5
+    low: NonNegFloat | None = None
+    high: PosFloat | None = None
+    file: str | None = None
+    processing: NonNegFloat = 0.0
+
+    @model_validator(mode="after")
+    def _parameters(self) -> LatencySpec:
+        if self.model == "empirical":
+            if self.file is None:
+                raise ValueError("model = 'empirical' needs file = 'delays.npy'")
+        elif self.model == "uniform" and self.mean is None:
+            if self.low is None or self.high is None or self.high <= self.low:
+                raise ValueError("uniform needs mean, or low < high")
+        elif self.mean is None:
+            self.mean = 1.0
+        return self
+
+
+class FiringSpec(Section):
+    rule: Literal["wait-all", "quorum", "timeout", "quorum-or-timeout"] = "wait-all"
+    quorum: Literal["auto"] | PosInt | list[PosInt] | None = None
+    epsilon: PosFloat | None = None
+    allocation: Literal["equal", "greedy"] = "equal"
+    certify: Literal["weight_aware", "paper"] = "weight_aware"
+    timeout: PosFloat | None = None
+    timeout_from: Literal["first", "start"] = "first"
+    horizon: PosFloat = 1000.0
+
+    @model_validator(mode="after")
+    def _rule_parameters(self) -> FiringSpec:
+        if "quorum" in self.rule and self.quorum is None:
+            raise ValueError(f"rule = '{self.rule}' needs quorum")
+        if "timeout" in self.rule and self.timeout is None:
+            raise ValueError(f"rule = '{self.rule}' needs timeout")
+        if self.quorum == "auto" and self.epsilon is None:
+            raise ValueError("quorum = 'auto' needs epsilon (the tolerated error)")
+        return self
+
+
+class Scenario(Section):
+    """One experiment. `source` is the file it came from; paths resolve against `base_dir`."""
+
+    name: str = ""
+    seed: NonNegInt = 0
+    trials: Annotated[int, Field(gt=0)] = 100
+    network: NetworkSpec
+    inputs: InputsSpec = InputsSpec()
+    failures: FailuresSpec = FailuresSpec()
+    latency: LatencySpec = LatencySpec()
+    firing: FiringSpec = FiringSpec()
+    sweep: dict[str, list[Any]] = {}
+    source: str = Field(default="<scenario>", exclude=True)
+    base_dir: str = Field(default=".", exclude=True)
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_lists(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"sweep key {key!r} has no values")
+        return v
+
+    def path(self, relative: str) -> Path:
+        """A path from the scenario file, resolved against the scenario's folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"source", "base_dir"}, exclude_none=True)
+
+
+def _error_key(err: dict[str, Any]) -> str:
+    # pydantic locates a union member by its type name; keep only real keys.
+    parts = [str(p) for p in err["loc"] if not str(p).startswith(("list[", "int", "float",
+                                                                   "str", "literal", "function"))]
+    return ".".join(parts) or "<top>"
+
+
+def parse_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: str = ".",
+                   default_name: str = "scenario") -> Scenario:
+    """Validate a scenario given as a dict (the parsed TOML)."""
+    data = copy.deepcopy(data)
+    data.setdefault("name", default_name)
+    if "network" not in data:
+        raise InputError(source, "network", "missing section [network]")
+    try:
+        scn = Scenario.model_validate({**data, "source": source, "base_dir": base_dir})
+    except ValidationError as err:
+        first = err.errors()[0]
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise InputError(source, _error_key(first), msg) from None
+    return scn
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read and validate a scenario file; `overrides` are dotted keys (e.g. from a sweep)."""
+    path = Path(path)
+    src = str(path)
+    if not path.is_file():
+        raise InputError(src, None, "scenario file not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(src, None, f"malformed TOML ({err})") from None
+    for key, value in (overrides or {}).items():
+        set_dotted(data, key, value, src)
+    return parse_scenario(data, src, str(path.parent), path.stem)
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any, source: str = "<scenario>") -> None:
+    """data['a']['b'] = value for key 'a.b', creating sections as needed."""
+    *sections, last = key.split(".")
+    node = data
+    for s in sections:
+        node = node.setdefault(s, {})
+        if not isinstance(node, dict):
+            raise InputError(source, key, f"{s!r} is not a section")
+    node[last] = value

@@ -1,0 +1,144 @@
+"""The `neurosim` command (INTERFACE 3): a thin layer over the Python API.
+
+Exit status: 0 success, 1 a check failed (a bound violated), 2 bad input.
+Bad input is reported as one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from neurosim.errors import BoundViolation, InputError
+
+
+def _bound(args: argparse.Namespace) -> int:
+    from neurosim.bounds.report import bound_report
+    from neurosim.data.counts import failure_counts
+    from neurosim.data.network import load_network
+
+    target = Path(args.target)
+    epsilon = args.epsilon
+    if target.suffix == ".npz":
+        net = load_network(target)
+        try:
+            failures = failure_counts(net, crash=args.crash, capacity=1.0)
+        except ValueError as err:
+            raise InputError(str(target), "--crash", str(err)) from None
+        quorum = None
+    else:
+        from neurosim.data.scenario import load_scenario
+        from neurosim.setup import prepare
+
+        scn = load_scenario(target)
+        setup = prepare(scn)
+        net, failures, quorum = setup.net, setup.failures, setup.quorum
+        if epsilon is None:
+            epsilon = scn.firing.epsilon
+    report = bound_report(net, failures, epsilon)
+    if quorum is not None:
+        report["quorum_per_layer"] = quorum
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """The bound report as a readable table."""
+    lines = [f"network {'-'.join(map(str, r['sizes']))}  activations {', '.join(r['activations'])}"]
+    head = f"{'layer':>5} {'N':>6} {'missing':>8} {'corrupt':>8} {'eta':>8} {'B':>10} " \
+           f"{'w_max':>10} {'K':>6} {'Fep part':>12}"
+    lines += ["", head, "-" * len(head)]
+    for l, n in enumerate(r["sizes"][1:], start=1):
+        k = r["lipschitz_per_layer"][l - 1] if l <= len(r["lipschitz_per_layer"]) else 1.0
+        lines.append(
+            f"{l:>5} {n:>6} {r['missing_per_layer'][l - 1]:>8} {r['corrupted_per_layer'][l - 1]:>8}"
+            f" {r['precision_per_layer'][l - 1]:>8.3g} {r['B_per_layer'][l - 1]:>10.4g}"
+            f" {r['w_max_per_layer'][l - 1]:>10.4g} {k:>6.3g}"
+            f" {r['paper_contribution_per_layer'][l - 1]:>12.4g}")
+    lines += [
+        "",
+        "(missing/corrupt: signals from layer l-1 that each receiver of layer l loses; "
+        "B: bound on |y| of layer l-1)",
+        "",
+        f"paper Fep (SPEC 3)                      {r['bound_paper']:.6g}",
+        f"weight-aware, global K (SPEC 4.1)       {r['bound_weight_aware_global_k']:.6g}",
+        f"weight-aware, local K (SPEC 4.1 + 4.3)  {r['bound_weight_aware']:.6g}",
+    ]
+    if "epsilon" in r:
+        lines += [
+            "",
+            f"epsilon - epsilon' = {r['epsilon']:.6g}: tolerated by paper Fep: "
+            f"{r['tolerated_paper']}, by weight-aware: {r['tolerated_weight_aware']}",
+            f"largest crashes per hidden layer tolerated: paper {r['max_crashes_paper']}, "
+            f"weight-aware {r['max_crashes_weight_aware']}",
+        ]
+    if "quorum_per_layer" in r:
+        lines.append(f"quorum per layer 1..L+1: {r['quorum_per_layer']}")
+    return "\n".join(lines)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from neurosim.data.network import from_sklearn, save_network
+
+    src = Path(args.model)
+    if not src.is_file():
+        raise InputError(str(src), None, "model file not found")
+    try:
+        import joblib
+
+        model = joblib.load(src)
+        net = from_sklearn(model, args.input_low, args.input_high)
+    except InputError:
+        raise
+    except Exception as err:
+        raise InputError(str(src), None, f"not a fitted scikit-learn MLP ({err})") from None
+    save_network(net, args.out)
+    print(f"wrote {args.out}: sizes {net.sizes}, activations {list(net.activations)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("bound", help="every bound of SPEC 3-4, without simulating")
+    b.add_argument("target", help="a scenario .toml or a network .npz")
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.add_argument("--epsilon", type=float, help="tolerated error epsilon - epsilon'")
+    b.add_argument("--crash", type=int, default=1,
+                   help="crashed neurons per hidden layer, for a .npz target (default 1)")
+    b.set_defaults(func=_bound)
+
+    c = sub.add_parser("convert", help="a scikit-learn MLP (joblib) to a network .npz")
+    c.add_argument("model")
+    c.add_argument("out")
+    c.add_argument("--input-low", type=float, default=0.0)
+    c.add_argument("--input-high", type=float, default=1.0)
+    c.set_defaults(func=_convert)
+
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as err:
+        print(f"neurosim: error: {err}", file=sys.stderr)
+        return 2
+    except BoundViolation as err:
+        print(f"neurosim: BOUND VIOLATED: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neurosim: interrupted; finished trials are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

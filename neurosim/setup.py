@@ -1,0 +1,65 @@
+"""Assembly: a Scenario plus the bounds' decisions (quorums) as one plain Setup.
+
+Sits above the data layer (it needs the bounds to derive "auto" quorums).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim.data.build import build_failures, build_inputs, build_network
+from neurosim.data.counts import Failures, per_layer
+from neurosim.data.network import Network
+from neurosim.data.scenario import Scenario
+from neurosim.errors import InputError
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a run needs, as plain data.
+
+    inputs: (n, N_0) evaluation inputs; trial i uses inputs[i % n].
+    labels: (n,) int class labels, or None.
+    failures: the failure counts the bounds assume (SPEC 3).
+    quorum: signals needed per receiving layer 1..L+1, or None (no quorum).
+    """
+
+    scenario: Scenario
+    net: Network
+    inputs: Array
+    labels: Array | None
+    failures: Failures
+    quorum: list[int] | None
+
+
+def build_quorum(scn: Scenario, net: Network, failures: Failures) -> list[int] | None:
+    """Signals needed per receiving layer 1..L+1, checked against N_{l-1}."""
+    q, sizes, L = scn.firing.quorum, net.sizes, net.depth
+    if "quorum" not in scn.firing.rule:
+        return None
+    if q == "auto":
+        from neurosim.bounds.quorum import auto_quorum
+
+        return auto_quorum(net, scn, failures).quorum
+    try:
+        quorum = per_layer(q, L + 1, "quorum")
+    except ValueError:
+        raise InputError(scn.source, "firing.quorum",
+                         f"expected one value or {L + 1} (one per layer 1..{L + 1})") from None
+    for l, k in enumerate(quorum, start=1):
+        if k > sizes[l - 1]:
+            raise InputError(scn.source, "firing.quorum",
+                             f"{k} for layer {l} but it has only {sizes[l - 1]} senders")
+    return quorum
+
+
+def prepare(scn: Scenario) -> Setup:
+    """Build the network, inputs, failure counts and quorums of a scenario."""
+    net = build_network(scn)
+    inputs, labels = build_inputs(scn, net)
+    failures = build_failures(scn, net)
+    return Setup(scn, net, inputs, labels, failures, build_quorum(scn, net, failures))
