@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
@@ -13,7 +14,7 @@ from neurosim.data.network import Network
 
 
 def with_crashes(failures: Failures, layer: int, f: int) -> Failures:
-    """`failures` with every receiver of layer `layer`+1 missing f signals from hidden layer `layer`."""
+    """`failures` with each receiver of layer `layer`+1 missing f signals from layer `layer`."""
     missing = list(failures.missing)
     missing[layer] = f
     return replace(failures, missing=tuple(missing))

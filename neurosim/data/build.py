@@ -124,6 +124,7 @@ def build_failures(scn: Scenario, net: Network) -> Failures:
     checks = [("crash", f.crash, L, sizes[1:-1]), ("byzantine", f.byzantine, L, sizes[1:-1]),
               ("stragglers", f.stragglers, L, sizes[1:-1]),
               ("synapse_crash", f.synapse_crash, L + 1, sizes[:-1]),
+              ("synapse_stragglers", f.synapse_stragglers, L + 1, sizes[:-1]),
               ("synapse_byzantine", f.synapse_byzantine, L + 1, sizes[:-1]),
               ("precision", f.precision, L + 1, None)]
     for key, value, n, limit in checks:

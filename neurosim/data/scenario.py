@@ -88,6 +88,7 @@ class FailuresSpec(Section):
     byzantine_mode: Literal["random", "adversarial", "constant"] = "adversarial"
     crash_time: NonNegFloat | None = None
     stragglers: Counts = 0
+    synapse_stragglers: Counts = 0
     straggler_factor: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = 10.0
 
     @model_validator(mode="after")

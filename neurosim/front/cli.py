@@ -103,6 +103,70 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from neurosim.data.scenario import load_scenario
+    from neurosim.front.plots import plot_results
+    from neurosim.runner import run_trials, show_progress
+    from neurosim.setup import prepare
+
+    overrides = {}
+    if args.trials is not None:
+        overrides["trials"] = args.trials
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    scn = load_scenario(args.scenario, overrides)
+    setup = prepare(scn)
+    out = Path(args.out) if args.out else Path("results") / scn.name
+    summary = run_trials(setup, args.engine, out, progress=show_progress())
+    plots = plot_results(out)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_summary(summary, out, plots))
+    if summary["violations"]:
+        for line in summary["violation_details"]:
+            print(f"neurosim: BOUND VIOLATED: {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def format_summary(s: dict[str, Any], out: Path, plots: list[Path]) -> str:
+    def num(v: Any) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    lines = [
+        f"{s['scenario']}: {s['trials']} trials, engine {s['engine']}, seed {s['seed']}, "
+        f"{s['elapsed_s']:.2f} s",
+        f"  error      max {num(s['max_error'])}  mean {num(s['mean_error'])}",
+        f"  bounds     given-set max {num(s['bound_given_set_max'])}  weight-aware "
+        f"{num(s['bound_weight_aware'])}  paper Fep {num(s['bound_paper'])}",
+        f"  violations {s['violations']}   blocked trials {s['blocked_trials']}",
+        f"  latency    mean {num(s['latency_mean'])}  p50 {num(s['latency_p50'])}  "
+        f"p99 {num(s['latency_p99'])}",
+        f"  messages   sent {s['messages_sent']}  used {s['messages_used']}  "
+        f"wasted {s['messages_wasted']}  lost {s['messages_lost']}",
+    ]
+    if s.get("quorum"):
+        lines.append(f"  quorum     {s['quorum']}")
+    if "accuracy" in s:
+        lines.append(f"  accuracy   {s['accuracy']:.4f} "
+                     f"(fault-free {s['fault_free_accuracy']:.4f})")
+    lines.append(f"  results    {out}/ (trials.csv, summary.json, "
+                 f"{', '.join(p.name for p in plots)})")
+    return "\n".join(lines)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from neurosim.front.plots import plot_results
+
+    out = Path(args.dir)
+    if not (out / "summary.json").is_file() or not (out / "trials.csv").is_file():
+        raise InputError(str(out), None, "not a results folder (needs trials.csv, summary.json)")
+    for p in plot_results(out):
+        print(f"wrote {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -114,6 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--crash", type=int, default=1,
                    help="crashed neurons per hidden layer, for a .npz target (default 1)")
     b.set_defaults(func=_bound)
+
+    r = sub.add_parser("run", help="simulate a scenario; write trials.csv, summary.json, plots")
+    r.add_argument("scenario")
+    r.add_argument("--out", help="results folder (default results/<scenario name>)")
+    r.add_argument("--trials", type=int, help="override the scenario's trials")
+    r.add_argument("--seed", type=int, help="override the scenario's seed")
+    r.add_argument("--engine", choices=["des", "fast"], default="des",
+                   help="des: SimPy processes (default); fast: vectorised, same results")
+    r.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    r.set_defaults(func=_run)
+
+    pl = sub.add_parser("plot", help="redraw the plots of a results folder")
+    pl.add_argument("dir")
+    pl.set_defaults(func=_plot)
 
     c = sub.add_parser("convert", help="a scikit-learn MLP (joblib) to a network .npz")
     c.add_argument("model")

@@ -1,0 +1,149 @@
+"""The discrete-event engine: neurons are SimPy processes, synapses are channels (SPEC 5).
+
+A neuron process reads like the protocol it runs:
+
+    wait for signals until the firing rule holds,
+    compute phi(W u + b) with the signals it has (missing ones are 0),
+    send the value to every neuron of the next layer.
+
+A message is a scheduled event (a Timeout carrying the value) whose callback
+puts it in the receiver's inbox: no process per message. Failures are
+already in the TrialPlan, as what each channel delivers and when.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from neurosim.data.network import Network, preactivation
+from neurosim.engines.outcome import TrialOutcome, used_values
+from neurosim.engines.plan import FiringRule, TrialPlan
+
+Array = np.ndarray
+
+
+class Inboxes:
+    """The signals received by the neurons of one layer, and their firing-rule events."""
+
+    def __init__(self, env: simpy.Environment, n: int, n_senders: int, k: int | None,
+                 rule: FiringRule) -> None:
+        self.env = env
+        self.arrival = np.full((n, n_senders), np.inf)
+        self.value = np.zeros((n, n_senders))
+        self.count = [0] * n
+        self.needed = n_senders if k is None else k
+        self.k = k
+        self.ready = [env.event() for _ in range(n)]
+        self.timeout = rule.timeout
+        self.timeout_from_first = rule.timeout is not None and not rule.timeout_from_start
+        self.received = 0
+        if rule.timeout is not None and rule.timeout_from_start:
+            for j in range(n):
+                self._start_timer(j)
+
+    def _start_timer(self, j: int) -> None:
+        self.env.timeout(self.timeout).callbacks.append(lambda _ev, j=j: self._rule_holds(j))
+
+    def _rule_holds(self, j: int) -> None:
+        if not self.ready[j].triggered:
+            self.ready[j].succeed()
+
+    def deliver(self, event: simpy.Event) -> None:
+        """A message arrives: record it and check the receiver's firing rule."""
+        j, i, v = event.value
+        self.arrival[j, i] = self.env.now
+        self.value[j, i] = v
+        self.received += 1
+        self.count[j] += 1
+        if self.count[j] == 1 and self.timeout_from_first:
+            self._start_timer(j)
+        if self.count[j] == self.needed or self.count[j] == self.arrival.shape[1]:
+            self._rule_holds(j)
+
+    def used(self, j: int) -> Array:
+        """The signals receiver j uses now: the first k by (arrival, sender), or all arrived."""
+        arrival = self.arrival[j]
+        used = np.isfinite(arrival)
+        if self.k is not None and used.sum() > self.k:
+            used[:] = False
+            used[np.argsort(arrival, kind="stable")[: self.k]] = True
+        return used
+
+
+class Simulation:
+    """One trial on SimPy: the environment, inboxes, and what was sent when."""
+
+    def __init__(self, net: Network, plan: TrialPlan, rule: FiringRule) -> None:
+        self.net, self.plan, self.rule = net, plan, rule
+        self.env = simpy.Environment()
+        sizes = net.sizes
+        self.inboxes = [None] + [
+            Inboxes(self.env, sizes[l], sizes[l - 1],
+                    None if rule.quorum is None else rule.quorum[l - 1], rule)
+            for l in range(1, len(sizes))
+        ]
+        self.fire_time = [np.full(n, np.inf) for n in sizes]
+        self.output = [np.full(n, np.nan) for n in sizes]
+        self.used = [np.zeros((sizes[l], sizes[l - 1]), dtype=bool) for l in range(1, len(sizes))]
+        self.sent = self.lost = 0
+
+    def send(self, l: int, i: int, y: float) -> None:
+        """Neuron i of layer l sends y on its synapses to layer l+1."""
+        self.fire_time[l][i] = self.env.now
+        self.output[l][i] = y
+        if l == len(self.fire_time) - 1:
+            return  # an output neuron: its value leaves the network
+        plan, inbox = self.plan, self.inboxes[l + 1]
+        lost, replaced = plan.lost[l][:, i], plan.replaced[l][:, i]
+        value, latency = plan.value[l][:, i], plan.latency[l][:, i]
+        timeout = self.env.timeout
+        for j in range(len(latency)):
+            self.sent += 1
+            if lost[j]:
+                self.lost += 1
+                continue
+            v = value[j] if replaced[j] else y
+            timeout(latency[j], value=(j, i, v)).callbacks.append(inbox.deliver)
+
+    def neuron(self, l: int, j: int):
+        """The process of neuron j of layer l >= 1."""
+        plan, rule, inbox = self.plan, self.rule, self.inboxes[l]
+        crashed = plan.crashed[l][j]
+        if crashed and plan.crash_time <= 0.0:
+            return  # a crashed neuron sends nothing, ever
+        yield inbox.ready[j]  # wait for signals until the firing rule holds
+        yield self.env.timeout(0)  # signals landing at this same instant count; ties by sender
+        used = inbox.used(j)
+        if rule.processing:
+            yield self.env.timeout(rule.processing)
+        if crashed and self.env.now >= plan.crash_time:
+            return  # crashed before it could send
+        self.used[l - 1][j] = used
+        u = np.where(used, inbox.value[j], 0.0)
+        s = preactivation(plan.weights[l - 1][j], u, self.net.biases[l - 1][j])
+        y = self.net.phis[l - 1](np.array([s]))[0] if l <= self.net.depth else s
+        self.send(l, j, float(y))
+
+    def run(self) -> TrialOutcome:
+        sizes = self.net.sizes
+        for l in range(1, len(sizes)):
+            for j in range(sizes[l]):
+                self.env.process(self.neuron(l, j))
+        for i, x in enumerate(self.plan.x):  # inputs send at time 0
+            self.send(0, i, float(x))
+        self.env.run(until=self.rule.horizon)
+        received = sum(ib.received for ib in self.inboxes[1:])
+        used = int(sum(u.sum() for u in self.used))
+        msgs = dict(sent=self.sent, received=received, lost=self.lost,
+                    in_flight=self.sent - self.lost - received, used=used,
+                    wasted=received - used)
+        return TrialOutcome(self.output[-1], self.fire_time, self.used, msgs)
+
+
+def simulate_des(net: Network, plan: TrialPlan, rule: FiringRule) -> TrialOutcome:
+    """Run one trial (see `TrialPlan`) as a discrete-event simulation."""
+    return Simulation(net, plan, rule).run()
+
+
+__all__ = ["simulate_des", "Simulation", "used_values"]

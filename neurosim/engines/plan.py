@@ -1,0 +1,228 @@
+"""Everything random in one trial, drawn before any engine runs (SPEC 5).
+
+A trial's draws come from one Generator seeded by SeedSequence(seed,
+spawn_key=(trial,)) and are taken in a fixed order: failed neurons, failed
+synapses, Byzantine values, weight errors, stragglers, latencies. No draw
+depends on the order in which an engine processes events, so the SimPy
+engine and the vectorised one see identical trials, whatever the worker or
+machine.
+
+Failures live in the channels, as data: what each synapse delivers (lost,
+replaced) and when. The engines only apply them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim.data.counts import per_layer
+from neurosim.data.network import Network
+from neurosim.data.scenario import Scenario
+from neurosim.engines.latency import load_empirical, make_latency
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class FiringRule:
+    """When a neuron of layer l fires (SPEC 5).
+
+    quorum[l-1]: signals needed by layer l (None: all of them).
+    timeout: the longest wait, from the first signal (or from time 0 if
+    `timeout_from_start`); None: no timeout. A neuron also fires as soon as
+    every signal has arrived.
+    """
+
+    quorum: list[int] | None
+    timeout: float | None
+    timeout_from_start: bool
+    processing: float
+    horizon: float
+
+    @classmethod
+    def from_scenario(cls, scn: Scenario, quorum: list[int] | None) -> FiringRule:
+        f = scn.firing
+        return cls(
+            quorum=quorum if "quorum" in f.rule else None,
+            timeout=f.timeout if "timeout" in f.rule else None,
+            timeout_from_start=f.timeout_from == "start",
+            processing=scn.latency.processing,
+            horizon=f.horizon,
+        )
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """The draws of one trial. Per layer lists are indexed l-1 for layers 1..L+1.
+
+    x: the input, (N_0,).
+    crashed[l]: bool (N_l,) for l = 0..L+1 (only hidden layers ever crash).
+    crash_time: time from which crashed neurons stop sending (0: never send).
+    byzantine[l]: bool (N_l,), l = 0..L+1.
+    lost[l-1]: bool (N_l, N_{l-1}), message on synapse (j <- i) is lost.
+    replaced[l-1]: bool (N_l, N_{l-1}), value on (j <- i) is replaced (Byzantine
+    sender or synapse).
+    value[l-1]: float (N_l, N_{l-1}), the replacing values in [-C, C].
+    weights[l-1]: W^(l) as stored (with the precision error), (N_l, N_{l-1}).
+    latency[l-1]: float (N_l, N_{l-1}), delay of the message j <- i, stragglers
+    included.
+    """
+
+    trial: int
+    input_index: int
+    x: Array
+    crashed: list[Array]
+    crash_time: float
+    byzantine: list[Array]
+    lost: list[Array]
+    replaced: list[Array]
+    value: list[Array]
+    weights: list[Array]
+    latency: list[Array]
+
+
+def trial_rng(seed: int, trial: int) -> np.random.Generator:
+    """The Generator of trial `trial` of a scenario with seed `seed`."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(trial,)))
+
+
+def latency_model(scn: Scenario):
+    """The scenario's latency model object (has `sample(rng, size)`)."""
+    spec = scn.latency
+    if spec.model == "empirical":
+        return load_empirical(scn.path(spec.file))
+    params = {"constant": ["mean"], "exponential": ["mean"], "lognormal": ["mean", "sigma"],
+              "pareto": ["mean", "alpha"], "uniform": ["mean", "low", "high"]}[spec.model]
+    kwargs = {k: getattr(spec, k) for k in params if getattr(spec, k) is not None}
+    if spec.model == "uniform" and spec.low is not None and spec.high is not None:
+        kwargs.pop("mean", None)
+    return make_latency(spec.model, **kwargs)
+
+
+def _choose(rng: np.random.Generator, n: int, k: int, exclude: Array | None = None) -> Array:
+    """Bool mask (n,) with k entries set, chosen uniformly among the not-excluded ones first."""
+    mask = np.zeros(n, dtype=bool)
+    if k <= 0:
+        return mask
+    free = np.flatnonzero(~exclude) if exclude is not None else np.arange(n)
+    if k > len(free):  # not enough free neurons: take the excluded ones too
+        free = np.arange(n)
+    mask[rng.choice(free, size=k, replace=False)] = True
+    return mask
+
+
+def _choose_rows(rng: np.random.Generator, shape: tuple[int, int], k: int,
+                 exclude: Array) -> Array:
+    """Bool (n_receivers, n_senders): k senders per receiver, avoiding `exclude` (same shape)."""
+    out = np.zeros(shape, dtype=bool)
+    if k <= 0:
+        return out
+    for j in range(shape[0]):
+        out[j] = _choose(rng, shape[1], k, exclude[j])
+    return out
+
+
+def _largest(values: Array, k: int, exclude: Array | None = None) -> Array:
+    """Bool mask of the k largest |values| (ties by index), outside `exclude`."""
+    order = np.argsort(-np.abs(values), kind="stable")
+    if exclude is not None:
+        order = order[~exclude[order]]
+    mask = np.zeros(len(values), dtype=bool)
+    mask[order[:k]] = True
+    return mask
+
+
+class Planner:
+    """Draws TrialPlans for a scenario. Holds only what every trial shares."""
+
+    def __init__(self, scn: Scenario, net: Network, inputs: Array) -> None:
+        self.scn, self.net, self.inputs = scn, net, inputs
+        self.latency = latency_model(scn)
+        f, L = scn.failures, net.depth
+        self.crash = per_layer(f.crash, L, "crash")
+        self.byz = per_layer(f.byzantine, L, "byzantine")
+        self.stragglers = per_layer(f.stragglers, L, "stragglers")
+        self.syn_crash = per_layer(f.synapse_crash, L + 1, "synapse_crash")
+        self.syn_byz = per_layer(f.synapse_byzantine, L + 1, "synapse_byzantine")
+        self.syn_straggle = per_layer(f.synapse_stragglers, L + 1, "synapse_stragglers")
+        self.eta = per_layer(f.precision, L + 1, "precision")
+        self.listed_crash = self._listed(f.crashed)
+        self.listed_byz = self._listed(f.byzantine_list)
+
+    def _listed(self, pairs) -> list[Array]:
+        masks = [np.zeros(n, dtype=bool) for n in self.net.sizes]
+        for layer, index in pairs or []:
+            masks[layer][index] = True
+        return masks
+
+    def plan(self, trial: int) -> TrialPlan:
+        scn, net, sizes, L = self.scn, self.net, self.net.sizes, self.net.depth
+        f = scn.failures
+        rng = trial_rng(scn.seed, trial)
+        input_index = trial % len(self.inputs)
+        x = self.inputs[input_index]
+
+        # 1. Failed neurons, per hidden layer; Byzantine ones disjoint from crashed ones.
+        crashed = [np.zeros(n, dtype=bool) for n in sizes]
+        byzantine = [np.zeros(n, dtype=bool) for n in sizes]
+        if f.placement == "list":
+            crashed, byzantine = self.listed_crash, self.listed_byz
+        else:
+            ys = net.layer_outputs(x) if f.placement == "worst" else None
+            for l in range(1, L + 1):
+                if ys is not None:
+                    crashed[l] = _largest(ys[l], self.crash[l - 1])
+                    byzantine[l] = _largest(ys[l], self.byz[l - 1], crashed[l])
+                else:
+                    crashed[l] = _choose(rng, sizes[l], self.crash[l - 1])
+                    byzantine[l] = _choose(rng, sizes[l], self.byz[l - 1], crashed[l])
+
+        # 2. Failed synapses, per receiver, among synapses from correct senders.
+        lost, replaced = [], []
+        for l in range(1, L + 2):
+            shape = (sizes[l], sizes[l - 1])
+            faulty = np.broadcast_to(crashed[l - 1] | byzantine[l - 1], shape)
+            lost.append(_choose_rows(rng, shape, self.syn_crash[l - 1], faulty))
+            syn_byz = _choose_rows(rng, shape, self.syn_byz[l - 1], faulty | lost[-1])
+            replaced.append(syn_byz | byzantine[l - 1][None, :])
+
+        # 3. What Byzantine senders and synapses deliver, in [-C, C].
+        C = f.capacity
+        value = []
+        for l in range(1, L + 2):
+            shape = (sizes[l], sizes[l - 1])
+            if f.byzantine_mode == "random":
+                value.append(rng.uniform(-C, C, shape))
+            elif f.byzantine_mode == "adversarial":
+                # Push every receiver's pre-activation the same way: +C through a
+                # positive weight, -C through a negative one.
+                value.append(C * np.where(net.weights[l - 1] >= 0, 1.0, -1.0))
+            else:
+                value.append(np.full(shape, C))
+
+        # 4. Stored weights, each off by +-eta (the largest error the precision allows).
+        weights = []
+        for l in range(1, L + 2):
+            W, eta = net.weights[l - 1], self.eta[l - 1]
+            weights.append(W + eta * rng.choice([-1.0, 1.0], size=W.shape) if eta else W)
+
+        # 5. Stragglers: neurons whose messages all take `factor` times longer, and slow synapses.
+        slow = [np.zeros(n, dtype=bool) for n in sizes]
+        for l in range(1, L + 1):
+            slow[l] = _choose(rng, sizes[l], self.stragglers[l - 1])
+        slow_syn = [_choose_rows(rng, (sizes[l], sizes[l - 1]), self.syn_straggle[l - 1],
+                                 np.zeros((sizes[l], sizes[l - 1]), dtype=bool))
+                    for l in range(1, L + 2)]
+
+        # 6. Latencies of every message.
+        latency = []
+        for l in range(1, L + 2):
+            lat = self.latency.sample(rng, (sizes[l], sizes[l - 1]))
+            factor = np.where(slow[l - 1][None, :] | slow_syn[l - 1], f.straggler_factor, 1.0)
+            latency.append(lat * factor)
+
+        return TrialPlan(trial, input_index, x, crashed,
+                         f.crash_time if f.crash_time is not None else 0.0,
+                         byzantine, lost, replaced, value, weights, latency)
