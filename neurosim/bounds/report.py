@@ -29,8 +29,10 @@ def largest_tolerated(net: Network, budget: float, bound: Callable[[Failures], f
     """
     out = []
     for l in range(1, net.depth + 1):
+        # Byzantine neurons of the layer cannot also crash: at most N_l - z_l crashes.
+        cap = net.sizes[l] - base.corrupted[l]
         f = 0
-        while f < net.sizes[l] and bound(with_crashes(base, l, f + 1)) <= budget:
+        while f < cap and bound(with_crashes(base, l, f + 1)) <= budget:
             f += 1
         out.append(f)
     return out

@@ -56,8 +56,8 @@ class NetworkSpec(Section):
             raise ValueError(
                 f"give exactly one of file, sizes, train (got {', '.join(given) or 'none'})"
             )
-        if self.sizes is not None and len(self.sizes) < 3:
-            raise ValueError("sizes needs at least [N_0, N_1, N_out]")
+        if self.sizes is not None and len(self.sizes) < 2:
+            raise ValueError("sizes needs at least [N_0, N_out]")
         return self
 
 

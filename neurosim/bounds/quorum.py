@@ -1,0 +1,287 @@
+"""Quorums from an error budget (SPEC 6, boosting).
+
+A receiver of layer l (1..L+1) with quorum k_l fires on the first k_l of its
+N_{l-1} signals, so it skips s_l = N_{l-1} - k_l of them; the crashed senders
+are among the skipped ones, so it misses max(crash_{l-1}, s_l) +
+synapse_crash_l signals (`failure_counts(..., skipped=...)`). The worst-case
+bounds take, per receiver, exactly that many missing signals (top-f per
+receiver), so a certified plan holds when every receiver misses a different
+set.
+
+The search runs over the skip vector s = (s_1, ..., s_{L+1}) with
+
+    lo_l = crash_{l-1}                       (liveness; crash_0 = 0)
+    hi_l = min(N_{l-1} - 1, N_{l-1} - synapse_crash_l - corrupted_l)
+
+(k_l >= 1, and the missing plus corrupted signals fit in N_{l-1}). Nothing
+assumes the bound is monotone in s: every plan returned has its combined
+bound evaluated, and `certified` is that value <= budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.paper import paper_fep
+from neurosim.bounds.weight_aware import weight_aware_bound
+from neurosim.data.counts import failure_counts, per_layer
+from neurosim.data.network import Network
+
+Array = np.ndarray
+
+ALLOCATIONS = ("equal", "greedy")
+CERTIFIERS = ("weight_aware", "paper")
+GAIN_SAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class QuorumPlan:
+    """Quorums for the receiving layers 1..L+1 and the bound that certifies them.
+
+    quorum[l-1] = N_{l-1} - skipped[l-1]: signals a receiver of layer l waits for.
+    bound: the certifying bound (`certify`) with these skips and the scenario's
+    failures. certified: bound <= budget. A plan that is not certified is
+    wait-all (even the fewest skips exceed the budget): the caller reports it.
+    """
+
+    quorum: list[int]
+    skipped: list[int]
+    bound: float
+    budget: float
+    certify: str
+    allocation: str
+    certified: bool
+    evaluations: int = field(default=0, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"quorum": list(self.quorum), "skipped": list(self.skipped),
+                "bound": self.bound, "budget": self.budget, "certify": self.certify,
+                "allocation": self.allocation, "certified": self.certified}
+
+
+def skip_limits(net: Network, counts: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """(lo, hi): the fewest and most signals a receiver of layer 1..L+1 may skip.
+
+    ValueError when a layer has no live quorum (e.g. every sender crashed).
+    """
+    L, sizes = net.depth, net.sizes
+    crash = [0] + per_layer(counts.get("crash", 0), L, "crash")
+    byz = [0] + per_layer(counts.get("byzantine", 0), L, "byzantine")
+    scrash = per_layer(counts.get("synapse_crash", 0), L + 1, "synapse_crash")
+    sbyz = per_layer(counts.get("synapse_byzantine", 0), L + 1, "synapse_byzantine")
+    lo, hi = [], []
+    for l in range(1, L + 2):
+        n = sizes[l - 1]
+        lo.append(int(crash[l - 1]))
+        hi.append(int(min(n - 1, n - scrash[l - 1] - byz[l - 1] - sbyz[l - 1])))
+        if lo[-1] > hi[-1]:
+            raise ValueError(f"layer {l}: no quorum >= 1 is live with {crash[l - 1]} crashed, "
+                             f"{scrash[l - 1]} lost and {byz[l - 1] + sbyz[l - 1]} corrupted "
+                             f"of {n} signals")
+    return lo, hi
+
+
+def bound_function(net: Network, counts: dict[str, Any],
+                   certify: str = "weight_aware") -> Callable[[Sequence[int]], float]:
+    """skips -> the certifying bound with those skips and `counts` (cached)."""
+    if certify not in CERTIFIERS:
+        raise ValueError(f"certify must be one of {', '.join(CERTIFIERS)}, got {certify!r}")
+    iv = interval_bounds(net)
+    cache: dict[tuple[int, ...], float] = {}
+
+    def bound(skips: Sequence[int]) -> float:
+        key = tuple(int(s) for s in skips)
+        if key not in cache:
+            f = failure_counts(net, **counts, skipped=list(key))
+            cache[key] = (weight_aware_bound(net, f, intervals=iv) if certify == "weight_aware"
+                          else paper_fep(net, f).fep)
+        return cache[key]
+
+    bound.cache = cache  # type: ignore[attr-defined]
+    return bound
+
+
+def expected_gains(n: int, latency=None, samples: int = GAIN_SAMPLES) -> Array:
+    """gain[s], s = 0..n-2: expected latency saved by skipping s+1 of n signals instead of s.
+
+    With quorum k = n - s the receiver fires at the k-th order statistic T_(k:n)
+    of n i.i.d. delays, so gain[s] = E[T_(k:n)] - E[T_(k-1:n)]. latency None is
+    exponential(1): E[T_(k:n)] = H_n - H_{n-k}, so gain[s] = 1/(s+1) exactly
+    (whatever n). Otherwise the order statistics are estimated from `samples`
+    draws of n delays from `latency.sample(rng, size)`, rng = default_rng(0).
+    """
+    if n < 2:
+        return np.zeros(0)
+    if latency is None:
+        return 1.0 / np.arange(1, n)
+    rng = np.random.default_rng(0)
+    total = np.zeros(n)
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, samples, chunk):
+        rows = min(chunk, samples - start)
+        total += np.sort(latency.sample(rng, (rows, n)), axis=1).sum(axis=0)
+    means = total / samples  # means[i] = E[T_(i+1:n)]
+    return np.diff(means)[::-1].copy()  # gain[s] = means[n-1-s] - means[n-2-s]
+
+
+def allocate_quorum(net: Network, budget: float, counts: dict[str, Any],
+                    allocation: str = "equal", certify: str = "weight_aware",
+                    latency=None) -> QuorumPlan:
+    """The quorums that skip the most signals, by `allocation`, with bound <= budget.
+
+    counts: the scenario's failures as keyword arguments of `failure_counts`
+    (crash, byzantine, synapse_crash, synapse_byzantine, precision, capacity).
+    certify: "weight_aware" (SPEC 4.1 with local Lipschitz constants) or
+    "paper" (Fep). latency: an object with `sample(rng, size)` for the greedy
+    rule's expected gains; None is exponential(1), in closed form.
+
+    Both rules start from the fewest skips s_l = crash_{l-1}. If their bound
+    already exceeds the budget, the plan is wait-all with certified=False.
+
+    "equal": the headroom budget - bound(lo) is split in L+1 equal shares.
+    Per layer, s_l is the largest value (others at lo) whose bound increase
+    over bound(lo) is <= its share (a full scan, no monotonicity assumed).
+    Increases across layers compound rather than add, so the combined vector
+    may still exceed the budget: then, while it does, the s_l whose decrement
+    lowers the combined bound most is decremented. This is sound because the
+    loop ends only on a combined bound <= budget, and it does end, since at
+    s = lo the bound is bound(lo) <= budget. Shares only guide the search.
+
+    "greedy": from s = lo, repeatedly add one skip to the layer of largest
+    expected latency gain (`expected_gains`; ties: more senders, then lower
+    layer) among the increments that keep the combined bound <= budget. A
+    layer whose increment does not fit is closed: with a bound that is
+    non-decreasing in each s_l it would not fit later either, and otherwise
+    closing only stops early. Every accepted step was checked against the
+    budget. At most sum_l (hi_l - lo_l) + L + 1 bound evaluations.
+    """
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"allocation must be one of {', '.join(ALLOCATIONS)}, "
+                         f"got {allocation!r}")
+    counts = dict(counts)
+    unknown = set(counts) - {"crash", "byzantine", "synapse_crash", "synapse_byzantine",
+                             "precision", "capacity"}
+    if unknown:
+        raise ValueError(f"unknown failure counts: {', '.join(sorted(unknown))}")
+    budget = float(budget)
+    lo, hi = skip_limits(net, counts)
+    bound = bound_function(net, counts, certify)
+    senders = net.sizes[:-1]
+
+    def plan(skips: list[int], value: float) -> QuorumPlan:
+        return QuorumPlan([n - s for n, s in zip(senders, skips)], list(skips), float(value),
+                          budget, certify, allocation, value <= budget,
+                          len(bound.cache))  # type: ignore[attr-defined]
+
+    base = bound(lo)
+    if not base <= budget:  # also catches a NaN bound
+        # Wait-all misses exactly the crashed signals, like the fewest skips.
+        return plan([0] * len(senders), base)
+    if allocation == "equal":
+        skips = _equal(bound, lo, hi, base, budget)
+    else:
+        gains = [expected_gains(n, latency) for n in senders]
+        skips = _greedy(bound, lo, hi, budget, gains, senders)
+    return plan(skips, bound(skips))
+
+
+def _with(skips: Sequence[int], l: int, value: int) -> list[int]:
+    out = list(skips)
+    out[l] = value
+    return out
+
+
+def _equal(bound, lo: list[int], hi: list[int], base: float, budget: float) -> list[int]:
+    share = (budget - base) / len(lo)
+    skips = list(lo)
+    for l in range(len(lo)):
+        for v in range(lo[l] + 1, hi[l] + 1):
+            if bound(_with(lo, l, v)) - base <= share:
+                skips[l] = v
+    while not bound(skips) <= budget:
+        options = [(bound(_with(skips, l, skips[l] - 1)), l)
+                   for l in range(len(lo)) if skips[l] > lo[l]]
+        _, l = min(options)  # the lowest combined bound; ties: the lower layer
+        skips[l] -= 1
+    return skips
+
+
+def _greedy(bound, lo: list[int], hi: list[int], budget: float, gains: list[Array],
+            senders: list[int]) -> list[int]:
+    skips = list(lo)
+    open_ = {l for l in range(len(lo)) if skips[l] < hi[l]}
+    while open_:
+        order = sorted(open_, key=lambda l: (-gains[l][skips[l]], -senders[l], l))
+        for l in order:
+            trial = _with(skips, l, skips[l] + 1)
+            if bound(trial) <= budget:
+                skips = trial
+                if skips[l] >= hi[l]:
+                    open_.discard(l)
+                break
+            open_.discard(l)
+    return skips
+
+
+def scenario_counts(net: Network, scn) -> dict[str, Any]:
+    """The scenario's failure counts as `failure_counts` keyword arguments.
+
+    With placement "list", the crash and Byzantine counts per hidden layer are
+    those of the listed neurons.
+    """
+    f = scn.failures
+    crash, byz = f.crash, f.byzantine
+    if f.placement == "list":
+        crash, byz = _count_listed(net, f.crashed), _count_listed(net, f.byzantine_list)
+    return {"crash": crash, "byzantine": byz, "synapse_crash": f.synapse_crash,
+            "synapse_byzantine": f.synapse_byzantine, "precision": f.precision,
+            "capacity": f.capacity}
+
+
+def _count_listed(net: Network, pairs) -> list[int]:
+    counts = [0] * net.depth
+    for layer, _ in pairs or []:
+        counts[layer - 1] += 1
+    return counts
+
+
+def scenario_latency(scn):
+    """The scenario's latency model for the expected gains, or None (exponential, exact).
+
+    Exponential delays of any mean give gains proportional to 1/(s+1), so the
+    closed form (None) orders them exactly. None too if the latency models are
+    not available.
+    """
+    spec = scn.latency
+    if spec.model == "exponential":
+        return None
+    try:
+        from neurosim.engines.latency import make_latency
+    except ImportError:
+        return None
+    if spec.model == "empirical":
+        return make_latency("empirical", file=str(scn.path(spec.file)))
+    names = {"constant": ["mean"], "lognormal": ["mean", "sigma"], "pareto": ["mean", "alpha"],
+             # as the engine: low/high, when both are given, win over mean
+             "uniform": ["low", "high"] if spec.low is not None and spec.high is not None
+             else ["mean"]}[spec.model]
+    return make_latency(spec.model, **{k: getattr(spec, k) for k in names})
+
+
+def auto_quorum(net: Network, scn, failures=None) -> QuorumPlan:
+    """`[firing] quorum = "auto"`: allocate_quorum with the scenario's budget and rules.
+
+    The budget is `firing.epsilon` (epsilon - epsilon'). The counts are read
+    from `scn.failures` (crash apart from synapse crashes, which `failures`
+    merges); `failures` is accepted for the caller's signature.
+    """
+    fs = scn.firing
+    if fs.epsilon is None:
+        raise ValueError("quorum = 'auto' needs firing.epsilon")
+    return allocate_quorum(net, fs.epsilon, scenario_counts(net, scn), fs.allocation,
+                           fs.certify, scenario_latency(scn))
