@@ -86,10 +86,12 @@ def build_inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
         return rng.uniform(net.input_low, net.input_high, (scn.trials, n0)), None
     if spec.kind == "dataset":
         t = scn.network.train
-        if t is None:
+        fraction, seed = (t.test_fraction, t.seed) if t else (spec.test_fraction, spec.split_seed)
+        _, X_test, _, y_test = digits_split(fraction, seed)
+        if X_test.shape[1] != n0:
             raise InputError(scn.source, "inputs.kind",
-                             "'dataset' needs [network] train = {dataset = ...}")
-        _, X_test, _, y_test = digits_split(t.test_fraction, t.seed)
+                             f"the {spec.dataset} dataset has {X_test.shape[1]} inputs, "
+                             f"the network {n0}")
         return X_test, y_test.astype(int)
     X = _load_array(scn, "inputs.file", spec.file)
     if X.ndim != 2 or X.shape[1] != n0 or len(X) == 0:

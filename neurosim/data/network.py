@@ -30,7 +30,9 @@ def preactivation(W: Array, u: Array, b: Array | float) -> Array:
     (one row) is bit-identical to the one the batched forward pass computes;
     a BLAS product would not promise that.
     """
-    return (W * u).sum(axis=-1) + b
+    # order="C": a Fortran-ordered W (e.g. a transposed sklearn matrix) would
+    # otherwise give a product summed in another order.
+    return np.multiply(W, u, order="C").sum(axis=-1) + b
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,7 +151,7 @@ def make_network(
     source: str = "network",
 ) -> Network:
     """Build and check a Network from plain arrays (missing biases are zeros)."""
-    ws = tuple(np.array(W, dtype=float) for W in weights)
+    ws = tuple(np.array(W, dtype=float, order="C") for W in weights)
     bs_in = list(biases) if biases is not None else [None] * len(ws)
     bs = tuple(
         np.zeros(W.shape[0]) if b is None else np.array(b, dtype=float).reshape(-1)

@@ -62,9 +62,15 @@ class NetworkSpec(Section):
 
 
 class InputsSpec(Section):
+    """Evaluation inputs. `dataset`: the held-out split of a bundled dataset (the split of
+    [network] train when the network is trained here, else test_fraction / split_seed)."""
+
     kind: Literal["uniform", "corner", "dataset", "file"] = "uniform"
     file: str | None = None
     labels: str | None = None
+    dataset: Literal["digits"] = "digits"
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    split_seed: int = 0
 
     @model_validator(mode="after")
     def _file_given(self) -> InputsSpec:

@@ -156,6 +156,33 @@ def format_summary(s: dict[str, Any], out: Path, plots: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from neurosim.data.scenario import load_scenario
+    from neurosim.sweep import grid, run_sweep
+
+    scn = load_scenario(args.scenario)
+    out = Path(args.out) if args.out else Path("results") / scn.name
+    total = len(grid(scn))
+
+    def report(row: dict[str, Any]) -> None:
+        if not args.quiet:
+            keys = ", ".join(f"{k}={row[k]}" for k in scn.sweep)
+            print(f"  {keys}: latency p99 {row['latency_p99']}, max error {row['max_error']}, "
+                  f"violations {row['violations']}, blocked {row['blocked_trials']}", flush=True)
+
+    rows = run_sweep(args.scenario, out, args.engine, args.workers, args.scheduler, report)
+    print(f"{scn.name}: ran {len(rows)} of {total} points ({total - len(rows)} already done); "
+          f"{out / 'sweep.csv'}")
+    from neurosim.front.study import plot_sweep
+
+    for p in plot_sweep(out):
+        print(f"wrote {p}")
+    if any(int(r["violations"] or 0) for r in rows):
+        print("neurosim: BOUND VIOLATED in a sweep point: see its summary.json", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     from neurosim.front.plots import plot_results
 
@@ -188,6 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="des: SimPy processes (default); fast: vectorised, same results")
     r.add_argument("--json", action="store_true", help="also print the summary as JSON")
     r.set_defaults(func=_run)
+
+    sw = sub.add_parser("sweep", help="run the [sweep] grid, resumable; DIR/sweep.csv")
+    sw.add_argument("scenario")
+    sw.add_argument("--out", help="results folder (default results/<scenario name>)")
+    sw.add_argument("--engine", choices=["des", "fast"], default="des")
+    sw.add_argument("--workers", type=int, default=1, help="dask workers on this machine")
+    sw.add_argument("--scheduler", help="address of a running dask scheduler")
+    sw.add_argument("--quiet", action="store_true", help="no line per finished point")
+    sw.set_defaults(func=_sweep)
 
     pl = sub.add_parser("plot", help="redraw the plots of a results folder")
     pl.add_argument("dir")
