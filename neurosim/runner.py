@@ -167,6 +167,8 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             row.update({f"layer_latency_{l}": v for l, v in enumerate(lat, start=1)})
             rows.append(row)
             layer_latency.append(lat)
+            if i == 0 and out_dir is not None:
+                save_trace(out_dir / "trace_trial0.npz", plan, out)
             if writer is not None:
                 writer.writerow({k: ("" if isinstance(v, float) and np.isnan(v) else v)
                                  for k, v in row.items()})
@@ -179,6 +181,19 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
         if out_dir is not None:
             (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def save_trace(path: Path, plan, out) -> None:
+    """Who fired when and what was used in one trial, for the timeline and network plots."""
+    arrays = {}
+    for l, t in enumerate(out.fire_time):
+        arrays[f"fire_time_{l}"] = t
+        arrays[f"crashed_{l}"] = plan.crashed[l]
+        arrays[f"byzantine_{l}"] = plan.byzantine[l]
+    for l, u in enumerate(out.used, start=1):
+        arrays[f"used_{l}"] = u
+        arrays[f"lost_{l}"] = plan.lost[l - 1]
+    np.savez_compressed(path, **arrays)
 
 
 def summarize(setup: Setup, engine: str, rows: list[dict[str, Any]],

@@ -87,5 +87,101 @@ def plot_results(out_dir: str | Path) -> list[Path]:
     trials = read_trials(out_dir)
     if not trials:
         return []
-    return [plot_latency_cdf(out_dir, trials, summary),
-            plot_error_vs_bounds(out_dir, trials, summary)]
+    paths = [plot_latency_cdf(out_dir, trials, summary),
+             plot_error_vs_bounds(out_dir, trials, summary)]
+    if (out_dir / "trace_trial0.npz").is_file():
+        trace = read_trace(out_dir / "trace_trial0.npz")
+        paths += [plot_timeline(out_dir, trace, summary), plot_network(out_dir, trace, summary)]
+    return paths
+
+
+def read_trace(path: Path) -> dict[str, list[np.ndarray]]:
+    """trace_trial0.npz as lists per layer: fire_time, crashed, byzantine (0..L+1), used, lost."""
+    with np.load(path, allow_pickle=False) as data:
+        layers = sum(1 for k in data.files if k.startswith("fire_time_"))
+        trace = {k: [data[f"{k}_{l}"] for l in range(layers)]
+                 for k in ("fire_time", "crashed", "byzantine")}
+        trace.update({k: [data[f"{k}_{l}"] for l in range(1, layers)] for k in ("used", "lost")})
+    return trace
+
+
+def plot_timeline(out_dir: Path, trace: dict, summary: dict) -> Path:
+    """One trial: when each neuron fired, per layer; crashed and never-fired neurons marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for l, t in enumerate(trace["fire_time"]):
+        n = len(t)
+        y = l + (np.arange(n) - (n - 1) / 2) / max(n, 1) * 0.8
+        fired = np.isfinite(t)
+        ax.scatter(t[fired], y[fired], s=6, color="C0", label="fired" if l == 0 else None)
+        lost = ~fired & ~trace["crashed"][l]
+        horizon_x = np.nanmax(np.where(np.isfinite(t), t, np.nan)) if fired.any() else 0.0
+        for mask, color, name in ((trace["crashed"][l], "C3", "crashed"),
+                                  (lost, "C7", "never fired (blocked)")):
+            if mask.any():
+                ax.scatter(np.full(mask.sum(), horizon_x), y[mask], marker="x", s=18,
+                           color=color, label=name if l == 1 or name.startswith("never") else None)
+        if trace["byzantine"][l].any():
+            b = trace["byzantine"][l] & fired
+            ax.scatter(t[b], y[b], s=14, marker="D", color="C1", label="Byzantine")
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles, strict=True))
+    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="lower right")
+    ax.set_yticks(range(len(trace["fire_time"])),
+                  ["inputs"] + [f"layer {l}" for l in range(1, len(trace["fire_time"]))])
+    ax.set_xlabel("simulated time")
+    ax.set_title(f"{summary['scenario']}: firing timeline of trial 0 "
+                 "(x at the right: crashed / never fired)")
+    ax.grid(alpha=0.3)
+    path = out_dir / "timeline_trial0.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_network(out_dir: Path, trace: dict, summary: dict, max_neurons: int = 40) -> Path:
+    """The network (networkx) in trial 0: crashed neurons red, unused synapses faint.
+
+    Layers wider than `max_neurons` are drawn with their first `max_neurons` neurons.
+    """
+    import networkx as nx
+
+    plt = _pyplot()
+    g = nx.DiGraph()
+    pos = {}
+    shown = [min(len(t), max_neurons) for t in trace["fire_time"]]
+    for l, n in enumerate(shown):
+        for i in range(n):
+            g.add_node((l, i))
+            pos[(l, i)] = (l, (i - (n - 1) / 2) / max(n, 1))
+    used_edges, unused_edges = [], []
+    for l in range(1, len(shown)):
+        u = trace["used"][l - 1]
+        for j in range(shown[l]):
+            for i in range(shown[l - 1]):
+                (used_edges if u[j, i] else unused_edges).append(((l - 1, i), (l, j)))
+    colors = []
+    for l, i in g.nodes:
+        if trace["crashed"][l][i]:
+            colors.append("C3")
+        elif trace["byzantine"][l][i]:
+            colors.append("C1")
+        elif not np.isfinite(trace["fire_time"][l][i]):
+            colors.append("C7")
+        else:
+            colors.append("C0")
+    fig, ax = plt.subplots(figsize=(8, 6))
+    nx.draw_networkx_edges(g, pos, edgelist=unused_edges, ax=ax, edge_color="C3", alpha=0.5,
+                           style="dotted", arrows=False, width=0.5)
+    nx.draw_networkx_edges(g, pos, edgelist=used_edges, ax=ax, edge_color="0.6", alpha=0.15,
+                           arrows=False, width=0.3)
+    nx.draw_networkx_nodes(g, pos, node_color=colors, node_size=25, ax=ax)
+    ax.set_title(f"{summary['scenario']}, trial 0: crashed (red), Byzantine (orange), "
+                 "never fired (grey); red dotted: synapses not used", fontsize=9)
+    ax.axis("off")
+    path = out_dir / "network_trial0.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
