@@ -120,8 +120,12 @@ def _load_array(scn: Scenario, key: str, rel: str) -> Array:
     return arr
 
 
-def build_failures(scn: Scenario, net: Network) -> Failures:
-    """Failure counts the bounds assume, checked against the layer sizes."""
+def build_failures(scn: Scenario, net: Network, skipped: list[int] | None = None) -> Failures:
+    """Failure counts the bounds assume, checked against the layer sizes.
+
+    skipped: signals each receiver of layer 1..L+1 does not wait for (a
+    quorum's N_{l-1} - k_l); they count as missing, crashed senders among them.
+    """
     f, sizes, L = scn.failures, net.sizes, net.depth
     checks = [("crash", f.crash, L, sizes[1:-1]), ("byzantine", f.byzantine, L, sizes[1:-1]),
               ("stragglers", f.stragglers, L, sizes[1:-1]),
@@ -151,7 +155,7 @@ def build_failures(scn: Scenario, net: Network) -> Failures:
                              f"exceed its {sizes[l]} neurons")
     try:
         return failure_counts(net, crash, byz, f.synapse_crash, f.synapse_byzantine,
-                              f.precision, f.capacity)
+                              f.precision, f.capacity, skipped or 0)
     except ValueError as err:
         raise InputError(scn.source, "failures", str(err)) from None
 

@@ -69,8 +69,9 @@ def failure_counts(
     synapse_crash, synapse_byzantine: failed synapses into each receiver of
     layer 1..L+1 (length L+1). precision: eta per weight layer 1..L+1.
     skipped: signals each receiver of layer 1..L+1 does not wait for
-    (boosting: N_{l-1} - quorum_l); crashed neurons are among the skipped
-    ones, so a layer misses max(crash, skipped) + synapse_crash signals.
+    (boosting: N_{l-1} - quorum_l). Signals that never arrive (crashed
+    senders, lost messages) are among the skipped ones, so a receiver misses
+    max(crash + synapse_crash, skipped) signals.
     """
     L = net.depth
     sizes = net.sizes
@@ -82,7 +83,7 @@ def failure_counts(
     skip = per_layer(skipped, L + 1, "skipped")
     missing, corrupted = [], []
     for l in range(1, L + 2):
-        m = max(crash[l - 1], skip[l - 1]) + scrash[l - 1]
+        m = max(crash[l - 1] + scrash[l - 1], skip[l - 1])
         z = byz[l - 1] + sbyz[l - 1]
         if m + z > sizes[l - 1]:
             raise ValueError(

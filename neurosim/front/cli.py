@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     except BoundViolation as err:
         print(f"neurosim: BOUND VIOLATED: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into e.g. `head`: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("neurosim: interrupted; finished trials are kept", file=sys.stderr)
         return 130
