@@ -50,6 +50,9 @@ def build_network(scn: Scenario) -> Network:
     hi = 1.0 if spec.input_high is None else spec.input_high
     try:
         if spec.file is not None:
+            if not scn.path(spec.file).is_file():
+                raise InputError(scn.source, "network.file",
+                                 f"network file not found: {scn.path(spec.file)}")
             net = load_network(scn.path(spec.file))
             if spec.input_low is not None or spec.input_high is not None:
                 net = with_input_box(net, lo, hi)

@@ -185,9 +185,11 @@ class Scenario(Section):
 
 
 def _error_key(err: dict[str, Any]) -> str:
-    # pydantic locates a union member by its type name; keep only real keys.
+    # pydantic locates a union member by its type name (constrained-int for Field(ge=0)
+    # ints); keep only real keys.
     parts = [str(p) for p in err["loc"] if not str(p).startswith(("list[", "int", "float",
-                                                                   "str", "literal", "function"))]
+                                                                   "str", "literal", "function",
+                                                                   "constrained-"))]
     return ".".join(parts) or "<top>"
 
 

@@ -1,0 +1,208 @@
+"""Bad input on the command line: exit status 2, one line on stderr naming file and key.
+
+Plus the happy path of `neurosim bound`: the tightness scenario's Fep, by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurosim.front.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TIGHT = ROOT / "scenarios" / "tightness.toml"
+NPZ = ROOT / "scenarios" / "nets" / "tightness.npz"  # 6-8-7-5-1, identity
+
+
+def scenario(tmp_path, body, name="bad"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(body)
+    return path
+
+
+def net_section(path=NPZ):
+    return f'[network]\nfile = "{path}"\n'
+
+
+def assert_one_line_error(capsys, argv, *needles):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith("neurosim: error: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert str(needle) in err, (needle, err)
+    return err
+
+
+# ---------------------------------------------------------------- scenario files
+
+
+def test_subprocess_no_traceback(tmp_path):
+    """The real entry point: a bad key gives status 2 and one line, nothing else."""
+    path = scenario(tmp_path, net_section() + "[failures]\ncrash = [1, 1]\ncrsh = 2\n")
+    r = subprocess.run([sys.executable, "-m", "neurosim", "bound", str(path)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert str(path) in lines[0] and "failures.crsh" in lines[0] and "unknown key" in lines[0]
+
+
+def test_malformed_toml(tmp_path, capsys):
+    path = scenario(tmp_path, "[network\nfile = 'x.npz'\n")
+    err = assert_one_line_error(capsys, ["bound", path], path)
+    assert "TOML" in err and "line 1" in err
+
+
+def test_unknown_key_top_level(tmp_path, capsys):
+    path = scenario(tmp_path, "seeed = 3\n" + net_section())
+    assert_one_line_error(capsys, ["bound", path], path, "seeed", "unknown key")
+
+
+def test_unknown_key_in_section(tmp_path, capsys):
+    path = scenario(tmp_path, net_section() + "[latency]\nmodel = 'constant'\nmeen = 2.0\n")
+    assert_one_line_error(capsys, ["bound", path], path, "latency.meen", "unknown key")
+
+
+@pytest.mark.parametrize("body, key", [
+    ('trials = "many"\n' + net_section(), ": trials:"),
+    (net_section() + '[failures]\ncrash = "two"\n', ": failures.crash:"),
+    (net_section() + "[failures]\ncrash = [1, 2.5, 0]\n", ": failures.crash"),
+    (net_section() + '[failures]\nprecision = "fine"\n', ": failures.precision:"),
+    (net_section() + "[firing]\nhorizon = [1]\n", ": firing.horizon:"),
+    ("network = 3\n", ": network:"),
+])
+def test_wrong_type(tmp_path, capsys, body, key):
+    path = scenario(tmp_path, body)
+    err = assert_one_line_error(capsys, ["bound", path], path, key)
+    assert "constrained" not in err  # pydantic's internal type names are not keys
+
+
+def test_crash_count_larger_than_layer(tmp_path, capsys):
+    path = scenario(tmp_path, net_section() + "[failures]\ncrash = [9, 0, 0]\n")
+    assert_one_line_error(capsys, ["bound", path], path, "failures.crash", "layer 1", "8")
+
+
+def test_crash_and_byzantine_exceed_layer(tmp_path, capsys):
+    path = scenario(tmp_path, net_section() + "[failures]\ncrash = [0, 0, 3]\nbyzantine = 3\n")
+    assert_one_line_error(capsys, ["bound", path], path, "failures", "layer 3")
+
+
+def test_negative_latency_mean(tmp_path, capsys):
+    path = scenario(tmp_path, net_section() + "[latency]\nmean = -1.0\n")
+    assert_one_line_error(capsys, ["bound", path], path, "latency.mean")
+
+
+def test_quorum_above_senders(tmp_path, capsys):
+    # Layer 1 has N_0 = 6 senders.
+    path = scenario(tmp_path, net_section() + "[firing]\nrule = 'quorum'\nquorum = [7, 8, 7, 5]\n")
+    assert_one_line_error(capsys, ["bound", path], path, "firing.quorum", "layer 1", "6")
+
+
+def test_missing_network_file(tmp_path, capsys):
+    path = scenario(tmp_path, '[network]\nfile = "nets/nowhere.npz"\n')
+    assert_one_line_error(capsys, ["bound", path], path, "network.file", "nowhere.npz",
+                          "not found")
+
+
+def test_missing_scenario_file(tmp_path, capsys):
+    assert_one_line_error(capsys, ["bound", tmp_path / "nope.toml"], "nope.toml", "not found")
+
+
+def test_list_placement_out_of_range(tmp_path, capsys):
+    for pair in ("[1, 8]", "[4, 0]", "[0, 0]", "[2, -1]"):
+        path = scenario(tmp_path, net_section()
+                        + f"[failures]\nplacement = 'list'\ncrashed = [[1, 0], {pair}]\n")
+        assert_one_line_error(capsys, ["bound", path], path, "failures.crashed", pair)
+
+
+# ---------------------------------------------------------------- network files
+
+
+def good_arrays():
+    rng = np.random.default_rng(0)
+    return {"W1": rng.normal(size=(4, 3)), "b1": np.zeros(4), "W2": rng.normal(size=(2, 4)),
+            "b2": np.zeros(2), "activations": np.array(["tanh"])}
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"W2": np.ones((2, 5))}, "W2"),                       # does not chain with W1 (4, 3)
+    ({"W1": np.full((4, 3), np.nan)}, "W1"),
+    ({"b2": np.array([0.0, np.inf])}, "b2"),
+    ({"W1": None}, "W1"),                                   # missing
+    ({"activations": np.array(["swish"])}, "activations"),
+    ({"activations": np.array(["tanh", "relu"])}, "activations"),  # one too many
+    ({"b1": np.zeros(3)}, "b1"),
+])
+def test_bad_network_file(tmp_path, capsys, change, key):
+    arrays = {**good_arrays(), **change}
+    path = tmp_path / "bad.npz"
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    # Directly, and through a scenario that points to it.
+    assert_one_line_error(capsys, ["bound", path], path, f": {key}:")
+    scn = scenario(tmp_path, net_section(path))
+    assert_one_line_error(capsys, ["bound", scn], path, f": {key}:")
+
+
+def test_not_an_npz(tmp_path, capsys):
+    path = tmp_path / "junk.npz"
+    path.write_text("not a zip")
+    assert_one_line_error(capsys, ["bound", path], path)
+
+
+def test_npz_crash_option_too_large(capsys):
+    assert_one_line_error(capsys, ["bound", NPZ, "--crash", "9"], NPZ, "--crash")
+
+
+def test_convert_bad_model(tmp_path, capsys):
+    assert_one_line_error(capsys, ["convert", tmp_path / "none.joblib", tmp_path / "o.npz"],
+                          "none.joblib", "not found")
+    import joblib
+
+    junk = tmp_path / "junk.joblib"
+    joblib.dump({"not": "a model"}, junk)
+    assert_one_line_error(capsys, ["convert", junk, tmp_path / "o.npz"], junk)
+    assert not (tmp_path / "o.npz").exists()
+
+
+# ---------------------------------------------------------------- happy path
+
+
+def test_bound_tightness_json(capsys):
+    assert main(["bound", str(TIGHT), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    r = json.loads(out)
+    # 6-8-7-5-1, identity (K = 1), w_m = 0.5, crashes f = [2, 3, 1], top corner of [0, 1]^6:
+    # B_1 = 6 * 0.5 = 3, B_2 = 8 * 3 * 0.5 = 12, B_3 = 7 * 12 * 0.5 = 42.
+    #   l = 1: 2 * 3  * 0.5 * (7 - 3) * 0.5 * (5 - 1) * 0.5 = 12
+    #   l = 2: 3 * 12 * 0.5 * (5 - 1) * 0.5                 = 36
+    #   l = 3: 1 * 42 * 0.5                                 = 21
+    expected = 2 * 3 * 0.5 * (7 - 3) * 0.5 * (5 - 1) * 0.5 + 3 * 12 * 0.5 * (5 - 1) * 0.5 \
+        + 1 * 42 * 0.5
+    assert expected == 69
+    assert r["bound_paper"] == pytest.approx(69, rel=1e-12)
+    assert r["bound_weight_aware"] == pytest.approx(69, rel=1e-12)
+    assert r["bound_weight_aware_global_k"] == pytest.approx(69, rel=1e-12)
+    assert r["sizes"] == [6, 8, 7, 5, 1]
+
+
+def test_bound_table_and_epsilon(capsys):
+    assert main(["bound", str(TIGHT), "--epsilon", "68.5"]) == 0
+    out, _ = capsys.readouterr()
+    assert "paper Fep" in out and "69" in out
+    assert "tolerated by paper Fep: False" in out
+    assert main(["bound", str(TIGHT), "--json", "--epsilon", "69"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["tolerated_paper"] is True and r["tolerated_weight_aware"] is True
