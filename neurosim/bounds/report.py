@@ -42,8 +42,11 @@ def bound_report(net: Network, failures: Failures, epsilon: float | None = None)
     """The bounds as a flat dict (the keys of `neurosim bound --json`).
 
     epsilon: the tolerated output error epsilon - epsilon' (SPEC 3); when
-    given, says whether the failures are tolerated and the largest crash
-    counts per layer that are.
+    given, says whether the failures are tolerated and, one hidden layer at a
+    time, the largest number of crashed neurons that is: with the scenario's
+    corrupted signals and weight precision, but no other missing signal (its
+    crashes, lost messages and quorum skips are set aside), so that the count
+    speaks of that layer alone.
     """
     iv = interval_bounds(net)
     paper = paper_fep(net, failures)

@@ -75,8 +75,9 @@ def format_report(r: dict[str, Any]) -> str:
             "",
             f"epsilon - epsilon' = {r['epsilon']:.6g}: tolerated by paper Fep: "
             f"{r['tolerated_paper']}, by weight-aware: {r['tolerated_weight_aware']}",
-            f"largest crashes per hidden layer tolerated: paper {r['max_crashes_paper']}, "
-            f"weight-aware {r['max_crashes_weight_aware']}",
+            f"largest crashes tolerated, one hidden layer at a time (no other missing "
+            f"signal): paper {r['max_crashes_paper']}, weight-aware "
+            f"{r['max_crashes_weight_aware']}",
         ]
     if "quorum_per_layer" in r:
         lines.append(f"quorum per layer 1..L+1: {r['quorum_per_layer']}")
