@@ -141,6 +141,18 @@ class FiringSpec(Section):
     timeout_from: Literal["first", "start"] = "first"
     horizon: PosFloat = 1000.0
 
+    @field_validator("quorum", mode="before")
+    @classmethod
+    def _quorum_shape(cls, v: Any) -> Any:
+        def positive_int(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+        if v is None or v == "auto" or positive_int(v) or (
+                isinstance(v, list) and v and all(positive_int(x) for x in v)):
+            return v
+        raise ValueError(f"must be 'auto', a positive integer, or a list of them "
+                         f"(one per layer 1..L+1); got {v!r}")
+
     @model_validator(mode="after")
     def _rule_parameters(self) -> FiringSpec:
         if "quorum" in self.rule and self.quorum is None:
@@ -204,7 +216,7 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: s
         scn = Scenario.model_validate({**data, "source": source, "base_dir": base_dir})
     except ValidationError as err:
         first = err.errors()[0]
-        msg = first["msg"]
+        msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             msg = "unknown key"
         raise InputError(source, _error_key(first), msg) from None
