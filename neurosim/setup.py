@@ -44,7 +44,11 @@ def build_quorum(scn: Scenario, net: Network, failures: Failures) -> list[int] |
     if q == "auto":
         from neurosim.bounds.quorum import auto_quorum
 
-        return auto_quorum(net, scn, failures).quorum
+        try:
+            plan = auto_quorum(net, scn, failures)
+        except ValueError as err:
+            raise InputError(scn.source, "firing.quorum", str(err)) from None
+        return plan.quorum
     try:
         quorum = per_layer(q, L + 1, "quorum")
     except ValueError:

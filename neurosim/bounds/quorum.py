@@ -1,21 +1,25 @@
 """Quorums from an error budget (SPEC 6, boosting).
 
 A receiver of layer l (1..L+1) with quorum k_l fires on the first k_l of its
-N_{l-1} signals, so it skips s_l = N_{l-1} - k_l of them; the crashed senders
-are among the skipped ones, so it misses max(crash_{l-1}, s_l) +
-synapse_crash_l signals (`failure_counts(..., skipped=...)`). The worst-case
+N_{l-1} signals, so it skips s_l = N_{l-1} - k_l of them; signals that never
+arrive (crashed senders, lost messages) are among the skipped ones, so it
+misses max(crash_{l-1} + synapse_crash_l, s_l) signals
+(`failure_counts(..., skipped=...)`). The worst-case
 bounds take, per receiver, exactly that many missing signals (top-f per
 receiver), so a certified plan holds when every receiver misses a different
 set.
 
 The search runs over the skip vector s = (s_1, ..., s_{L+1}) with
 
-    lo_l = crash_{l-1}                       (liveness; crash_0 = 0)
-    hi_l = min(N_{l-1} - 1, N_{l-1} - synapse_crash_l - corrupted_l)
+    lo_l = crash_{l-1} + synapse_crash_l     (liveness; crash_0 = 0)
+    hi_l = min(N_{l-1} - 1, N_{l-1} - corrupted_l)
 
 (k_l >= 1, and the missing plus corrupted signals fit in N_{l-1}). Nothing
 assumes the bound is monotone in s: every plan returned has its combined
-bound evaluated, and `certified` is that value <= budget.
+bound evaluated, and `certified` is that value <= budget. (It is not monotone
+in general: a missing signal deviates by at most B_i, a correct one by its
+propagated bound, which may be larger, e.g. the paper's delta_l > 1 on a
+sigmoid network; so one skip more can lower the bound.)
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ import numpy as np
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.weight_aware import weight_aware_bound
-from neurosim.data.counts import failure_counts, per_layer
+from neurosim.data.counts import Failures, failure_counts, per_layer
 from neurosim.data.network import Network
+from neurosim.data.scenario import Scenario
 
 Array = np.ndarray
 
@@ -77,8 +82,10 @@ def skip_limits(net: Network, counts: dict[str, Any]) -> tuple[list[int], list[i
     lo, hi = [], []
     for l in range(1, L + 2):
         n = sizes[l - 1]
-        lo.append(int(crash[l - 1]))
-        hi.append(int(min(n - 1, n - scrash[l - 1] - byz[l - 1] - sbyz[l - 1])))
+        # Signals that never arrive (crashed senders, lost messages) are among the
+        # skipped ones: a quorum above N - (crashed + lost) could block.
+        lo.append(int(crash[l - 1] + scrash[l - 1]))
+        hi.append(int(min(n - 1, n - byz[l - 1] - sbyz[l - 1])))
         if lo[-1] > hi[-1]:
             raise ValueError(f"layer {l}: no quorum >= 1 is live with {crash[l - 1]} crashed, "
                              f"{scrash[l - 1]} lost and {byz[l - 1] + sbyz[l - 1]} corrupted "
@@ -86,24 +93,34 @@ def skip_limits(net: Network, counts: dict[str, Any]) -> tuple[list[int], list[i
     return lo, hi
 
 
+class CachedBound:
+    """skips -> the certifying bound with those skips and the counts; each vector once."""
+
+    def __init__(self, net: Network, counts: dict[str, Any], certify: str = "weight_aware"):
+        if certify not in CERTIFIERS:
+            raise ValueError(f"certify must be one of {', '.join(CERTIFIERS)}, got {certify!r}")
+        self.net, self.counts, self.certify = net, dict(counts), certify
+        self.intervals = interval_bounds(net)
+        self.values: dict[tuple[int, ...], float] = {}
+
+    def __call__(self, skips: Sequence[int]) -> float:
+        key = tuple(int(s) for s in skips)
+        if key not in self.values:
+            f = failure_counts(self.net, **self.counts, skipped=list(key))
+            self.values[key] = (
+                weight_aware_bound(self.net, f, intervals=self.intervals)
+                if self.certify == "weight_aware" else paper_fep(self.net, f).fep)
+        return self.values[key]
+
+    @property
+    def evaluations(self) -> int:
+        return len(self.values)
+
+
 def bound_function(net: Network, counts: dict[str, Any],
                    certify: str = "weight_aware") -> Callable[[Sequence[int]], float]:
     """skips -> the certifying bound with those skips and `counts` (cached)."""
-    if certify not in CERTIFIERS:
-        raise ValueError(f"certify must be one of {', '.join(CERTIFIERS)}, got {certify!r}")
-    iv = interval_bounds(net)
-    cache: dict[tuple[int, ...], float] = {}
-
-    def bound(skips: Sequence[int]) -> float:
-        key = tuple(int(s) for s in skips)
-        if key not in cache:
-            f = failure_counts(net, **counts, skipped=list(key))
-            cache[key] = (weight_aware_bound(net, f, intervals=iv) if certify == "weight_aware"
-                          else paper_fep(net, f).fep)
-        return cache[key]
-
-    bound.cache = cache  # type: ignore[attr-defined]
-    return bound
+    return CachedBound(net, counts, certify)
 
 
 def expected_gains(n: int, latency=None, samples: int = GAIN_SAMPLES) -> Array:
@@ -154,11 +171,19 @@ def allocate_quorum(net: Network, budget: float, counts: dict[str, Any],
 
     "greedy": from s = lo, repeatedly add one skip to the layer of largest
     expected latency gain (`expected_gains`; ties: more senders, then lower
-    layer) among the increments that keep the combined bound <= budget. A
-    layer whose increment does not fit is closed: with a bound that is
-    non-decreasing in each s_l it would not fit later either, and otherwise
-    closing only stops early. Every accepted step was checked against the
-    budget. At most sum_l (hi_l - lo_l) + L + 1 bound evaluations.
+    layer) among the increments that keep the combined bound <= budget; stop
+    when none fits (the plan is maximal: no single further skip fits). A
+    layer whose increment does not fit is closed until no open layer fits;
+    then the closed ones are tried again at the current skips. With a bound
+    that is non-decreasing in each s_l this is exactly the rule (a closed
+    layer never fits again) and costs at most sum_l (hi_l - lo_l) + 2(L+1)
+    bound evaluations. Every accepted step was checked against the budget.
+
+    Greedy is not monotone in the budget: with more budget it may take an
+    expensive skip of large gain that a smaller budget could not afford, and
+    then have no room for cheap ones (a knapsack greedy), so total skips can
+    drop. For the same reason the paper's (larger) bound can end with more
+    total skips than the weight-aware one. Every plan is certified all the same.
     """
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {', '.join(ALLOCATIONS)}, "
@@ -170,13 +195,12 @@ def allocate_quorum(net: Network, budget: float, counts: dict[str, Any],
         raise ValueError(f"unknown failure counts: {', '.join(sorted(unknown))}")
     budget = float(budget)
     lo, hi = skip_limits(net, counts)
-    bound = bound_function(net, counts, certify)
+    bound = CachedBound(net, counts, certify)
     senders = net.sizes[:-1]
 
     def plan(skips: list[int], value: float) -> QuorumPlan:
         return QuorumPlan([n - s for n, s in zip(senders, skips)], list(skips), float(value),
-                          budget, certify, allocation, value <= budget,
-                          len(bound.cache))  # type: ignore[attr-defined]
+                          budget, certify, allocation, value <= budget, bound.evaluations)
 
     base = bound(lo)
     if not base <= budget:  # also catches a NaN bound
@@ -214,21 +238,30 @@ def _equal(bound, lo: list[int], hi: list[int], base: float, budget: float) -> l
 def _greedy(bound, lo: list[int], hi: list[int], budget: float, gains: list[Array],
             senders: list[int]) -> list[int]:
     skips = list(lo)
+
+    def fitting(layers) -> set[int]:
+        return {l for l in layers
+                if skips[l] < hi[l] and bound(_with(skips, l, skips[l] + 1)) <= budget}
+
     open_ = {l for l in range(len(lo)) if skips[l] < hi[l]}
     while open_:
-        order = sorted(open_, key=lambda l: (-gains[l][skips[l]], -senders[l], l))
-        for l in order:
-            trial = _with(skips, l, skips[l] + 1)
-            if bound(trial) <= budget:
-                skips = trial
-                if skips[l] >= hi[l]:
-                    open_.discard(l)
-                break
-            open_.discard(l)
+        while open_:
+            order = sorted(open_, key=lambda l: (-gains[l][skips[l]], -senders[l], l))
+            for l in order:
+                trial = _with(skips, l, skips[l] + 1)
+                if bound(trial) <= budget:
+                    skips = trial
+                    if skips[l] >= hi[l]:
+                        open_.discard(l)
+                    break
+                open_.discard(l)  # closed
+        # No open layer fits. A closed one failed at earlier skips; with a bound
+        # that is not monotone it may fit now: look again at every layer.
+        open_ = fitting(range(len(lo)))
     return skips
 
 
-def scenario_counts(net: Network, scn) -> dict[str, Any]:
+def scenario_counts(net: Network, scn: Scenario) -> dict[str, Any]:
     """The scenario's failure counts as `failure_counts` keyword arguments.
 
     With placement "list", the crash and Byzantine counts per hidden layer are
@@ -250,7 +283,7 @@ def _count_listed(net: Network, pairs) -> list[int]:
     return counts
 
 
-def scenario_latency(scn):
+def scenario_latency(scn: Scenario):
     """The scenario's latency model for the expected gains, or None (exponential, exact).
 
     Exponential delays of any mean give gains proportional to 1/(s+1), so the
@@ -273,7 +306,7 @@ def scenario_latency(scn):
     return make_latency(spec.model, **{k: getattr(spec, k) for k in names})
 
 
-def auto_quorum(net: Network, scn, failures=None) -> QuorumPlan:
+def auto_quorum(net: Network, scn: Scenario, failures: Failures | None = None) -> QuorumPlan:
     """`[firing] quorum = "auto"`: allocate_quorum with the scenario's budget and rules.
 
     The budget is `firing.epsilon` (epsilon - epsilon'). The counts are read

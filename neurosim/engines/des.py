@@ -23,6 +23,24 @@ from neurosim.engines.plan import FiringRule, TrialPlan
 Array = np.ndarray
 
 
+class Decision(simpy.Event):
+    """Triggered now, but processed after every other event of this instant that can matter.
+
+    SimPy orders events by (time, priority, id); messages, timers and process
+    steps have priority NORMAL (1). A neuron of layer l decides at priority
+    1 + l: after every message landing now, including those sent now with a
+    zero delay by layer l-1 neurons deciding at this same instant (a
+    `timeout(0)` would run before those). The vectorised engine's semantics:
+    a signal arriving at the firing time counts, ties go by sender index.
+    """
+
+    def __init__(self, env: simpy.Environment, layer: int) -> None:
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, simpy.events.NORMAL + layer)
+
+
 class Inboxes:
     """The signals received by the neurons of one layer, and their firing-rule events."""
 
@@ -130,7 +148,7 @@ class Simulation:
         if crashed and plan.crash_time <= 0.0:
             return  # a crashed neuron sends nothing, ever
         yield inbox.ready[j]  # wait for signals until the firing rule holds
-        yield self.env.timeout(0)  # signals landing at this same instant count; ties by sender
+        yield Decision(self.env, l)  # signals landing at this same instant count; ties by sender
         used, values = inbox.used(j)
         if rule.processing:
             yield self.env.timeout(rule.processing)
