@@ -80,8 +80,8 @@ def scenario_bounds(setup: Setup) -> Bounds:
     b = Bounds(paper_fep(net, failures).fep,
                weight_aware_bound(net, failures, local=False, intervals=iv),
                weight_aware_bound(net, failures, local=True, intervals=iv))
-    if scn.firing.quorum == "auto":
-        b.certificate = scn.firing.epsilon
+    if setup.quorum_plan is not None and setup.quorum_plan["certified"]:
+        b.certificate = setup.quorum_plan["budget"]
     for what, lo, hi in (("weight-aware (local K) above weight-aware (global K)",
                           b.weight_aware, b.weight_aware_global),
                          ("weight-aware bound above the paper's Fep", b.weight_aware_global,
@@ -216,9 +216,10 @@ def summarize(setup: Setup, engine: str, rows: list[dict[str, Any]],
         "bound_paper": bounds.paper,
         "bound_weight_aware_global_k": bounds.weight_aware_global,
         "bound_weight_aware": bounds.weight_aware,
-        "bound_given_set_max": stat(np.array([r["bound_given_set"] for r in rows]), np.max),
+        "bound_given_set_max": stat(np.array([r["bound_given_set"] for r in done]), np.max),
         "certificate_epsilon": bounds.certificate,
         "quorum": setup.quorum,
+        "quorum_plan": setup.quorum_plan,
         "missing_per_layer": list(setup.failures.missing),
         "corrupted_per_layer": list(setup.failures.corrupted),
         "max_error": stat(errors, np.max), "mean_error": stat(errors, np.mean),

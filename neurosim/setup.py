@@ -26,6 +26,8 @@ class Setup:
     labels: (n,) int class labels, or None.
     failures: the failure counts the bounds assume (SPEC 3).
     quorum: signals needed per receiving layer 1..L+1, or None (no quorum).
+    quorum_plan: with quorum = "auto", how it was chosen (QuorumPlan.as_dict():
+    skipped, bound, budget, certify, allocation, certified).
     """
 
     scenario: Scenario
@@ -34,13 +36,16 @@ class Setup:
     labels: Array | None
     failures: Failures
     quorum: list[int] | None
+    quorum_plan: dict | None = None
 
 
-def build_quorum(scn: Scenario, net: Network, failures: Failures) -> list[int] | None:
-    """Signals needed per receiving layer 1..L+1, checked against N_{l-1}."""
+def build_quorum(scn: Scenario, net: Network,
+                 failures: Failures) -> tuple[list[int] | None, dict | None]:
+    """Signals needed per receiving layer 1..L+1 (checked against N_{l-1}), and the
+    plan that chose them when quorum = "auto"."""
     q, sizes, L = scn.firing.quorum, net.sizes, net.depth
     if "quorum" not in scn.firing.rule:
-        return None
+        return None, None
     if q == "auto":
         from neurosim.bounds.quorum import auto_quorum
 
@@ -48,7 +53,7 @@ def build_quorum(scn: Scenario, net: Network, failures: Failures) -> list[int] |
             plan = auto_quorum(net, scn, failures)
         except ValueError as err:
             raise InputError(scn.source, "firing.quorum", str(err)) from None
-        return plan.quorum
+        return plan.quorum, plan.as_dict()
     try:
         quorum = per_layer(q, L + 1, "quorum")
     except ValueError:
@@ -58,7 +63,7 @@ def build_quorum(scn: Scenario, net: Network, failures: Failures) -> list[int] |
         if k > sizes[l - 1]:
             raise InputError(scn.source, "firing.quorum",
                              f"{k} for layer {l} but it has only {sizes[l - 1]} senders")
-    return quorum
+    return quorum, None
 
 
 def prepare(scn: Scenario) -> Setup:
@@ -66,9 +71,9 @@ def prepare(scn: Scenario) -> Setup:
     net = build_network(scn)
     inputs, labels = build_inputs(scn, net)
     failures = build_failures(scn, net)
-    quorum = build_quorum(scn, net, failures)
+    quorum, plan = build_quorum(scn, net, failures)
     if quorum is not None:
         # The bounds must cover the signals a quorum does not wait for.
         skipped = [n - k for n, k in zip(net.sizes, quorum)]
         failures = build_failures(scn, net, skipped)
-    return Setup(scn, net, inputs, labels, failures, quorum)
+    return Setup(scn, net, inputs, labels, failures, quorum, plan)

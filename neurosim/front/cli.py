@@ -28,7 +28,7 @@ def _bound(args: argparse.Namespace) -> int:
             failures = failure_counts(net, crash=args.crash, capacity=1.0)
         except ValueError as err:
             raise InputError(str(target), "--crash", str(err)) from None
-        quorum = None
+        quorum = plan = None
     else:
         from neurosim.data.scenario import load_scenario
         from neurosim.setup import prepare
@@ -36,11 +36,14 @@ def _bound(args: argparse.Namespace) -> int:
         scn = load_scenario(target)
         setup = prepare(scn)
         net, failures, quorum = setup.net, setup.failures, setup.quorum
+        plan = setup.quorum_plan
         if epsilon is None:
             epsilon = scn.firing.epsilon
     report = bound_report(net, failures, epsilon)
     if quorum is not None:
         report["quorum_per_layer"] = quorum
+    if plan is not None:
+        report["quorum_plan"] = plan
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -80,7 +83,15 @@ def format_report(r: dict[str, Any]) -> str:
             f"{r['max_crashes_weight_aware']}",
         ]
     if "quorum_per_layer" in r:
-        lines.append(f"quorum per layer 1..L+1: {r['quorum_per_layer']}")
+        lines.append(f"quorum per layer 1..L+1: {r['quorum_per_layer']} (the bounds above "
+                     "count the skipped signals as missing)")
+    if "quorum_plan" in r:
+        p = r["quorum_plan"]
+        verdict = ("certified" if p["certified"] else
+                   "NOT certified: the budget allows no skip, so wait-all")
+        lines.append(f"quorum = 'auto': budget {p['budget']:.6g}, {p['certify']} bound "
+                     f"{p['bound']:.6g} with skips {p['skipped']} ({p['allocation']} "
+                     f"allocation): {verdict}")
     return "\n".join(lines)
 
 
