@@ -75,7 +75,7 @@ class Bounds:
 
 
 def scenario_bounds(setup: Setup) -> Bounds:
-    net, failures, scn = setup.net, setup.failures, setup.scenario
+    net, failures = setup.net, setup.failures
     iv = interval_bounds(net)
     b = Bounds(paper_fep(net, failures).fep,
                weight_aware_bound(net, failures, local=False, intervals=iv),
