@@ -22,6 +22,16 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, path: Path, dpi: int = 120) -> Path:
+    """Write `fig` as a PNG and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def read_trials(out_dir: Path) -> dict[str, np.ndarray]:
     """trials.csv as columns of floats (empty cells are NaN)."""
     with open(out_dir / "trials.csv", newline="") as f:
@@ -44,11 +54,7 @@ def plot_latency_cdf(out_dir: Path, trials: dict, summary: dict) -> Path:
     ax.set_ylim(0, 1.02)
     ax.set_title(f"{summary['scenario']}: latency CDF ({blocked} of {summary['trials']} blocked)")
     ax.grid(alpha=0.3)
-    path = out_dir / "latency_cdf.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "latency_cdf.png")
 
 
 def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
@@ -73,11 +79,7 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
                  f"({summary['violations']} violations)")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, which="both")
-    path = out_dir / "error_vs_bounds.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "error_vs_bounds.png")
 
 
 def plot_results(out_dir: str | Path) -> list[Path]:
@@ -133,11 +135,7 @@ def plot_timeline(out_dir: Path, trace: dict, summary: dict) -> Path:
     ax.set_title(f"{summary['scenario']}: firing timeline of trial 0 "
                  "(x at the right: crashed / never fired)")
     ax.grid(alpha=0.3)
-    path = out_dir / "timeline_trial0.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "timeline_trial0.png")
 
 
 def plot_network(out_dir: Path, trace: dict, summary: dict, max_neurons: int = 40) -> Path:
@@ -180,8 +178,4 @@ def plot_network(out_dir: Path, trace: dict, summary: dict, max_neurons: int = 4
     ax.set_title(f"{summary['scenario']}, trial 0: crashed (red), Byzantine (orange), "
                  "never fired (grey); red dotted: synapses not used", fontsize=9)
     ax.axis("off")
-    path = out_dir / "network_trial0.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "network_trial0.png")
