@@ -18,14 +18,21 @@ from neurosim.data.network import (
     to_graph,
 )
 from neurosim.data.scenario import Scenario, load_scenario
+from neurosim.engines.des import simulate_des
+from neurosim.engines.fast import simulate_fast
+from neurosim.engines.plan import FiringRule, Planner, TrialPlan
 from neurosim.errors import BoundViolation, InputError
+from neurosim.front.plots import plot_results
+from neurosim.runner import run_trials
 from neurosim.setup import Setup, prepare
+from neurosim.sweep import run_sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BoundViolation", "Failures", "InputError", "Network", "Scenario", "Setup", "bound_report",
-    "failure_counts", "from_sklearn", "given_set_bound", "interval_bounds", "load_network",
-    "load_scenario", "make_network", "paper_fep", "prepare", "random_network", "save_network",
-    "to_graph", "weight_aware_bound",
+    "BoundViolation", "Failures", "FiringRule", "InputError", "Network", "Planner", "Scenario",
+    "Setup", "TrialPlan", "bound_report", "failure_counts", "from_sklearn", "given_set_bound",
+    "interval_bounds", "load_network", "load_scenario", "make_network", "paper_fep",
+    "plot_results", "prepare", "random_network", "run_sweep", "run_trials", "save_network",
+    "simulate_des", "simulate_fast", "to_graph", "weight_aware_bound",
 ]
