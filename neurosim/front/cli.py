@@ -202,9 +202,16 @@ def _plot(args: argparse.Namespace) -> int:
     from neurosim.front.plots import plot_results
 
     out = Path(args.dir)
-    if not (out / "summary.json").is_file() or not (out / "trials.csv").is_file():
-        raise InputError(str(out), None, "not a results folder (needs trials.csv, summary.json)")
-    for p in plot_results(out):
+    if (out / "sweep.csv").is_file():  # a sweep folder: the sweep and boosting plots
+        from neurosim.front.study import plot_sweep
+
+        paths = plot_sweep(out)
+    elif (out / "summary.json").is_file() and (out / "trials.csv").is_file():
+        paths = plot_results(out)
+    else:
+        raise InputError(str(out), None, "not a results folder (needs trials.csv and "
+                         "summary.json, or the sweep.csv of a sweep)")
+    for p in paths:
         print(f"wrote {p}")
     return 0
 

@@ -1,0 +1,311 @@
+"""Boosting plots of a sweep folder (SPEC 6): latency vs accuracy, latency CDFs, liveness.
+
+Each grid point's summary.json (and, for the CDFs, its trials.csv) is read
+from DIR/points/<id>/, so the plots need nothing but the sweep folder:
+
+- `pareto.png`: p99 and mean output latency against accuracy (against the
+  agreement with the fault-free argmax when the inputs have no labels), one
+  colour per latency model, one column per crash count; the Pareto front of
+  each model drawn; markers tell the certifier (weight-aware o, paper's Fep s)
+  and wait-all (*). `latency_vs_error.png`: the same against the measured
+  max output error.
+- `latency_cdf_quorum.png`: the latency CDF of wait-all and of up to three
+  weight-aware certified quorums (the smallest, a middle and the largest
+  budget among those that keep at least half the best accuracy), for Pareto
+  latencies when they were swept.
+- `liveness.png`: fraction of trials that complete, p99 latency, max error and
+  accuracy (or agreement) against crashed neurons per layer, one line per rule.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurosim.front.plots import _pyplot, read_trials, save_figure
+
+DPI = 100
+MARKERS = {"weight_aware": "o", "paper": "s"}
+
+
+@dataclass
+class Point:
+    """One finished grid point: its swept values, summary.json and folder."""
+
+    params: dict[str, Any]
+    summary: dict[str, Any]
+    folder: Path
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.params.get(key, default)
+
+    @property
+    def model(self) -> str:
+        """The latency model, when swept."""
+        return self.params.get("latency.model", "latency")
+
+    @property
+    def plan(self) -> dict | None:
+        return self.summary.get("quorum_plan")
+
+    @property
+    def wait_all(self) -> bool:
+        """An auto quorum that skips nothing (the budget allows no skip)."""
+        return self.plan is not None and not any(self.plan["skipped"])
+
+    @property
+    def fires_on_first(self) -> bool:
+        """Every neuron fires on its first signal: a budget above the saturated bound."""
+        return bool(self.summary.get("quorum")) and all(k == 1 for k in self.summary["quorum"])
+
+    @property
+    def completed(self) -> float:
+        s = self.summary
+        return 1.0 - s["blocked_trials"] / s["trials"] if s["trials"] else float("nan")
+
+    @property
+    def quality(self) -> float:
+        """Accuracy when the inputs have labels, else agreement with the fault-free argmax."""
+        s = self.summary
+        return s.get("accuracy", s.get("agreement", float("nan")))
+
+
+def read_points(out_dir: Path) -> tuple[list[str], list[Point]]:
+    """The swept keys and every grid point whose summary.json exists."""
+    from neurosim.front.study import read_sweep
+
+    keys, rows = read_sweep(out_dir)
+    points = []
+    for r in rows:
+        folder = out_dir / "points" / r["point"]
+        if (folder / "summary.json").is_file():
+            points.append(Point({k: json.loads(r[k]) for k in keys},
+                                json.loads((folder / "summary.json").read_text()), folder))
+    return keys, points
+
+
+def _label(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _columns(points: list[Point], key: str = "failures.crash") -> list[tuple[str, list[Point]]]:
+    """Points split by the value of `key` (one panel column each), in sweep order."""
+    cols: dict[str, list[Point]] = {}
+    for p in points:
+        cols.setdefault(_label(p.get(key, "")), []).append(p)
+    return list(cols.items())
+
+
+def _quality_name(points: list[Point]) -> str:
+    labelled = any("accuracy" in p.summary for p in points)
+    return "accuracy" if labelled else "agreement with the fault-free argmax"
+
+
+def pareto_front(xs: np.ndarray, ys: np.ndarray, higher_x_better: bool) -> np.ndarray:
+    """Indices of the points not dominated in (x better, y = latency lower), by latency."""
+    order = np.lexsort((-xs if higher_x_better else xs, ys))
+    front, best = [], -np.inf
+    for i in order:
+        x = xs[i] if higher_x_better else -xs[i]
+        if x > best:
+            front.append(i)
+            best = x
+    return np.array(front, dtype=int)
+
+
+def plot_tradeoff(out_dir: Path, points: list[Point], x_metric: str) -> Path:
+    """Latency (p99, mean) against quality or measured error: pareto.png / latency_vs_error.png."""
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+
+    cols = _columns(points)
+    models = list(dict.fromkeys(p.model for p in points))
+    higher = x_metric == "quality"  # else "error"
+    fig, axes = plt.subplots(2, len(cols), figsize=(5.5 * len(cols), 8), squeeze=False)
+    for c, (crash, pts) in enumerate(cols):
+        for r, (stat, stat_name) in enumerate((("latency_p99", "p99"),
+                                               ("latency_mean", "mean"))):
+            ax = axes[r, c]
+            notes = _tradeoff_panel(ax, pts, models, stat, higher)
+            ax.set_ylabel(f"{stat_name} output latency")
+            ax.set_xlabel(_quality_name(points) if higher else "measured max output error")
+            title = f"crashed neurons per layer: {crash}" if crash else ""
+            ax.set_title(title + (f"\nnot drawn: {notes}" if notes else ""), fontsize=8)
+    handles = [Line2D([], [], color=f"C{m}", lw=1, label=f"{model} (front)")
+               for m, model in enumerate(models)]
+    handles += [Line2D([], [], ls="", marker="*", ms=11, color="0.5", mec="black",
+                       label="wait-all (budget allows no skip)"),
+                Line2D([], [], ls="", marker="o", color="0.5",
+                       label="quorum certified by the weight-aware bound"),
+                Line2D([], [], ls="", marker="s", mfc="none", color="0.5",
+                       label="quorum certified by the paper's Fep"),
+                Line2D([], [], ls="", label="numbers: the budget epsilon (p: paper's Fep)")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    what = _quality_name(points) if higher else "measured error"
+    fig.suptitle(f"{out_dir.name}: output latency vs {what}\nquorum = 'auto' over the "
+                 "budget epsilon; lines: the Pareto front of each latency model", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    name = "pareto.png" if higher else "latency_vs_error.png"
+    fig.savefig(out_dir / name, dpi=DPI)
+    plt.close(fig)
+    return out_dir / name
+
+
+def _tradeoff_panel(ax, pts: list[Point], models: list[str], stat: str, higher: bool) -> str:
+    """One panel: the points of every latency model, their fronts and budgets.
+
+    Returns what was left out: points blocked on every trial and, against
+    accuracy, quorums of 1 signal (budgets above the saturated bound skip nearly
+    everything: chance accuracy at near-zero latency would squash the axes).
+    """
+    drawn = [p for p in pts if p.summary[stat] is not None]
+    notes = []
+    if len(drawn) < len(pts):
+        notes.append(f"{len(pts) - len(drawn)} blocked on every trial (wait-all)")
+    if higher and any(p.fires_on_first for p in drawn):
+        notes.append(f"{sum(p.fires_on_first for p in drawn)} that fire on the first signal "
+                     "(quorum 1)")
+        drawn = [p for p in drawn if not p.fires_on_first]
+    for m, model in enumerate(models):
+        mine = [p for p in drawn if p.model == model]
+        if not mine:
+            continue
+        xs = np.array([p.quality if higher else p.summary["max_error"] for p in mine])
+        ys = np.array([p.summary[stat] for p in mine])
+        front = pareto_front(xs, ys, higher)
+        ax.step(xs[front], ys[front], where="pre", color=f"C{m}", alpha=0.5, lw=1)
+        for p, x, y in zip(mine, xs, ys):
+            if p.wait_all:
+                ax.scatter(x, y, marker="*", s=180, color=f"C{m}", edgecolor="black", zorder=4)
+            else:
+                cert = p.plan["certify"] if p.plan else ""
+                ax.scatter(x, y, marker=MARKERS.get(cert, "D"), s=36, zorder=3,
+                           facecolor=f"C{m}" if cert != "paper" else "none", edgecolor=f"C{m}")
+    labelled = "pareto" if "pareto" in models else models[0]
+    _label_budgets(ax, [p for p in drawn if p.model == labelled], stat, higher,
+                   f"C{models.index(labelled)}")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    return ", ".join(notes)
+
+
+def _label_budgets(ax, points: list[Point], stat: str, higher: bool, color: str) -> None:
+    """Write the budgets next to the points (p: paper-certified; one label per place)."""
+    at: dict[tuple, list[str]] = {}
+    for p in points:
+        if p.plan:
+            x = p.quality if higher else p.summary["max_error"]
+            tag = f"{p.plan['budget']:g}" + ("p" if p.plan["certify"] == "paper" else "")
+            at.setdefault((round(x, 4), round(p.summary[stat], 4)), []).append(tag)
+    for (x, y), tags in at.items():
+        ax.annotate(",".join(tags), (x, y), xytext=(3, 4), textcoords="offset points",
+                    fontsize=6, color=color)
+
+
+def _cdf(ax, folder: Path, label: str, color: str, **kw) -> None:
+    lat = read_trials(folder).get("latency", np.array([]))
+    done = np.sort(lat[np.isfinite(lat)])
+    if not len(done):  # every trial blocked: the CDF stays at 0
+        ax.axhline(0, color=color, label=label, **kw)
+        return
+    ax.step(done, np.arange(1, len(done) + 1) / len(lat), where="post", color=color,
+            label=label, **kw)
+
+
+def _spread(items: list, n: int = 3) -> list:
+    """Up to n items spread over the list: first, middle, last."""
+    if len(items) <= n:
+        return items
+    return [items[i] for i in sorted({round(j * (len(items) - 1) / (n - 1)) for j in range(n)})]
+
+
+def plot_quorum_cdfs(out_dir: Path, points: list[Point]) -> Path:
+    """Latency CDFs of wait-all and of certified weight-aware quorums at spread budgets."""
+    plt = _pyplot()
+    models = list(dict.fromkeys(p.model for p in points))
+    model = "pareto" if "pareto" in models else models[0]
+    mine = [p for p in points if p.model == model]
+    cols = _columns(mine)
+    fig, axes = plt.subplots(1, len(cols), figsize=(6 * len(cols), 4.5), squeeze=False)
+    q_name = "acc" if any("accuracy" in p.summary for p in mine) else "agree"
+    for ax, (crash, pts) in zip(axes[0], cols):
+        waits = [p for p in pts if p.wait_all]
+        if waits:
+            w = waits[0]
+            status = (f"{w.summary['blocked_trials']} of {w.summary['trials']} blocked"
+                      if w.summary["blocked_trials"] else f"{q_name} {w.quality:.3f}")
+            _cdf(ax, w.folder, f"wait-all ({status})", "black", lw=2)
+        certified, seen = [], set()
+        for p in sorted(pts, key=lambda p: p.get("firing.epsilon", 0)):
+            plan = p.plan
+            if (plan and plan["certified"] and plan["certify"] == "weight_aware"
+                    and not p.wait_all and tuple(plan["skipped"]) not in seen):
+                seen.add(tuple(plan["skipped"]))
+                certified.append(p)
+        best = max((p.quality for p in pts), default=0.0)
+        certified = [p for p in certified if p.quality >= best / 2] or certified
+        for i, p in enumerate(_spread(certified)):
+            _cdf(ax, p.folder, f"epsilon {p.plan['budget']:g}: quorum {p.summary['quorum']}, "
+                 f"{q_name} {p.quality:.3f}", f"C{i}")
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("output latency (simulated time)")
+        ax.set_ylabel("fraction of trials completed")
+        ax.set_title(f"{model}, crashed neurons per layer: {crash}", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{out_dir.name}: wait-all vs weight-aware certified quorums", fontsize=10)
+    return save_figure(fig, out_dir / "latency_cdf_quorum.png", dpi=DPI)
+
+
+def plot_liveness(out_dir: Path, points: list[Point]) -> Path:
+    """Completion, p99 latency, error and quality against crashes per layer, one line per rule."""
+    plt = _pyplot()
+    rules = list(dict.fromkeys(p.get("firing.rule") for p in points))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    panels = [(axes[0, 0], "fraction of trials that complete", lambda p: p.completed),
+              (axes[0, 1], "p99 output latency (completed trials)",
+               lambda p: p.summary["latency_p99"]),
+              (axes[1, 0], "measured max output error", lambda p: p.summary["max_error"]),
+              (axes[1, 1], _quality_name(points), lambda p: p.quality)]
+    for i, rule in enumerate(rules):
+        pts = sorted((p for p in points if p.get("firing.rule") == rule),
+                     key=lambda p: np.max(p.get("failures.crash")))
+        xs = [np.max(p.get("failures.crash")) for p in pts]
+        for ax, _, value in panels:
+            ys = [np.nan if value(p) is None else value(p) for p in pts]
+            ax.plot(xs, ys, marker="os^Dv"[i % 5], color=f"C{i}", label=rule,
+                    ls="-" if i % 2 == 0 else "--")
+    budgets = {p.plan["budget"] for p in points if p.plan and p.plan["certified"]}
+    for eps in sorted(budgets):
+        axes[1, 0].axhline(eps, color="0.4", ls=":", label=f"epsilon = {eps:g} (quorum)")
+    for ax, name, _ in panels:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("crashed neurons per hidden layer")
+        ax.set_ylabel(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylim(-0.03, 1.05)
+    fig.suptitle(f"{out_dir.name}: liveness under crashes (wait-all has no timeout)",
+                 fontsize=10)
+    return save_figure(fig, out_dir / "liveness.png", dpi=DPI)
+
+
+def plot_boosting(out_dir: str | Path) -> list[Path]:
+    """Every boosting plot the sweep's keys allow; returns the files written."""
+    out_dir = Path(out_dir)
+    keys, points = read_points(out_dir)
+    if not points:
+        return []
+    paths = []
+    if "firing.epsilon" in keys and any(p.plan for p in points):
+        paths += [plot_tradeoff(out_dir, points, "quality"),
+                  plot_tradeoff(out_dir, points, "error"),
+                  plot_quorum_cdfs(out_dir, points)]
+    if "firing.rule" in keys and "failures.crash" in keys:
+        paths.append(plot_liveness(out_dir, points))
+    return paths
