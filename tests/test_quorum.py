@@ -353,3 +353,40 @@ def test_bad_arguments():
         allocate_quorum(net, 1.0, {"crashes": [1]})
     with pytest.raises(ValueError, match="layer 2"):
         allocate_quorum(net, 1.0, {"crash": [4]})  # every sender of layer 2 crashed
+
+
+def test_budget_fitting_only_the_most_skips_is_certified_and_holds(tmp_path):
+    """The bound is not monotone in the skips: when the fewest skips do not fit the
+    budget but the most do, the plan takes the most, and the engine confirms it."""
+    from neurosim.bounds.quorum import CachedBound
+    from neurosim.data.network import save_network
+    from neurosim.data.scenario import parse_scenario
+    from neurosim.runner import run_trials
+    from neurosim.setup import prepare
+
+    counts = {"crash": [1, 1]}
+    for seed in range(200):  # search, deterministically, for a net where it happens
+        net = random_network([4, 6, 6, 3], "relu", 1.0, seed)
+        bound = CachedBound(net, counts)
+        lo, hi = skip_limits(net, counts)
+        if bound(hi) < bound(lo):
+            break
+    else:
+        pytest.fail("no non-monotone case found")
+    budget = (bound(hi) + bound(lo)) / 2
+    plan = allocate_quorum(net, budget, counts, "greedy")
+    assert plan.certified and plan.skipped == hi and plan.bound <= budget
+    # Through the engine, with quorum = "auto": every trial checks error <= budget.
+    save_network(net, tmp_path / "net.npz")
+    scn = parse_scenario(dict(seed=seed, trials=300, network=dict(file="net.npz"),
+                              failures=dict(crash=[1, 1], placement="worst"),
+                              latency=dict(model="pareto"),
+                              firing=dict(rule="quorum", quorum="auto", epsilon=budget)),
+                         base_dir=str(tmp_path))
+    setup = prepare(scn)
+    assert setup.quorum == plan.quorum and setup.quorum_plan["certified"]
+    summary = run_trials(setup, "fast")
+    assert summary["certificate_epsilon"] == budget
+    assert summary["blocked_trials"] == 0
+    assert summary["violations"] == 0
+    assert summary["max_error"] <= budget

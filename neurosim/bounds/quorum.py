@@ -147,7 +147,7 @@ def expected_gains(n: int, latency=None, samples: int = GAIN_SAMPLES) -> Array:
 
 
 def allocate_quorum(net: Network, budget: float, counts: dict[str, Any],
-                    allocation: str = "equal", certify: str = "weight_aware",
+                    allocation: str = "greedy", certify: str = "weight_aware",
                     latency=None) -> QuorumPlan:
     """The quorums that skip the most signals, by `allocation`, with bound <= budget.
 
@@ -158,7 +158,9 @@ def allocate_quorum(net: Network, budget: float, counts: dict[str, Any],
     rule's expected gains; None is exponential(1), in closed form.
 
     Both rules start from the fewest skips s_l = crash_{l-1}. If their bound
-    already exceeds the budget, the plan is wait-all with certified=False.
+    already exceeds the budget, the most skips (s = hi) are tried, since the
+    bound is not monotone; if neither fits, the plan is wait-all with
+    certified=False.
 
     "equal": the headroom budget - bound(lo) is split in L+1 equal shares.
     Per layer, s_l is the largest value (others at lo) whose bound increase
@@ -204,6 +206,11 @@ def allocate_quorum(net: Network, budget: float, counts: dict[str, Any],
 
     base = bound(lo)
     if not base <= budget:  # also catches a NaN bound
+        # The bound need not grow with the skips (a missing signal deviates by at
+        # most B_i, a correct one by its propagated bound, which can be larger):
+        # the most skips may fit where the fewest do not.
+        if bound(hi) <= budget:
+            return plan(hi, bound(hi))
         # Wait-all misses exactly the crashed signals, like the fewest skips.
         return plan([0] * len(senders), base)
     if allocation == "equal":

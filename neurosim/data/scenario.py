@@ -135,7 +135,9 @@ class FiringSpec(Section):
     rule: Literal["wait-all", "quorum", "timeout", "quorum-or-timeout"] = "wait-all"
     quorum: Literal["auto"] | PosInt | list[PosInt] | None = None
     epsilon: PosFloat | None = None
-    allocation: Literal["equal", "greedy"] = "equal"
+    # greedy by default: "equal" spends the budget where a skip is cheap (the output
+    # layer), which barely moves a heavy-tailed latency (README, Boosting).
+    allocation: Literal["equal", "greedy"] = "greedy"
     certify: Literal["weight_aware", "paper"] = "weight_aware"
     timeout: PosFloat | None = None
     timeout_from: Literal["first", "start"] = "first"

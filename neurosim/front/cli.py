@@ -92,6 +92,9 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"quorum = 'auto': budget {p['budget']:.6g}, {p['certify']} bound "
                      f"{p['bound']:.6g} with skips {p['skipped']} ({p['allocation']} "
                      f"allocation): {verdict}")
+        if p["certified"] and all(k == 1 for k in p["quorum"]):
+            lines.append("warning: every quorum is 1: the budget is at or above where the bound "
+                         "saturates, so it certifies nothing useful; try a smaller epsilon")
     return "\n".join(lines)
 
 

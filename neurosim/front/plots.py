@@ -132,8 +132,8 @@ def plot_timeline(out_dir: Path, trace: dict, summary: dict) -> Path:
     ax.set_yticks(range(len(trace["fire_time"])),
                   ["inputs"] + [f"layer {l}" for l in range(1, len(trace["fire_time"]))])
     ax.set_xlabel("simulated time")
-    ax.set_title(f"{summary['scenario']}: firing timeline of trial 0 "
-                 "(x at the right: crashed / never fired)")
+    ax.set_title(f"{summary['scenario']}: firing timeline of trial 0\n"
+                 "(x at the right: crashed / never fired)", fontsize=10)
     ax.grid(alpha=0.3)
     return save_figure(fig, out_dir / "timeline_trial0.png")
 
