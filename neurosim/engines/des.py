@@ -23,6 +23,22 @@ from neurosim.engines.plan import FiringRule, TrialPlan
 Array = np.ndarray
 
 
+class Message(simpy.Event):
+    """A signal on its way: processed `delay` from now, it calls the receiver's inbox.
+
+    A Timeout with its one callback set at creation (a Timeout would take
+    it by a second call): the engine creates one per message.
+    """
+
+    def __init__(self, env: simpy.Environment, delay: float, value: tuple,
+                 deliver) -> None:
+        self.env = env
+        self.callbacks = [deliver]
+        self._value = value
+        self._ok = True
+        env.schedule(self, simpy.events.NORMAL, delay)
+
+
 class Decision(simpy.Event):
     """Triggered now, but processed after every other event of this instant that can matter.
 
@@ -125,12 +141,12 @@ class Simulation:
         self.output[l][i] = y
         if l == len(self.fire_time) - 1:
             return  # an output neuron: its value leaves the network
-        plan, deliver, timeout = self.plan, self.inboxes[l + 1].deliver, self.env.timeout
+        plan, deliver, env = self.plan, self.inboxes[l + 1].deliver, self.env
         latency = plan.latency[l][:, i].tolist()
         self.sent += len(latency)
         if not self.faulty_channels[l]:
             for j, delay in enumerate(latency):
-                timeout(delay, (j, i, y)).callbacks.append(deliver)
+                Message(env, delay, (j, i, y), deliver)
             return
         lost, replaced = plan.lost[l][:, i].tolist(), plan.replaced[l][:, i].tolist()
         value = plan.value[l][:, i].tolist()
@@ -139,7 +155,7 @@ class Simulation:
                 self.lost += 1
                 continue
             v = value[j] if replaced[j] else y
-            timeout(delay, (j, i, v)).callbacks.append(deliver)
+            Message(env, delay, (j, i, v), deliver)
 
     def neuron(self, l: int, j: int):
         """The process of neuron j of layer l >= 1."""
