@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.front.plots import _pyplot, read_trials, save_figure
+from neurosim.front.plots import pyplot, read_trials, save_figure
 
 DPI = 100
 MARKERS = {"weight_aware": "o", "paper": "s"}
@@ -119,7 +119,7 @@ def pareto_front(xs: np.ndarray, ys: np.ndarray, higher_x_better: bool) -> np.nd
 
 def plot_tradeoff(out_dir: Path, points: list[Point], x_metric: str) -> Path:
     """Latency (p99, mean) against quality or measured error: pareto.png / latency_vs_error.png."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.lines import Line2D
 
     cols = _columns(points)
@@ -225,7 +225,7 @@ def _spread(items: list, n: int = 3) -> list:
 
 def plot_quorum_cdfs(out_dir: Path, points: list[Point]) -> Path:
     """Latency CDFs of wait-all and of certified weight-aware quorums at spread budgets."""
-    plt = _pyplot()
+    plt = pyplot()
     models = list(dict.fromkeys(p.model for p in points))
     model = "pareto" if "pareto" in models else models[0]
     mine = [p for p in points if p.model == model]
@@ -264,7 +264,7 @@ def plot_quorum_cdfs(out_dir: Path, points: list[Point]) -> Path:
 
 def plot_liveness(out_dir: Path, points: list[Point]) -> Path:
     """Completion, p99 latency, error and quality against crashes per layer, one line per rule."""
-    plt = _pyplot()
+    plt = pyplot()
     rules = list(dict.fromkeys(p.get("firing.rule") for p in points))
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     panels = [(axes[0, 0], "fraction of trials that complete", lambda p: p.completed),

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no screen needed), imported only to draw."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,7 +44,7 @@ def read_trials(out_dir: Path) -> dict[str, np.ndarray]:
 
 
 def plot_latency_cdf(out_dir: Path, trials: dict, summary: dict) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     lat = np.sort(trials["latency"][np.isfinite(trials["latency"])])
     fig, ax = plt.subplots(figsize=(6, 4))
     if len(lat):
@@ -58,7 +59,7 @@ def plot_latency_cdf(out_dir: Path, trials: dict, summary: dict) -> Path:
 
 
 def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     t = trials["trial"]
     err = trials["error"]
@@ -109,7 +110,7 @@ def read_trace(path: Path) -> dict[str, list[np.ndarray]]:
 
 def plot_timeline(out_dir: Path, trace: dict, summary: dict) -> Path:
     """One trial: when each neuron fired, per layer; crashed and never-fired neurons marked."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for l, t in enumerate(trace["fire_time"]):
         n = len(t)
@@ -145,7 +146,7 @@ def plot_network(out_dir: Path, trace: dict, summary: dict, max_neurons: int = 4
     """
     import networkx as nx
 
-    plt = _pyplot()
+    plt = pyplot()
     g = nx.DiGraph()
     pos = {}
     shown = [min(len(t), max_neurons) for t in trace["fire_time"]]

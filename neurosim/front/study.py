@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.front.plots import _pyplot
+from neurosim.front.plots import pyplot
 from neurosim.sweep import ROW_KEYS
 
 
@@ -47,7 +47,7 @@ def plot_grid(out_dir: str | Path) -> list[Path]:
     keys, rows = read_sweep(out_dir)
     if not rows or not keys:
         return []
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.lines import Line2D
 
     x_key, group_keys = keys[0], keys[1:]
