@@ -88,3 +88,19 @@ def test_a_bad_sweep_key_is_refused_before_running(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "latency.modle" in err[0] and "bad.toml" in err[0]
     assert not (tmp_path / "o" / "sweep.csv").exists()
+
+
+def test_dask_workers_give_the_same_results(scenario, tmp_path):
+    """Results do not depend on the number of workers: 2 dask workers vs one process."""
+    serial, parallel = tmp_path / "serial", tmp_path / "dask"
+    assert main(["sweep", str(scenario), "--out", str(serial), "--engine", "fast"]) == 0
+    assert main(["sweep", str(scenario), "--out", str(parallel), "--engine", "fast",
+                 "--workers", "2", "--quiet"]) == 0
+    a = {r["point"]: r for r in rows(serial / "sweep.csv")}
+    b = {r["point"]: r for r in rows(parallel / "sweep.csv")}
+    assert a.keys() == b.keys() and len(a) == 4
+    for pid in a:
+        assert {k: v for k, v in a[pid].items() if k != "elapsed_s"} == \
+            {k: v for k, v in b[pid].items() if k != "elapsed_s"}
+        assert (serial / "points" / pid / "trials.csv").read_bytes() == \
+            (parallel / "points" / pid / "trials.csv").read_bytes()
