@@ -74,6 +74,24 @@ class Bounds:
     violations: list[Violation] = field(default_factory=list)
 
 
+    def check_trial(self, trial: int, error: float, given: float, blocked: bool,
+                    as_assumed: bool) -> None:
+        """Record every broken link of the chain for one trial (SPEC 4, 6).
+
+        measured <= given-set always (unless blocked: no output); given-set <=
+        weight-aware when the trial's failed signals are the assumed counts;
+        measured <= epsilon under a certified quorum.
+        """
+        checks = [(not blocked, "measured error above the given-set bound", error, given),
+                  (as_assumed, "given-set bound above the weight-aware", given,
+                   self.weight_aware),
+                  (self.certificate is not None and not blocked,
+                   "certificate (epsilon) broken", error, self.certificate)]
+        for applies, what, value, bound in checks:
+            if applies and exceeds(value, bound):
+                self.violations.append(Violation(trial, what, value, bound))
+
+
 def scenario_bounds(setup: Setup) -> Bounds:
     net, failures = setup.net, setup.failures
     iv = interval_bounds(net)
@@ -145,16 +163,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             as_assumed = not blocked and counts_as_assumed(kinds, out.fire_time, setup)
             ff = fault_free[plan.input_index]
             error = float("nan") if blocked else float(np.abs(out.output - ff).max())
-            if not blocked and exceeds(error, given):
-                bounds.violations.append(Violation(i, "measured error above the given-set bound",
-                                                   error, given))
-            if as_assumed and exceeds(given, bounds.weight_aware):
-                bounds.violations.append(Violation(i, "given-set bound above the weight-aware",
-                                                   given, bounds.weight_aware))
-            if bounds.certificate is not None and not blocked and exceeds(error,
-                                                                          bounds.certificate):
-                bounds.violations.append(Violation(i, "certificate (epsilon) broken", error,
-                                                   bounds.certificate))
+            bounds.check_trial(i, error, given, blocked, as_assumed)
             label = "" if setup.labels is None else int(setup.labels[plan.input_index])
             lat = out.layer_latency()
             row = dict(trial=i, input_index=plan.input_index, error=error,
