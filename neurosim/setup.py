@@ -39,8 +39,7 @@ class Setup:
     quorum_plan: dict | None = None
 
 
-def build_quorum(scn: Scenario, net: Network,
-                 failures: Failures) -> tuple[list[int] | None, dict | None]:
+def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | None]:
     """Signals needed per receiving layer 1..L+1 (checked against N_{l-1}), and the
     plan that chose them when quorum = "auto"."""
     q, sizes, L = scn.firing.quorum, net.sizes, net.depth
@@ -50,7 +49,7 @@ def build_quorum(scn: Scenario, net: Network,
         from neurosim.bounds.quorum import auto_quorum
 
         try:
-            plan = auto_quorum(net, scn, failures)
+            plan = auto_quorum(net, scn)
         except ValueError as err:
             raise InputError(scn.source, "firing.quorum", str(err)) from None
         return plan.quorum, plan.as_dict()
@@ -70,8 +69,8 @@ def prepare(scn: Scenario) -> Setup:
     """Build the network, inputs, failure counts and quorums of a scenario."""
     net = build_network(scn)
     inputs, labels = build_inputs(scn, net)
-    failures = build_failures(scn, net)
-    quorum, plan = build_quorum(scn, net, failures)
+    failures = build_failures(scn, net)  # checks the counts before a quorum is derived
+    quorum, plan = build_quorum(scn, net)
     if quorum is not None:
         # The bounds must cover the signals a quorum does not wait for.
         skipped = [n - k for n, k in zip(net.sizes, quorum)]

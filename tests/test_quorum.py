@@ -314,7 +314,7 @@ def test_auto_quorum_from_scenario():
 
     scn = scenario(epsilon=2.0, allocation="greedy", certify="weight_aware")
     setup = prepare(scn)
-    plan = auto_quorum(setup.net, scn, setup.failures)
+    plan = auto_quorum(setup.net, scn)
     expected = allocate_quorum(setup.net, 2.0, {"crash": [2, 1], "byzantine": [0, 0]}, "greedy",
                                "weight_aware", make_latency("uniform", low=0.5, high=1.5))
     assert plan == expected and plan.certified
@@ -322,7 +322,7 @@ def test_auto_quorum_from_scenario():
     assert plan.skipped[1] >= 2 and plan.skipped[2] >= 1  # crashed senders are skipped
 
     scn = scenario(epsilon=1e-9, allocation="equal", certify="paper")
-    plan = auto_quorum(setup.net, scn, setup.failures)
+    plan = auto_quorum(setup.net, scn)
     assert not plan.certified and plan.quorum == setup.net.sizes[:-1]
 
 
@@ -338,7 +338,7 @@ def test_auto_quorum_every_latency_model(latency, tmp_path):
                        "allocation": "greedy", "timeout": 5.0}}
     scn = parse_scenario(data, base_dir=str(tmp_path))
     setup = prepare(scn)
-    plan = auto_quorum(setup.net, scn, setup.failures)
+    plan = auto_quorum(setup.net, scn)
     assert plan.certified and setup.quorum == plan.quorum
     assert plan.skipped[1] >= 1 and plan.skipped[2] >= 1
 

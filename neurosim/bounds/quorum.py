@@ -33,7 +33,8 @@ import numpy as np
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.weight_aware import weight_aware_bound
-from neurosim.data.counts import Failures, failure_counts, per_layer
+from neurosim.data.build import scenario_counts
+from neurosim.data.counts import failure_counts, per_layer
 from neurosim.data.network import Network
 from neurosim.data.scenario import Scenario
 
@@ -268,60 +269,28 @@ def _greedy(bound, lo: list[int], hi: list[int], budget: float, gains: list[Arra
     return skips
 
 
-def scenario_counts(net: Network, scn: Scenario) -> dict[str, Any]:
-    """The scenario's failure counts as `failure_counts` keyword arguments.
-
-    With placement "list", the crash and Byzantine counts per hidden layer are
-    those of the listed neurons.
-    """
-    f = scn.failures
-    crash, byz = f.crash, f.byzantine
-    if f.placement == "list":
-        crash, byz = _count_listed(net, f.crashed), _count_listed(net, f.byzantine_list)
-    return {"crash": crash, "byzantine": byz, "synapse_crash": f.synapse_crash,
-            "synapse_byzantine": f.synapse_byzantine, "precision": f.precision,
-            "capacity": f.capacity}
-
-
-def _count_listed(net: Network, pairs) -> list[int]:
-    counts = [0] * net.depth
-    for layer, _ in pairs or []:
-        counts[layer - 1] += 1
-    return counts
-
-
 def scenario_latency(scn: Scenario):
     """The scenario's latency model for the expected gains, or None (exponential, exact).
 
     Exponential delays of any mean give gains proportional to 1/(s+1), so the
-    closed form (None) orders them exactly. None too if the latency models are
-    not available.
+    closed form (None) orders them exactly.
     """
-    spec = scn.latency
-    if spec.model == "exponential":
+    if scn.latency.model == "exponential":
         return None
-    try:
-        from neurosim.engines.latency import make_latency
-    except ImportError:
-        return None
-    if spec.model == "empirical":
-        return make_latency("empirical", file=str(scn.path(spec.file)))
-    names = {"constant": ["mean"], "lognormal": ["mean", "sigma"], "pareto": ["mean", "alpha"],
-             # as the engine: low/high, when both are given, win over mean
-             "uniform": ["low", "high"] if spec.low is not None and spec.high is not None
-             else ["mean"]}[spec.model]
-    return make_latency(spec.model, **{k: getattr(spec, k) for k in names})
+    from neurosim.engines.plan import latency_model
+
+    return latency_model(scn)
 
 
-def auto_quorum(net: Network, scn: Scenario, failures: Failures | None = None) -> QuorumPlan:
+def auto_quorum(net: Network, scn: Scenario) -> QuorumPlan:
     """`[firing] quorum = "auto"`: allocate_quorum with the scenario's budget and rules.
 
-    The budget is `firing.epsilon` (epsilon - epsilon'). The counts are read
-    from `scn.failures` (crash apart from synapse crashes, which `failures`
-    merges); `failures` is accepted for the caller's signature.
+    The budget is `firing.epsilon` (epsilon - epsilon'). The counts are the
+    scenario's own (`scenario_counts`), which keep crashes apart from lost
+    messages.
     """
     fs = scn.firing
     if fs.epsilon is None:
         raise ValueError("quorum = 'auto' needs firing.epsilon")
-    return allocate_quorum(net, fs.epsilon, scenario_counts(net, scn), fs.allocation,
+    return allocate_quorum(net, fs.epsilon, scenario_counts(scn, net), fs.allocation,
                            fs.certify, scenario_latency(scn))

@@ -146,21 +146,33 @@ def build_failures(scn: Scenario, net: Network, skipped: list[int] | None = None
             if cap is not None and v > cap:
                 raise InputError(scn.source, f"failures.{key}",
                                  f"{v} in layer {l} but the layer has only {cap}")
-    crash = per_layer(f.crash, L, "crash")
-    byz = per_layer(f.byzantine, L, "byzantine")
-    if f.placement == "list":
-        crash, byz = _listed(scn, net, "crashed", f.crashed), _listed(scn, net, "byzantine_list",
-                                                                        f.byzantine_list)
+    counts = scenario_counts(scn, net)
+    crash, byz = counts["crash"], counts["byzantine"]
     for l in range(1, L + 1):
         if crash[l - 1] + byz[l - 1] > sizes[l]:
             raise InputError(scn.source, "failures",
                              f"layer {l}: {crash[l - 1]} crashed + {byz[l - 1]} Byzantine "
                              f"exceed its {sizes[l]} neurons")
     try:
-        return failure_counts(net, crash, byz, f.synapse_crash, f.synapse_byzantine,
-                              f.precision, f.capacity, skipped or 0)
+        return failure_counts(net, **counts, skipped=skipped or 0)
     except ValueError as err:
         raise InputError(scn.source, "failures", str(err)) from None
+
+
+def scenario_counts(scn: Scenario, net: Network) -> dict:
+    """The scenario's failure counts as keyword arguments of `failure_counts`.
+
+    With placement "list", the crash and Byzantine counts per hidden layer
+    are those of the listed neurons.
+    """
+    f, L = scn.failures, net.depth
+    crash, byz = per_layer(f.crash, L, "crash"), per_layer(f.byzantine, L, "byzantine")
+    if f.placement == "list":
+        crash = _listed(scn, net, "crashed", f.crashed)
+        byz = _listed(scn, net, "byzantine_list", f.byzantine_list)
+    return {"crash": crash, "byzantine": byz, "synapse_crash": f.synapse_crash,
+            "synapse_byzantine": f.synapse_byzantine, "precision": f.precision,
+            "capacity": f.capacity}
 
 
 def _listed(scn: Scenario, net: Network, key: str, pairs) -> list[int]:

@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 
 from neurosim.data.network import Network, preactivation
-from neurosim.engines.outcome import TrialOutcome, used_values
+from neurosim.engines.outcome import TrialOutcome
 from neurosim.engines.plan import FiringRule, TrialPlan
 
 Array = np.ndarray
@@ -195,5 +195,3 @@ def simulate_des(net: Network, plan: TrialPlan, rule: FiringRule) -> TrialOutcom
     """Run one trial (see `TrialPlan`) as a discrete-event simulation."""
     return Simulation(net, plan, rule).run()
 
-
-__all__ = ["simulate_des", "Simulation", "used_values"]

@@ -57,18 +57,6 @@ class TrialOutcome:
             kinds.append(k)
         return kinds
 
-    def failure_counts(self, plan: TrialPlan) -> list[tuple[int, int]]:
-        """Per layer 1..L+1: (most missing, most corrupted) signals over receivers that fired."""
-        out = []
-        for kind, t in zip(self.signal_kinds(plan), self.fire_time[1:], strict=True):
-            fired = np.isfinite(t)
-            if not fired.any():
-                out.append((0, 0))
-                continue
-            k = kind[fired]
-            out.append((int((k == MISSING).sum(1).max()), int((k == CORRUPTED).sum(1).max())))
-        return out
-
 
 def used_values(plan: TrialPlan, l: int, y_prev: Array, used: Array) -> Array:
     """What the receivers of layer l computed with: (N_l, N_{l-1}).
