@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.weight_aware import CORRUPTED, MISSING, given_set_bound, weight_aware_bound
 from neurosim.engines.des import simulate_des
@@ -92,9 +92,8 @@ class Bounds:
                 self.violations.append(Violation(trial, what, value, bound))
 
 
-def scenario_bounds(setup: Setup) -> Bounds:
+def scenario_bounds(setup: Setup, iv: Intervals) -> Bounds:
     net, failures = setup.net, setup.failures
-    iv = interval_bounds(net)
     b = Bounds(paper_fep(net, failures).fep,
                weight_aware_bound(net, failures, local=False, intervals=iv),
                weight_aware_bound(net, failures, local=True, intervals=iv))
@@ -134,7 +133,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     rule = FiringRule.from_scenario(scn, setup.quorum)
     planner = Planner(scn, net, setup.inputs)
     iv = interval_bounds(net)
-    bounds = scenario_bounds(setup)
+    bounds = scenario_bounds(setup, iv)
     fault_free = net.forward(setup.inputs)
     eta, C = setup.failures.eta, setup.failures.capacity
 
