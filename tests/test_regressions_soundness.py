@@ -18,10 +18,11 @@ import pytest
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
-from neurosim.bounds.weight_aware import weight_aware_bound
+from neurosim.bounds.weight_aware import given_set_bound, weight_aware_bound
 from neurosim.data.counts import failure_counts
 from neurosim.data.network import load_network, make_network, save_network
 from neurosim.data.scenario import load_scenario
+from neurosim.data.signals import CORRECT, MISSING
 from neurosim.front.cli import main
 from neurosim.runner import run_trials
 from neurosim.setup import prepare
@@ -156,3 +157,18 @@ def test_7_every_saturated_point_is_covered():
             faulty = net.forward(np.zeros((1, 1)))[0, 0]
             f = failure_counts(net, synapse_crash=[1, 0])
             assert abs(faulty - clean) <= weight_aware_bound(net, f), (act, s0, d)
+
+
+def test_summation_rounding_is_charged():
+    """Not from the audit, the same family: s = 1e16 x0 + x1 with x0 = 1, x1 = 3 rounds to
+    1e16 + 4 (ulp 2); with x1's synapse lost it is 1e16. The float64 error is 4, the real
+    one 3: the bound must charge the sums' rounding, not only the real deviation."""
+    net = make_network([np.array([[1e16, 1.0]]), np.array([[1.0]])], None, "identity",
+                       np.array([1.0, 0.0]), np.array([1.0, 3.0]))
+    x = np.array([[1.0, 3.0]])
+    clean = net.forward(x)[0, 0]
+    faulty = net.forward(np.array([[1.0, 0.0]]))[0, 0]
+    assert abs(faulty - clean) == 4.0
+    lost = [np.array([CORRECT, MISSING], dtype=np.int8), None]  # x1's synapse
+    assert given_set_bound(net, lost) >= 4.0
+    assert given_set_bound(net, lost, local=False) >= 4.0
