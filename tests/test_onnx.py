@@ -109,6 +109,27 @@ def test_matmul_add_and_gemm_scaling(tmp_path):
     np.testing.assert_allclose(net.forward(X), run_ort(path, X), rtol=0, atol=1e-6)
 
 
+def test_unfolded_weight_transpose_and_one_sample_input(tmp_path):
+    # As a dynamo export can write nn.Linear: Transpose of the stored weight, MatMul, Add.
+    nodes, inits, x = [], {}, "x"
+    for l, (W, b) in enumerate(zip(WS, BS), start=1):
+        inits[f"W{l}"], inits[f"b{l}"] = W, b
+        nodes += [node("Transpose", [f"W{l}"], [f"Wt{l}"], perm=[1, 0]),
+                  node("MatMul", [x, f"Wt{l}"], [f"m{l}"]),
+                  node("Add", [f"m{l}", f"b{l}"], ["y" if l == len(WS) else f"s{l}"])]
+        x = f"s{l}"
+        if l < len(WS):
+            nodes.append(node("Tanh", [x], [f"a{l}"]))
+            x = f"a{l}"
+    path = save(tmp_path, model(nodes, inits, [5], [2]))
+    net = load_network(path)
+    assert net.activations == ("tanh", "tanh")
+    for W, W0 in zip(net.weights, WS):
+        np.testing.assert_array_equal(W, W0)
+    for x in X[:5]:
+        np.testing.assert_allclose(net.forward(x), run_ort(path, x), rtol=0, atol=1e-6)
+
+
 def _softmax(z):
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)

@@ -226,12 +226,12 @@ class _Chain:
     def _check_input(self, n_in: int) -> None:
         if self.shape is None:
             return
-        if len(self.shape) != 2:
+        if len(self.shape) not in (1, 2):  # (features,) as exported from one sample, or batched
             raise self.refuse(f"the input has shape {self._show(self.shape)}: a layer needs "
                               "(batch, features); flatten it first")
-        if self.shape[1] is not None and self.shape[1] != n_in:
+        if self.shape[-1] is not None and self.shape[-1] != n_in:
             raise self.refuse(f"weights take {n_in} inputs, the model's input has "
-                              f"{self.shape[1]}")
+                              f"{self.shape[-1]}")
 
     @staticmethod
     def _show(shape) -> str:
