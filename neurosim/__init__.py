@@ -1,38 +1,61 @@
 """neurosim: feed-forward networks as distributed systems whose neurons and synapses fail.
 
-The Python API behind the `neurosim` command (INTERFACE 5).
+The Python API behind the `neurosim` command (docs/index.md). Every public
+name is imported on first use (module-level ``__getattr__``), so importing
+one part (``neurosim.bounds.paper``, ``neurosim.runner``) does not pull in
+SimPy, networkx or matplotlib.
 """
 
-from neurosim.bounds.intervals import interval_bounds
-from neurosim.bounds.paper import paper_fep
-from neurosim.bounds.report import bound_report
-from neurosim.bounds.weight_aware import given_set_bound, weight_aware_bound
-from neurosim.data.counts import Failures, failure_counts
-from neurosim.data.network import (
-    Network,
-    from_sklearn,
-    load_network,
-    make_network,
-    random_network,
-    save_network,
-    to_graph,
-)
-from neurosim.data.scenario import Scenario, load_scenario
-from neurosim.engines.des import simulate_des
-from neurosim.engines.fast import simulate_fast
-from neurosim.engines.plan import FiringRule, Planner, TrialPlan
-from neurosim.errors import BoundViolation, InputError
-from neurosim.front.plots import plot_results
-from neurosim.runner import run_trials
-from neurosim.setup import Setup, prepare
-from neurosim.sweep import run_sweep
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BoundViolation", "Failures", "FiringRule", "InputError", "Network", "Planner", "Scenario",
-    "Setup", "TrialPlan", "bound_report", "failure_counts", "from_sklearn", "given_set_bound",
-    "interval_bounds", "load_network", "load_scenario", "make_network", "paper_fep",
-    "plot_results", "prepare", "random_network", "run_sweep", "run_trials", "save_network",
-    "simulate_des", "simulate_fast", "to_graph", "weight_aware_bound",
-]
+# public name -> the module that defines it
+_LAZY = {
+    "interval_bounds": "neurosim.bounds.intervals",
+    "paper_fep": "neurosim.bounds.paper",
+    "bound_report": "neurosim.bounds.report",
+    "given_set_bound": "neurosim.bounds.weight_aware",
+    "weight_aware_bound": "neurosim.bounds.weight_aware",
+    "Failures": "neurosim.data.counts",
+    "failure_counts": "neurosim.data.counts",
+    "Network": "neurosim.data.network",
+    "from_sklearn": "neurosim.data.network",
+    "load_network": "neurosim.data.network",
+    "make_network": "neurosim.data.network",
+    "random_network": "neurosim.data.network",
+    "save_network": "neurosim.data.network",
+    "to_graph": "neurosim.data.network",
+    "Scenario": "neurosim.data.scenario",
+    "load_scenario": "neurosim.data.scenario",
+    "simulate_des": "neurosim.engines.des",
+    "simulate_fast": "neurosim.engines.fast",
+    "FiringRule": "neurosim.engines.plan",
+    "Planner": "neurosim.engines.plan",
+    "TrialPlan": "neurosim.engines.plan",
+    "BoundViolation": "neurosim.errors",
+    "InputError": "neurosim.errors",
+    "plot_results": "neurosim.front.plots",
+    "run_trials": "neurosim.runner",
+    "Setup": "neurosim.setup",
+    "prepare": "neurosim.setup",
+    "run_sweep": "neurosim.sweep",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neurosim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from neurosim.data.activations import ACTIVATIONS, SKLEARN_NAMES, Activation, get_activation
 from neurosim.errors import InputError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Array = np.ndarray
 
@@ -266,6 +269,8 @@ def from_sklearn(model, input_low: Array | float = 0.0, input_high: Array | floa
 
 def to_graph(net: Network) -> nx.DiGraph:
     """Neurons (layer, index) as nodes, synapses as edges with their `weight`."""
+    import networkx as nx  # only here: networkx costs ~0.3 s to import
+
     g = nx.DiGraph()
     for l, n in enumerate(net.sizes):
         g.add_nodes_from(((l, i) for i in range(n)), layer=l)
