@@ -226,7 +226,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             rows.append(row)
             layer_latency.append(lat)
             if i == 0 and out_dir is not None:
-                save_trace(out_dir / "trace_trial0.npz", plan, out)
+                save_trace(out_dir / "trace_trial0.npz", plan, out, rule.processing)
             if writer is not None:
                 writer.writerow({k: ("" if isinstance(v, float) and np.isnan(v) else v)
                                  for k, v in row.items()})
@@ -241,7 +241,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     return summary
 
 
-def save_trace(path: Path, plan, out) -> None:
+def save_trace(path: Path, plan, out, processing: float = 0.0) -> None:
     """Who fired when and what was used in one trial, for the timeline and network plots."""
     arrays = {}
     for l, t in enumerate(out.fire_time):
@@ -251,6 +251,8 @@ def save_trace(path: Path, plan, out) -> None:
     for l, u in enumerate(out.used, start=1):
         arrays[f"used_{l}"] = u
         arrays[f"lost_{l}"] = plan.lost[l - 1]
+        arrays[f"latency_{l}"] = plan.latency[l - 1]  # + the sender's fire time: arrivals
+    arrays["processing"] = np.float64(processing)  # fire time - processing: the rule held
     np.savez_compressed(path, **arrays)
 
 

@@ -20,13 +20,14 @@ from DIR/points/<id>/, so the plots need nothing but the sweep folder:
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurosim.front.plots import pyplot, read_trials, save_figure
+from neurosim.front.plots import pyplot, read_trials, rule_color, save_figure
 
 DPI = 100
 MARKERS = {"weight_aware": "o", "paper": "s"}
@@ -134,7 +135,8 @@ def plot_tradeoff(out_dir: Path, points: list[Point], x_metric: str) -> Path:
             ax.set_ylabel(f"{stat_name} output latency")
             ax.set_xlabel(_quality_name(points) if higher else "measured max output error")
             title = f"crashed neurons per layer: {crash}" if crash else ""
-            ax.set_title(title + (f"\nnot drawn: {notes}" if notes else ""), fontsize=8)
+            note = "\n".join(textwrap.wrap(f"not drawn: {notes}", 70)) if notes else ""
+            ax.set_title("\n".join(filter(None, (title, note))), fontsize=8)
     handles = [Line2D([], [], color=f"C{m}", lw=1, label=f"{model} (front)")
                for m, model in enumerate(models)]
     handles += [Line2D([], [], ls="", marker="*", ms=11, color="0.5", mec="black",
@@ -185,11 +187,11 @@ def _tradeoff_panel(ax, pts: list[Point], models: list[str], stat: str, higher: 
                 cert = p.plan["certify"] if p.plan else ""
                 ax.scatter(x, y, marker=MARKERS.get(cert, "D"), s=36, zorder=3,
                            facecolor=f"C{m}" if cert != "paper" else "none", edgecolor=f"C{m}")
+    ax.set_yscale("log")  # before the labels: they are placed in screen space
+    ax.grid(alpha=0.3, which="both")
     labelled = "pareto" if "pareto" in models else models[0]
     _label_budgets(ax, [p for p in drawn if p.model == labelled], stat, higher,
                    f"C{models.index(labelled)}")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3, which="both")
     return ", ".join(notes)
 
 
@@ -201,9 +203,39 @@ def _label_budgets(ax, points: list[Point], stat: str, higher: bool, color: str)
             x = p.quality if higher else p.summary["max_error"]
             tag = f"{p.plan['budget']:g}" + ("p" if p.plan["certify"] == "paper" else "")
             at.setdefault((round(x, 4), round(p.summary[stat], 4)), []).append(tag)
-    for (x, y), tags in at.items():
-        ax.annotate(",".join(tags), (x, y), xytext=(3, 4), textcoords="offset points",
-                    fontsize=6, color=color)
+    ax.autoscale_view()
+    placed: list[tuple[float, float, float, float]] = []  # label boxes, in pixels
+    for (x, y), tags in sorted(at.items(), key=lambda item: (item[0][1], item[0][0])):
+        text = ",".join(tags)
+        dx, dy = _free_offset(ax.transData.transform((x, y)), text, placed,
+                              ax.get_window_extent().x1)
+        ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset pixels", fontsize=6,
+                    color=color, arrowprops=None if (dx, dy) == _OFFSETS[0] else
+                    dict(arrowstyle="-", color=color, lw=0.4, alpha=0.6))
+
+
+# Where a budget label may go relative to its point (pixels), nearest first.
+_OFFSETS = [(3, 4), (3, -11), (-3, 4), (-3, -11), (3, 14), (3, -21), (-3, 14), (-3, -21),
+            (12, 24), (12, -31), (-12, 24), (-12, -31), (20, 36), (20, -43)]
+
+
+def _free_offset(anchor, text: str, placed: list, right: float) -> tuple[int, int]:
+    """The first offset in _OFFSETS whose label box overlaps no placed one and stays left of
+    `right` (else the first); the box is recorded. Boxes are estimated from the text length
+    (6 pt font), in pixels."""
+    w, h = 5.0 * len(text) + 2, 9.0
+    px, py = anchor
+    for dx, dy in _OFFSETS:
+        left = px + dx if dx >= 0 else px + dx - w
+        if left + w > right:
+            continue
+        box = (left, py + dy, left + w, py + dy + h)
+        if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                   for b in placed):
+            placed.append(box)
+            return (dx if dx >= 0 else int(dx - w)), dy
+    placed.append((px + 3, py + 4, px + 3 + w, py + 4 + h))
+    return _OFFSETS[0]
 
 
 def _cdf(ax, folder: Path, label: str, color: str, **kw) -> None:
@@ -278,7 +310,7 @@ def plot_liveness(out_dir: Path, points: list[Point]) -> Path:
         xs = [np.max(p.get("failures.crash")) for p in pts]
         for ax, _, value in panels:
             ys = [np.nan if value(p) is None else value(p) for p in pts]
-            ax.plot(xs, ys, marker="os^Dv"[i % 5], color=f"C{i}", label=rule,
+            ax.plot(xs, ys, marker="os^Dv"[i % 5], color=rule_color(rule, i), label=rule,
                     ls="-" if i % 2 == 0 else "--")
     budgets = {p.plan["budget"] for p in points if p.plan and p.plan["certified"]}
     for eps in sorted(budgets):
@@ -288,11 +320,20 @@ def plot_liveness(out_dir: Path, points: list[Point]) -> Path:
         ax.set_xlabel("crashed neurons per hidden layer")
         ax.set_ylabel(name, fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    budget = [(h, lab) for h, lab in zip(*axes[1, 0].get_legend_handles_labels())
+              if lab.startswith("epsilon")]
+    if budget:  # the budget lines here; the rules share the figure's legend
+        axes[1, 0].legend(*zip(*budget), fontsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(rules), fontsize=8,
+               frameon=False, title="firing rule", title_fontsize=8)
     axes[0, 0].set_ylim(-0.03, 1.05)
     fig.suptitle(f"{out_dir.name}: liveness under crashes (wait-all has no timeout)",
                  fontsize=10)
-    return save_figure(fig, out_dir / "liveness.png", dpi=DPI)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.savefig(out_dir / "liveness.png", dpi=DPI)
+    plt.close(fig)
+    return out_dir / "liveness.png"
 
 
 def plot_boosting(out_dir: str | Path) -> list[Path]:

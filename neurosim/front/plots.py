@@ -1,7 +1,8 @@
 """Plots of a results folder (trials.csv + summary.json), drawn with matplotlib's Agg backend.
 
 Reads only the result files, so `neurosim plot DIR` redraws any finished or
-interrupted run.
+interrupted run. Every plot says in words what it shows (docs/formats.md
+lists the files, docs/bounds.md the bounds drawn).
 """
 
 from __future__ import annotations
@@ -11,6 +12,23 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+# The plots `plot_results` writes; a rerun removes them first, so no stale one survives.
+RUN_PLOTS = ("latency_cdf.png", "error_vs_bounds.png", "timeline_trial0.png",
+             "network_trial0.png")
+
+# One colour per firing rule, shared by every plot that tells rules apart.
+RULE_COLORS = {"wait-all": "#1f77b4", "quorum": "#2ca02c", "timeout": "#ff7f0e",
+               "quorum-or-timeout": "#9467bd"}
+
+# Neuron states, shared by the timeline and the network plots.
+STATE_COLORS = {"fired": "#1f77b4", "crashed": "#d62728", "Byzantine": "#ff7f0e",
+                "never fired": "#7f7f7f"}
+
+
+def rule_color(rule: object, fallback: int = 0) -> str:
+    """The colour of a firing rule (a matplotlib cycle colour for anything else)."""
+    return RULE_COLORS.get(str(rule), f"C{(fallback + 5) % 10}")
 
 
 def pyplot():
@@ -33,6 +51,19 @@ def save_figure(fig, path: Path, dpi: int = 120) -> Path:
     return path
 
 
+def remove_files(out_dir: str | Path, names: tuple[str, ...] = RUN_PLOTS) -> None:
+    """Delete the named files of `out_dir` if present (a rerun's stale plots)."""
+    for name in names:
+        (Path(out_dir) / name).unlink(missing_ok=True)
+
+
+def log_floor(values: np.ndarray) -> float:
+    """Where a log axis draws 0: a decade below the smallest positive finite value."""
+    v = np.asarray(values, dtype=float)
+    positive = v[np.isfinite(v) & (v > 0)]
+    return float(positive.min()) / 10 if len(positive) else 1e-17
+
+
 def read_trials(out_dir: Path) -> dict[str, np.ndarray]:
     """trials.csv as columns of floats (empty cells are NaN)."""
     with open(out_dir / "trials.csv", newline="") as f:
@@ -47,9 +78,12 @@ def plot_latency_cdf(out_dir: Path, trials: dict, summary: dict) -> Path:
     plt = pyplot()
     lat = np.sort(trials["latency"][np.isfinite(trials["latency"])])
     fig, ax = plt.subplots(figsize=(6, 4))
+    blocked = summary.get("blocked_trials", 0)
     if len(lat):
         ax.step(lat, np.arange(1, len(lat) + 1) / len(trials["latency"]), where="post")
-    blocked = summary.get("blocked_trials", 0)
+    else:
+        ax.text(0.5, 0.5, "every trial blocked:\nno output, so no latency", ha="center",
+                va="center", transform=ax.transAxes, fontsize=11, color="0.3")
     ax.set_xlabel("output latency (simulated time)")
     ax.set_ylabel("fraction of trials completed")
     ax.set_ylim(0, 1.02)
@@ -58,34 +92,104 @@ def plot_latency_cdf(out_dir: Path, trials: dict, summary: dict) -> Path:
     return save_figure(fig, out_dir / "latency_cdf.png")
 
 
+def _bound_lines(summary: dict) -> list[tuple[str, float, str, str]]:
+    """The worst-case bounds to draw as (label, value, colour, line style); equal values
+    share one line and one legend entry ("weight-aware, local slopes = global K")."""
+    bounds = [("weight-aware bound, local slopes", summary.get("bound_weight_aware"), "C1"),
+              ("global K", summary.get("bound_weight_aware_global_k"), "C4"),
+              ("paper's Fep", summary.get("bound_paper"), "C3")]
+    merged: list[list] = []
+    for label, value, color in bounds:
+        if value is None or not np.isfinite(value):
+            continue
+        for m in merged:
+            if np.isclose(m[1], value, rtol=1e-9, atol=0.0):
+                m[0] += f" = {label}"
+                break
+        else:
+            merged.append([label if label != "global K" else "weight-aware bound, global K",
+                           float(value), color])
+    styles = ["-", "--", "-."]
+    return [(f"{label}: {value:.3g}", value, color, styles[i % 3])
+            for i, (label, value, color) in enumerate(merged)]
+
+
+def legend_outside(ax, **kw) -> None:
+    """The legend right of the axes, without entries that drew nothing."""
+    handles, labels = ax.get_legend_handles_labels()
+    keep = {}
+    for h, lab in zip(handles, labels):
+        offsets = getattr(h, "get_offsets", None)
+        if offsets is None or len(offsets()):
+            keep.setdefault(lab, h)
+    ax.legend(keep.values(), keep.keys(), fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), frameon=False, **kw)
+
+
 def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
+    """Each trial's measured error and given-set bound against the worst-case bounds.
+
+    Blocked trials have no output and so no error: they are marked on the
+    axis, without a given-set bound. Zeros are drawn at a marked floor (log axis).
+    """
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    t = trials["trial"]
-    err = trials["error"]
-    floor = 1e-17  # log scale: an exact zero error is drawn at the floor
-    ax.scatter(t, np.maximum(err, floor), s=8, label="measured error", color="black", zorder=3)
-    ax.scatter(t, trials["bound_given_set"], s=8, label="given-set bound (4.2)", color="C2")
-    for key, label, color in (("bound_weight_aware", "weight-aware (4.1+4.3)", "C1"),
-                              ("bound_weight_aware_global_k", "weight-aware, global K", "C4"),
-                              ("bound_paper", "paper Fep", "C3")):
-        ax.axhline(summary[key], color=color, label=f"{label} = {summary[key]:.3g}")
-    if summary.get("certificate_epsilon"):
-        ax.axhline(summary["certificate_epsilon"], color="C0", ls="--",
-                   label=f"epsilon = {summary['certificate_epsilon']:.3g}")
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
+    t, err, given = trials["trial"], trials["error"], trials["bound_given_set"]
+    blocked = trials.get("blocked", np.zeros_like(t)) == 1
+    done = ~blocked
+    lines = _bound_lines(summary)
+    eps = summary.get("certificate_epsilon")
+    floor = log_floor(np.concatenate([err[done], given[done], [v for _, v, _, _ in lines],
+                                      [eps or 0.0]]))
+
+    def at_floor(v: np.ndarray) -> np.ndarray:
+        return np.where(v > 0, v, floor)
+
+    ok = done & np.isfinite(err)
+    ax.scatter(t[ok], at_floor(err[ok]), s=7, color="black", zorder=4,
+               label="measured error")
+    g = done & np.isfinite(given)
+    ax.scatter(t[g], at_floor(given[g]), s=24, facecolor="none", edgecolor="C2", lw=1,
+               label="given-set bound\n(the trial's own failed signals)")
+    for label, value, color, style in lines:
+        ax.axhline(max(value, floor), color=color, ls=style, lw=1.5, label=label)
+    if eps:
+        ax.axhline(eps, color="C0", ls=":", lw=1.5,
+                   label=f"error budget epsilon: {eps:.3g}\n(certified quorum)")
+    if blocked.any():
+        ax.scatter(t[blocked], np.full(blocked.sum(), floor), marker="|", s=40, color="0.5",
+                   label="blocked trial\n(no output, nothing to compare)")
+    if (ok & (err <= 0)).any() or any(v <= 0 for _, v, _, _ in lines):
+        ax.axhline(floor, color="0.6", ls=(0, (1, 3)), lw=1, label=f"0 (drawn at {floor:.2g})")
+    if not ok.any():
+        ax.text(0.5, 0.5, "every trial blocked: no output, so no measured error;\n"
+                "the lines are the worst-case bounds of the scenario", ha="center",
+                va="center", transform=ax.transAxes, fontsize=10, color="0.25",
+                bbox=dict(facecolor="white", edgecolor="0.7"))
+    drawn = [floor, *(max(v, floor) for _, v, _, _ in lines), *at_floor(err[ok]),
+             *at_floor(given[g])]
+    lo, hi = min(drawn), max(drawn)
+    if hi < 10 * lo:  # a narrow span: show a decade or so, not ticks that all read the same
+        ax.set_ylim(lo / 3, hi * 3)
     ax.set_yscale("log")
     ax.set_xlabel("trial")
     ax.set_ylabel("output error (max-norm)")
-    ax.set_title(f"{summary['scenario']}: measured error vs bounds "
-                 f"({summary['violations']} violations)")
-    ax.legend(fontsize=7, loc="lower right")
+    n_blocked = int(blocked.sum())
+    ax.set_title(f"{summary['scenario']}: measured error vs bounds\n"
+                 f"{summary['violations']} violations, {n_blocked} of {len(t)} trials blocked",
+                 fontsize=10)
+    legend_outside(ax)
     ax.grid(alpha=0.3, which="both")
     return save_figure(fig, out_dir / "error_vs_bounds.png")
 
 
 def plot_results(out_dir: str | Path) -> list[Path]:
-    """Draw every plot of a results folder; returns the files written."""
+    """Draw every plot of a results folder; returns the files written.
+
+    The previous run's plots are removed first, so none is left stale.
+    """
     out_dir = Path(out_dir)
+    remove_files(out_dir)
     summary = json.loads((out_dir / "summary.json").read_text())
     trials = read_trials(out_dir)
     if not trials:
@@ -93,90 +197,8 @@ def plot_results(out_dir: str | Path) -> list[Path]:
     paths = [plot_latency_cdf(out_dir, trials, summary),
              plot_error_vs_bounds(out_dir, trials, summary)]
     if (out_dir / "trace_trial0.npz").is_file():
+        from neurosim.front.trace_plots import plot_network, plot_timeline, read_trace
+
         trace = read_trace(out_dir / "trace_trial0.npz")
         paths += [plot_timeline(out_dir, trace, summary), plot_network(out_dir, trace, summary)]
     return paths
-
-
-def read_trace(path: Path) -> dict[str, list[np.ndarray]]:
-    """trace_trial0.npz as lists per layer: fire_time, crashed, byzantine (0..L+1), used, lost."""
-    with np.load(path, allow_pickle=False) as data:
-        layers = sum(1 for k in data.files if k.startswith("fire_time_"))
-        trace = {k: [data[f"{k}_{l}"] for l in range(layers)]
-                 for k in ("fire_time", "crashed", "byzantine")}
-        trace.update({k: [data[f"{k}_{l}"] for l in range(1, layers)] for k in ("used", "lost")})
-    return trace
-
-
-def plot_timeline(out_dir: Path, trace: dict, summary: dict) -> Path:
-    """One trial: when each neuron fired, per layer; crashed and never-fired neurons marked."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for l, t in enumerate(trace["fire_time"]):
-        n = len(t)
-        y = l + (np.arange(n) - (n - 1) / 2) / max(n, 1) * 0.8
-        fired = np.isfinite(t)
-        ax.scatter(t[fired], y[fired], s=6, color="C0", label="fired" if l == 0 else None)
-        lost = ~fired & ~trace["crashed"][l]
-        horizon_x = np.nanmax(np.where(np.isfinite(t), t, np.nan)) if fired.any() else 0.0
-        for mask, color, name in ((trace["crashed"][l], "C3", "crashed"),
-                                  (lost, "C7", "never fired (blocked)")):
-            if mask.any():
-                ax.scatter(np.full(mask.sum(), horizon_x), y[mask], marker="x", s=18,
-                           color=color, label=name if l == 1 or name.startswith("never") else None)
-        if trace["byzantine"][l].any():
-            b = trace["byzantine"][l] & fired
-            ax.scatter(t[b], y[b], s=14, marker="D", color="C1", label="Byzantine")
-    handles, labels = ax.get_legend_handles_labels()
-    uniq = dict(zip(labels, handles, strict=True))
-    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="lower right")
-    ax.set_yticks(range(len(trace["fire_time"])),
-                  ["inputs"] + [f"layer {l}" for l in range(1, len(trace["fire_time"]))])
-    ax.set_xlabel("simulated time")
-    ax.set_title(f"{summary['scenario']}: firing timeline of trial 0\n"
-                 "(x at the right: crashed / never fired)", fontsize=10)
-    ax.grid(alpha=0.3)
-    return save_figure(fig, out_dir / "timeline_trial0.png")
-
-
-def plot_network(out_dir: Path, trace: dict, summary: dict, max_neurons: int = 40) -> Path:
-    """The network (networkx) in trial 0: crashed neurons red, unused synapses faint.
-
-    Layers wider than `max_neurons` are drawn with their first `max_neurons` neurons.
-    """
-    import networkx as nx
-
-    plt = pyplot()
-    g = nx.DiGraph()
-    pos = {}
-    shown = [min(len(t), max_neurons) for t in trace["fire_time"]]
-    for l, n in enumerate(shown):
-        for i in range(n):
-            g.add_node((l, i))
-            pos[(l, i)] = (l, (i - (n - 1) / 2) / max(n, 1))
-    used_edges, unused_edges = [], []
-    for l in range(1, len(shown)):
-        u = trace["used"][l - 1]
-        for j in range(shown[l]):
-            for i in range(shown[l - 1]):
-                (used_edges if u[j, i] else unused_edges).append(((l - 1, i), (l, j)))
-    colors = []
-    for l, i in g.nodes:
-        if trace["crashed"][l][i]:
-            colors.append("C3")
-        elif trace["byzantine"][l][i]:
-            colors.append("C1")
-        elif not np.isfinite(trace["fire_time"][l][i]):
-            colors.append("C7")
-        else:
-            colors.append("C0")
-    fig, ax = plt.subplots(figsize=(8, 6))
-    nx.draw_networkx_edges(g, pos, edgelist=unused_edges, ax=ax, edge_color="C3", alpha=0.5,
-                           style="dotted", arrows=False, width=0.5)
-    nx.draw_networkx_edges(g, pos, edgelist=used_edges, ax=ax, edge_color="0.6", alpha=0.15,
-                           arrows=False, width=0.3)
-    nx.draw_networkx_nodes(g, pos, node_color=colors, node_size=25, ax=ax)
-    ax.set_title(f"{summary['scenario']}, trial 0: crashed (red), Byzantine (orange), "
-                 "never fired (grey); red dotted: synapses not used", fontsize=9)
-    ax.axis("off")
-    return save_figure(fig, out_dir / "network_trial0.png")

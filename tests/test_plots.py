@@ -1,0 +1,102 @@
+"""The plots: what they are drawn from is right, they survive odd runs, and a rerun leaves
+no stale file (the pictures themselves were looked at by hand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import neurosim.front.plots as plots
+from neurosim.data.scenario import parse_scenario
+from neurosim.front.cli import main
+from neurosim.front.study import MAX_SERIES, _facets
+from neurosim.front.trace_plots import arrivals, read_trace, rule_held, sample_neurons
+from neurosim.runner import run_trials
+from neurosim.setup import prepare
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def tiny(tmp_path: Path, name: str, **sections) -> Path:
+    """A small scenario file: a 6-8-6-3 sigmoid net, 6 trials."""
+    text = {"network": 'sizes = [6, 8, 6, 3]\nactivation = "sigmoid"', **sections}
+    body = "\n".join(f"[{k}]\n{v}" for k, v in text.items())
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'name = "{name}"\nseed = 4\ntrials = 6\n{body}\n')
+    return path
+
+
+@pytest.mark.parametrize("sections", [
+    # every trial blocked: no error, no latency at all
+    {"failures": "crash = 1", "firing": 'rule = "wait-all"\nhorizon = 50.0'},
+    # no failure: every error and every bound is 0 (nothing positive for a log axis)
+    {"latency": 'model = "constant"\nmean = 1.0'},
+    # a timeout: rules that hold by the clock, late arrivals
+    {"failures": "crash = 1", "firing": 'rule = "timeout"\ntimeout = 0.5'},
+])
+def test_every_run_plot_is_drawn_for_odd_runs(tmp_path, sections):
+    out = tmp_path / "out"
+    assert main(["run", str(tiny(tmp_path, "odd", **sections)), "--engine", "fast",
+                 "--out", str(out)]) == 0
+    for name in plots.RUN_PLOTS:
+        assert (out / name).read_bytes()[:8] == PNG, name
+
+
+def test_the_trace_tells_a_timeout_from_a_quorum(tmp_path):
+    """rule_held against the engine: a neuron whose rule held by the clock fired exactly
+    `timeout` after its first arrival; any other fired when a signal it used arrived."""
+    scn = parse_scenario({
+        "name": "mixed", "seed": 9, "trials": 1,
+        "network": {"sizes": [6, 8, 6, 3], "activation": "sigmoid"},
+        "failures": {"crash": 1, "synapse_crash": [1, 0, 0]},
+        "latency": {"model": "pareto", "mean": 1.0, "alpha": 1.5},
+        "firing": {"rule": "quorum-or-timeout", "quorum": [5, 7, 5], "timeout": 1.0},
+    })
+    run_trials(prepare(scn), "des", tmp_path)
+    trace = read_trace(tmp_path / "trace_trial0.npz")
+    seen = set()
+    for l in range(1, len(trace["fire_time"])):
+        arr = arrivals(trace, l)
+        assert np.all(np.isinf(arr[trace["lost"][l - 1]]))
+        held, by_timeout = rule_held(trace, l)
+        for j in np.flatnonzero(np.isfinite(held)):
+            if by_timeout[j]:
+                assert held[j] == pytest.approx(arr[j].min() + 1.0, abs=1e-12)
+            else:
+                assert held[j] in arr[j][trace["used"][l - 1][j]]
+            seen.add(bool(by_timeout[j]))
+    assert seen == {True, False}  # the scenario exercises both ways a rule holds
+
+
+def test_a_sample_of_a_wide_layer_keeps_every_failed_neuron():
+    n = 50
+    crashed = np.zeros(n, dtype=bool)
+    crashed[[3, 17, 48]] = True
+    fire = np.where(crashed, np.inf, 1.0)
+    fire[20] = np.inf  # blocked
+    trace = {"fire_time": [fire], "crashed": [crashed], "byzantine": [np.zeros(n, bool)]}
+    shown = sample_neurons(trace, 0, 10)
+    assert len(shown) == 10 and len(set(shown)) == 10
+    assert {3, 17, 20, 48} <= set(shown.tolist())
+    assert len(sample_neurons(trace, 0, 60)) == n
+
+
+def test_equal_bounds_share_one_line_and_zeros_sit_on_a_floor():
+    lines = plots._bound_lines({"bound_weight_aware": 2.5, "bound_weight_aware_global_k": 2.5,
+                                "bound_paper": 7.0})
+    assert len(lines) == 2
+    assert "local slopes" in lines[0][0] and "global K" in lines[0][0]
+    assert len({style for *_, style in lines}) == 2  # distinct bounds, distinct line styles
+    assert plots.log_floor(np.array([0.0, np.nan, 3e-3, 2.0])) == pytest.approx(3e-4)
+    assert plots.log_floor(np.array([np.nan, 0.0])) > 0
+
+
+def test_sweep_panels_hold_at_most_six_series_and_keep_the_rule():
+    values = {"latency.model": ["a", "b", "c"] * 8, "firing.certify": ["w", "p"] * 12,
+              "failures.crash": [0, 1, 2, 3] * 6, "firing.rule": ["quorum", "wait-all"] * 12}
+    series, facets = _facets(list(values), values)
+    assert "firing.rule" in series
+    per_panel = np.prod([len(set(values[k])) for k in series])
+    assert per_panel <= MAX_SERIES and set(series) | set(facets) == set(values)
