@@ -141,7 +141,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from neurosim.data.scenario import load_scenario
-    from neurosim.front.plots import plot_results
+    from neurosim.front.plots import RUN_PLOTS, plot_results, remove_files
     from neurosim.runner import run_trials, show_progress
     from neurosim.setup import prepare
 
@@ -153,12 +153,14 @@ def _run(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario, overrides)
     setup = prepare(scn)
     out = Path(args.out) if args.out else Path("results") / scn.name
+    remove_files(out, RUN_PLOTS + ("trace_trial0.npz",))  # no stale file beside the new CSV
     summary = run_trials(setup, args.engine, out, progress=show_progress())
-    plots = plot_results(out)
+    files = [out / n for n in ("trials.csv", "summary.json", "trace_trial0.npz")
+             if (out / n).is_file()] + plot_results(out)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(format_summary(summary, out, plots))
+        print(format_summary(summary, out, files))
     if summary["violations"]:
         for line in summary["violation_details"]:
             print(f"neurosim: BOUND VIOLATED: {line}", file=sys.stderr)
@@ -166,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_summary(s: dict[str, Any], out: Path, plots: list[Path]) -> str:
+def format_summary(s: dict[str, Any], out: Path, files: list[Path]) -> str:
     def num(v: Any) -> str:
         return "-" if v is None else f"{v:.4g}"
 
@@ -191,8 +193,7 @@ def format_summary(s: dict[str, Any], out: Path, plots: list[Path]) -> str:
     if "accuracy" in s:
         lines.append(f"  accuracy   {s['accuracy']:.4f} "
                      f"(fault-free {s['fault_free_accuracy']:.4f})")
-    lines.append(f"  results    {out}/ (trials.csv, summary.json, "
-                 f"{', '.join(p.name for p in plots)})")
+    lines.append(f"  results    {out}/ ({', '.join(p.name for p in files)})")
     return "\n".join(lines)
 
 
@@ -212,7 +213,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
     rows = run_sweep(args.scenario, out, args.engine, args.workers, args.scheduler, report)
     print(f"{scn.name}: ran {len(rows)} of {total} points ({total - len(rows)} already done); "
-          f"{out / 'sweep.csv'}")
+          f"{out / 'sweep.csv'}; each point in {out / 'points'}/<point>/ (trials.csv, "
+          f"summary.json, trace_trial0.npz and its plots)")
     from neurosim.front.study import plot_sweep
 
     for p in plot_sweep(out):
