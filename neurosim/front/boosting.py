@@ -255,6 +255,16 @@ def _spread(items: list, n: int = 3) -> list:
     return [items[i] for i in sorted({round(j * (len(items) - 1) / (n - 1)) for j in range(n)})]
 
 
+def readable_log_ticks(axis) -> None:
+    """Ticks at 1, 2, 5 times powers of ten, written as plain numbers, no minor labels
+    (matplotlib's default labels 3x10^1 and 4x10^1 on top of each other on a short axis)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot_quorum_cdfs(out_dir: Path, points: list[Point]) -> Path:
     """Latency CDFs of wait-all and of certified weight-aware quorums at spread budgets."""
     plt = pyplot()
@@ -284,6 +294,7 @@ def plot_quorum_cdfs(out_dir: Path, points: list[Point]) -> Path:
             _cdf(ax, p.folder, f"epsilon {p.plan['budget']:g}: quorum {p.summary['quorum']}, "
                  f"{q_name} {p.quality:.3f}", f"C{i}")
         ax.set_xscale("log")
+        readable_log_ticks(ax.xaxis)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("output latency (simulated time)")
         ax.set_ylabel("fraction of trials completed")

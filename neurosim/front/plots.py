@@ -166,12 +166,14 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
                 "the lines are the worst-case bounds of the scenario", ha="center",
                 va="center", transform=ax.transAxes, fontsize=10, color="0.25",
                 bbox=dict(facecolor="white", edgecolor="0.7"))
-    drawn = [floor, *(max(v, floor) for _, v, _, _ in lines), *at_floor(err[ok]),
-             *at_floor(given[g])]
+    drawn = [*(max(v, floor) for _, v, _, _ in lines), *at_floor(err[ok]), *at_floor(given[g])]
+    if blocked.any() or not drawn or min(drawn) <= floor:
+        drawn.append(floor)  # something sits on the floor
     lo, hi = min(drawn), max(drawn)
     if hi < 10 * lo:  # a narrow span: show a decade or so, not ticks that all read the same
         ax.set_ylim(lo / 3, hi * 3)
     ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("trial")
     ax.set_ylabel("output error (max-norm)")
     n_blocked = int(blocked.sum())

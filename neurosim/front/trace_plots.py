@@ -66,7 +66,9 @@ def plot_timeline(out_dir: Path, trace: dict, summary: dict) -> Path:
     n_layers = len(fire)
     finite = np.concatenate([t[np.isfinite(t)] for t in fire])
     t_end = float(finite.max()) if len(finite) else 1.0
-    never_x = t_end * 1.12 + 0.05 * max(t_end, 1e-9)
+    any_never = any((~np.isfinite(t)).any() for t in fire)
+    # The never-fired column, right of the last firing (or just the plot's right edge).
+    never_x = t_end * 1.12 + 0.05 * max(t_end, 1e-9) if any_never else t_end * 1.03
     fig, ax = plt.subplots(figsize=(10, 4.8))
     later = 0
     for l, t in enumerate(fire):
@@ -111,7 +113,7 @@ def plot_timeline(out_dir: Path, trace: dict, summary: dict) -> Path:
                        color=STATE_COLORS[name], zorder=3,
                        label=f"{name} (drawn in the right column)" if name == "crashed"
                        else "never fired: blocked (right column)")
-    if any((~np.isfinite(t)).any() for t in fire):
+    if any_never:
         ax.axvline(never_x - 0.04 * max(t_end, 1e-9), color="0.7", lw=0.8)
         ax.text(never_x, n_layers - 0.45, "never\nfired", ha="center", va="bottom", fontsize=7)
     legend_outside(ax, markerscale=1.5)
