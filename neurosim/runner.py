@@ -259,7 +259,7 @@ def save_trace(path: Path, plan, out, processing: float = 0.0) -> None:
 def summarize(setup: Setup, engine: str, rows: list[dict[str, Any]],
               layer_latency: list[list[float]], checks: Checks,
               elapsed: float) -> dict[str, Any]:
-    """The summary.json of INTERFACE 4 from the finished trials' rows."""
+    """summary.json (docs/formats.md) from the finished trials' rows."""
     from neurosim import __version__
 
     scn = setup.scenario

@@ -24,7 +24,7 @@ class Setup:
 
     inputs: (n, N_0) evaluation inputs; trial i uses inputs[i % n].
     labels: (n,) int class labels, or None.
-    failures: the failure counts the bounds assume (SPEC 3).
+    failures: the failure counts the bounds assume (docs/model.md).
     quorum: signals needed per receiving layer 1..L+1, or None (no quorum).
     quorum_plan: with quorum = "auto", how it was chosen (QuorumPlan.as_dict():
     skipped, bound, budget, certify, allocation, certified).

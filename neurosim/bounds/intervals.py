@@ -1,4 +1,4 @@
-"""Interval bound propagation of the input box through the network (SPEC 1, 4.3).
+"""Interval bound propagation of the input box through the network (docs/bounds.md).
 
 Gives, for every neuron, an interval that holds its fault-free pre-activation
 and output over the whole input domain. From it come B_l for unbounded

@@ -1,4 +1,4 @@
-"""The paper's Forward Error Propagation bound (SPEC 3).
+"""The paper's Forward Error Propagation bound (docs/bounds.md).
 
 Uses only the layer sizes, the largest weight w_m^(l), the Lipschitz
 constants K_l and the value bounds B_l. The recursion, per receiving layer
@@ -132,7 +132,7 @@ def _exact_f(net: Network, failures: Failures, B: list[float], w_max: list[float
 
 def paper_fep_closed_form(net: Network, crash: list[int], byzantine: list[int] | None = None,
                           capacity: float = 1.0) -> float:
-    """SPEC 3's closed form for neuron failures only (f_l per hidden layer, no precision).
+    """The paper's closed form for neuron failures only (f_l per hidden layer, no precision).
 
         Fep = sum_l f_l D_l w_m^(L+1) prod_{l'=l+1..L} K_l' (N_l' - f_l') w_m^(l')
 

@@ -1,4 +1,4 @@
-"""Quorums from an error budget (SPEC 6, boosting).
+"""Quorums from an error budget (boosting; docs/model.md).
 
 A receiver of layer l (1..L+1) with quorum k_l fires on the first k_l of its
 N_{l-1} signals, so it skips s_l = N_{l-1} - k_l of them; signals that never
@@ -153,7 +153,7 @@ def allocate_quorum(net: Network, budget: float, counts: dict[str, Any],
 
     counts: the scenario's failures as keyword arguments of `failure_counts`
     (crash, byzantine, synapse_crash, synapse_byzantine, precision, capacity).
-    certify: "weight_aware" (SPEC 4.1 with local Lipschitz constants) or
+    certify: "weight_aware" (the weight-aware bound, local Lipschitz constants) or
     "paper" (Fep). latency: an object with `sample(rng, size)` for the greedy
     rule's expected gains; None is exponential(1), in closed form.
 

@@ -1,4 +1,4 @@
-"""Every bound of SPEC 3-4 for one network and failure counts, and the epsilon test."""
+"""Every bound (docs/bounds.md) for one network and failure counts, and the epsilon test."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def largest_tolerated(net: Network, budget: float, bound: Callable[[Failures], f
 def bound_report(net: Network, failures: Failures, epsilon: float | None = None) -> dict[str, Any]:
     """The bounds as a flat dict (the keys of `neurosim bound --json`).
 
-    epsilon: the tolerated output error epsilon - epsilon' (SPEC 3); when
+    epsilon: the tolerated output error epsilon - epsilon'; when
     given, says whether the failures are tolerated and, one hidden layer at a
     time, the largest number of crashed neurons that is: with the scenario's
     corrupted signals and weight precision, but no other missing signal (its

@@ -1,4 +1,4 @@
-"""Activation functions with the constants the bounds need (SPEC 1).
+"""Activation functions with the constants the bounds need (docs/model.md).
 
 Every activation here is monotone non-decreasing, so the image of an interval
 [a, b] is [phi(a), phi(b)]; the bounds (interval propagation, local Lipschitz

@@ -1,4 +1,4 @@
-"""The feed-forward network of SPEC 1 as plain arrays, its file format and its graph.
+"""The feed-forward network (docs/model.md) as plain arrays, its file format and its graph.
 
 Layer 0 holds the N_0 inputs, layers 1..L are hidden (activation phi_l), layer
 L+1 is linear. ``weights[l-1]`` is W^(l) with shape (N_l, N_{l-1}): row j holds

@@ -1,4 +1,4 @@
-"""Scenario files (INTERFACE 2): TOML in, a validated, typed Scenario out.
+"""Scenario files (docs/scenarios.md): TOML in, a validated, typed Scenario out.
 
 Stages, as in Ciw: parse the TOML -> fill defaults and check types and
 ranges (pydantic, unknown keys refused) -> check what needs the network

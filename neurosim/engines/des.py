@@ -1,4 +1,4 @@
-"""The discrete-event engine: neurons are SimPy processes, synapses are channels (SPEC 5).
+"""The discrete-event engine: neurons are SimPy processes, synapses channels (docs/semantics.md).
 
 A neuron process reads like the protocol it runs:
 

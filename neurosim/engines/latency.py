@@ -1,4 +1,4 @@
-"""Per-synapse message delay models (the scenario's ``[latency]`` table, SPEC 5).
+"""Per-synapse message delay models (the scenario's ``[latency]`` table, docs/semantics.md).
 
 Delays are in simulated time units, the unit of the engine's clock, of
 ``firing.timeout`` and of ``firing.horizon``. Every model but ``empirical`` is

@@ -48,7 +48,7 @@ class TrialOutcome:
         return out
 
     def signal_kinds(self, plan: TrialPlan) -> list[Array]:
-        """Per layer 1..L+1: CORRECT/MISSING/CORRUPTED for what each receiver used (SPEC 4.2)."""
+        """Layers 1..L+1: CORRECT/MISSING/CORRUPTED for what each receiver used (its given set)."""
         kinds = []
         for used, replaced in zip(self.used, plan.replaced, strict=True):
             k = np.full(used.shape, MISSING, dtype=np.int8)

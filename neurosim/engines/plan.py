@@ -1,4 +1,4 @@
-"""Everything random in one trial, drawn before any engine runs (SPEC 5).
+"""Everything random in one trial, drawn before any engine runs (docs/semantics.md).
 
 A trial's draws come from one Generator seeded by SeedSequence(seed,
 spawn_key=(trial,)) and are taken in a fixed order: failed neurons, failed
@@ -27,7 +27,7 @@ Array = np.ndarray
 
 @dataclass(frozen=True)
 class FiringRule:
-    """When a neuron of layer l fires (SPEC 5).
+    """When a neuron of layer l fires (docs/semantics.md, "Firing rules").
 
     quorum[l-1]: signals needed by layer l (None: all of them).
     timeout: the longest wait, from the first signal (or from time 0 if

@@ -1,4 +1,4 @@
-"""Boosting plots of a sweep folder (SPEC 6): latency vs accuracy, latency CDFs, liveness.
+"""Boosting plots of a sweep folder: latency vs accuracy, latency CDFs, liveness.
 
 Each grid point's summary.json (and, for the CDFs, its trials.csv) is read
 from DIR/points/<id>/, so the plots need nothing but the sweep folder:

@@ -1,4 +1,4 @@
-"""The `neurosim` command (INTERFACE 3): a thin layer over the Python API.
+"""The `neurosim` command (docs/formats.md): a thin layer over the Python API.
 
 Exit status: 0 success, 1 a check failed (a bound violated), 2 bad input.
 Bad input is reported as one line on stderr, never a traceback.
@@ -69,9 +69,9 @@ def format_report(r: dict[str, Any]) -> str:
         "(missing/corrupt: signals from layer l-1 that each receiver of layer l loses; "
         "B: bound on |y| of layer l-1)",
         "",
-        f"paper Fep (SPEC 3)                      {r['bound_paper']:.6g}",
-        f"weight-aware, global K (SPEC 4.1)       {r['bound_weight_aware_global_k']:.6g}",
-        f"weight-aware, local K (SPEC 4.1 + 4.3)  {r['bound_weight_aware']:.6g}",
+        f"paper's Fep (at most the counts)       {r['bound_paper']:.6g}",
+        f"weight-aware, global K                 {r['bound_weight_aware_global_k']:.6g}",
+        f"weight-aware, local slopes             {r['bound_weight_aware']:.6g}",
     ]
     if "epsilon" in r:
         lines += [
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("bound", help="every bound of SPEC 3-4, without simulating")
+    b = sub.add_parser("bound", help="every bound (docs/bounds.md), without simulating")
     b.add_argument("target", help="a scenario .toml, a network .npz or an ONNX model")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.add_argument("--epsilon", type=float, help="tolerated error epsilon - epsilon'")

@@ -1,4 +1,4 @@
-"""Make tightness.npz: the network of SPEC 3 on which the paper's Fep is attained.
+"""Make tightness.npz: the network of the paper's tightness claim, on which its Fep is attained.
 
 Identity activations, every weight equal to +w_m, no biases: with inputs at the
 top corner of [0, 1]^N_0 every neuron of a layer carries the same, largest

@@ -1,0 +1,89 @@
+"""Shipped text refers only to what a clone of the repository has.
+
+README.md, docs/, the package's source (docstrings, comments, --help, plot
+labels) and scenarios/ must not cite developer pages that live outside the
+repository (../shared, SPEC.md, INTERFACE.md) or their section numbers
+("SPEC 4.1", "INTERFACE 3", "(4.2)"): cite a page under docs/ or name the
+thing in words.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from neurosim.front.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+OUTSIDE = [
+    (re.compile(r"\.\./shared"), "a path outside the repository"),
+    (re.compile(r"\bSPEC\.md\b|\bINTERFACE\.md\b|\bSTYLE\.md\b"), "a page outside the repository"),
+    (re.compile(r"\bSPEC\s*\d"), "a section of a page outside the repository"),
+    (re.compile(r"\bINTERFACE\s*\d"), "a section of a page outside the repository"),
+    (re.compile(r"\bSPEC\b(?!IAL)"), "a page outside the repository"),
+    # bare section numbers as the outside pages numbered them: "(4.2)", "4.1+4.3"
+    (re.compile(r"(?<!\w)\(\s*[1-6]\.[1-9]\s*(?:\+\s*[1-6]\.[1-9]\s*)?\)"),
+     "a bare section number"),
+    (re.compile(r"\b[1-6]\.[1-9]\s*\+\s*[1-6]\.[1-9]\b"), "a bare section number"),
+]
+
+TEXT_SUFFIXES = {".md", ".py", ".toml", ".txt", ".cfg", ".rst", ".csv", ""}
+
+
+def shipped_files() -> list[Path]:
+    files = [ROOT / "README.md", ROOT / "pyproject.toml"]
+    for folder in ("docs", "neurosim", "scenarios"):
+        files += [p for p in sorted((ROOT / folder).rglob("*"))
+                  if p.is_file() and p.suffix in TEXT_SUFFIXES and "__pycache__" not in p.parts]
+    return [p for p in files if p.is_file()]
+
+
+def outside_references(text: str) -> list[tuple[int, str, str]]:
+    """(line number, what, the line) for every reference to something outside the repo."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for pattern, what in OUTSIDE:
+            if pattern.search(line):
+                found.append((number, what, line.strip()))
+                break
+    return found
+
+
+def test_the_check_catches_what_it_should():
+    bad = ["see ../shared/SPEC.md", "the bound of SPEC 4.1", "(INTERFACE 3)", "SPEC 3-4",
+           "given-set bound (4.2)", "weight-aware (4.1+4.3)", "as the SPEC says"]
+    assert all(outside_references(s) for s in bad)
+    good = ["see docs/bounds.md", "version 0.1.0", "sizes (4, 3)", "the weight-aware bound",
+            "alpha = 1.5", "python 3.11", "specific", "SPECIAL", "Pareto(1.5) delays"]
+    assert not any(outside_references(s) for s in good)
+
+
+def test_shipped_files_are_found():
+    names = {p.relative_to(ROOT).as_posix() for p in shipped_files()}
+    assert {"README.md", "docs/bounds.md", "neurosim/front/cli.py"} <= names
+    assert any(n.startswith("scenarios/") for n in names)
+
+
+@pytest.mark.parametrize("path", shipped_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_shipped_text_refers_outside_the_repository(path):
+    found = outside_references(path.read_text(errors="replace"))
+    assert not found, "\n".join(f"{path.relative_to(ROOT)}:{n}: {what}: {line}"
+                                for n, what, line in found)
+
+
+def test_help_refers_only_to_the_repository():
+    parser = build_parser()
+    texts = [parser.format_help()]
+    for action in parser._subparsers._group_actions:  # every subcommand's --help
+        texts += [sub.format_help() for sub in action.choices.values()]
+    found = [f for t in texts for f in outside_references(t)]
+    assert not found, found
+
+
+def test_the_docs_link_to_pages_that_exist():
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for target in re.findall(r"\]\(([^)#]+\.md)", page.read_text()):
+            assert (page.parent / target).is_file(), f"{page.name} links to {target}"
