@@ -69,7 +69,7 @@ def format_report(r: dict[str, Any]) -> str:
         "(missing/corrupt: signals from layer l-1 that each receiver of layer l loses; "
         "B: bound on |y| of layer l-1)",
         "",
-        f"paper's Fep (at most the counts)       {r['bound_paper']:.6g}",
+        f"paper Fep (at most the counts)         {r['bound_paper']:.6g}",
         f"weight-aware, global K                 {r['bound_weight_aware_global_k']:.6g}",
         f"weight-aware, local slopes             {r['bound_weight_aware']:.6g}",
     ]
