@@ -12,7 +12,13 @@ import neurosim.front.plots as plots
 from neurosim.data.scenario import parse_scenario
 from neurosim.front.cli import main
 from neurosim.front.study import MAX_SERIES, _facets
-from neurosim.front.trace_plots import arrivals, read_trace, rule_held, sample_neurons
+from neurosim.front.trace_plots import (
+    arrivals,
+    read_trace,
+    rule_held,
+    sample_neurons,
+    signal_fates,
+)
 from neurosim.runner import run_trials
 from neurosim.setup import prepare
 
@@ -68,6 +74,41 @@ def test_the_trace_tells_a_timeout_from_a_quorum(tmp_path):
                 assert held[j] in arr[j][trace["used"][l - 1][j]]
             seen.add(bool(by_timeout[j]))
     assert seen == {True, False}  # the scenario exercises both ways a rule holds
+
+
+def test_each_unused_signal_is_drawn_for_its_cause(tmp_path):
+    """signal_fates against the trial's own data: every signal into a neuron that fired is
+    used, from a crashed/blocked sender, lost, or arrived no earlier than the rule held."""
+    scn = parse_scenario({
+        "name": "fates", "seed": 2, "trials": 1,
+        "network": {"sizes": [6, 8, 6, 3], "activation": "sigmoid"},
+        "failures": {"crash": 1, "byzantine": [1, 0], "synapse_crash": [1, 1, 0]},
+        "latency": {"model": "pareto", "mean": 1.0, "alpha": 1.5},
+        "firing": {"rule": "quorum", "quorum": [4, 5, 4]},
+    })
+    run_trials(prepare(scn), "fast", tmp_path)
+    trace = read_trace(tmp_path / "trace_trial0.npz")
+    kinds = set()
+    for l in range(1, len(trace["fire_time"])):
+        fate = signal_fates(trace, l)
+        arr = arrivals(trace, l)
+        held, _ = rule_held(trace, l)
+        fired = np.isfinite(trace["fire_time"][l])
+        assert np.all(fate[~fired] == "")
+        for j in np.flatnonzero(fired):
+            for i, kind in enumerate(fate[j]):
+                kinds.add(kind)
+                used = trace["used"][l - 1][j, i]
+                assert used == (kind in ("used", "corrupted"))
+                if kind == "corrupted":
+                    assert trace["byzantine"][l - 1][i]
+                elif kind == "no_signal":
+                    assert not np.isfinite(trace["fire_time"][l - 1][i])
+                elif kind == "lost":
+                    assert trace["lost"][l - 1][j, i]
+                elif kind == "slow":
+                    assert arr[j, i] >= held[j]  # (inf: still travelling at the horizon)
+    assert kinds >= {"used", "corrupted", "no_signal", "lost", "slow"}
 
 
 def test_a_sample_of_a_wide_layer_keeps_every_failed_neuron():

@@ -141,14 +141,31 @@ def sample_neurons(trace: dict, l: int, limit: int) -> Array:
     return np.sort(np.concatenate([special, spread]))
 
 
-# Why a receiver that fired did not use a synapse's signal: style and legend text.
+# Why a receiver that fired did not use a synapse's signal (or used a corrupted one):
+# style and legend text.
 UNUSED_STYLES = {
+    "corrupted": dict(color="#ff7f0e", ls="-", lw=0.8,
+                      label="used, but corrupted (Byzantine sender)"),
     "no_signal": dict(color="#d62728", ls=(0, (1, 1.5)), lw=0.9,
                       label="not used: the sender crashed or never fired"),
     "lost": dict(color="#9467bd", ls="-.", lw=0.9, label="not used: message lost"),
-    "slow": dict(color="#ff7f0e", ls="--", lw=0.7, label="not used: skipped as slow "
+    "slow": dict(color="#e377c2", ls="--", lw=0.7, label="not used: skipped as slow "
                  "(arrived after the rule held)"),
 }
+
+
+def signal_fates(trace: dict, l: int) -> Array:
+    """(N_l, N_{l-1}) what became of each signal into layer l: "used", "corrupted" (used,
+    from a Byzantine sender), "no_signal" (the sender crashed or never fired), "lost", "slow"
+    (sent, not lost, yet not used: it came after the receiver's rule held), or "" where the
+    receiver never fired."""
+    used, lost = trace["used"][l - 1], trace["lost"][l - 1]
+    sent = np.broadcast_to(np.isfinite(trace["fire_time"][l - 1])[None, :], used.shape)
+    byz = np.broadcast_to(trace["byzantine"][l - 1][None, :], used.shape)
+    fate = np.select([used & byz, used, ~sent, lost], ["corrupted", "used", "no_signal", "lost"],
+                     "slow").astype(object)
+    fate[~np.isfinite(trace["fire_time"][l])] = ""
+    return fate
 
 
 def plot_network(out_dir: Path, trace: dict, summary: dict, max_neurons: int = 14) -> Path:
@@ -168,17 +185,15 @@ def plot_network(out_dir: Path, trace: dict, summary: dict, max_neurons: int = 1
     ypos = [{int(i): (k - (len(s) - 1) / 2) / max(len(s), 1) for k, i in enumerate(s)}
             for s in shown]
     fig, ax = plt.subplots(figsize=(10, 6))
-    segs: dict[str, list] = {"used": [], "no_signal": [], "lost": [], "slow": []}
+    segs: dict[str, list] = {"used": [], "corrupted": [], "no_signal": [], "lost": [],
+                             "slow": []}
     for l in range(1, n_layers):
-        sent = np.isfinite(fire[l - 1])
+        fate = signal_fates(trace, l)
         for j in shown[l]:
-            if not np.isfinite(fire[l][j]):
-                continue  # a receiver that never fired used nothing: no edges to explain
             for i in shown[l - 1]:
-                kind = ("used" if trace["used"][l - 1][j, i] else
-                        "no_signal" if not sent[i] else
-                        "lost" if trace["lost"][l - 1][j, i] else "slow")
-                segs[kind].append([(l - 1, ypos[l - 1][int(i)]), (l, ypos[l][int(j)])])
+                if fate[j, i]:  # a receiver that never fired used nothing: no edge to explain
+                    segs[fate[j, i]].append([(l - 1, ypos[l - 1][int(i)]),
+                                             (l, ypos[l][int(j)])])
     ax.add_collection(LineCollection(segs["used"], colors="0.6", linewidths=0.4, alpha=0.35))
     for kind, style in UNUSED_STYLES.items():
         if segs[kind]:
