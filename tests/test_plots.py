@@ -134,6 +134,43 @@ def test_equal_bounds_share_one_line_and_zeros_sit_on_a_floor():
     assert plots.log_floor(np.array([np.nan, 0.0])) > 0
 
 
+def test_the_rule_alone_tells_series_apart_when_the_panels_allow():
+    values = {"failures.crash": [0, 1, 0, 1], "firing.rule": ["quorum", "quorum", "wait-all",
+                                                              "wait-all"]}
+    assert _facets(list(values), values) == (["firing.rule"], ["failures.crash"])
+
+
+def test_sweep_plots_survive_points_blocked_on_every_trial(tmp_path):
+    """A horizon shorter than any delay: every trial of every point blocks (all errors and
+    latencies empty); every sweep plot is still drawn."""
+    scn = tmp_path / "blocked.toml"
+    scn.write_text('''name = "blocked"
+seed = 1
+trials = 3
+[network]
+sizes = [4, 5, 3]
+[latency]
+model = "constant"
+mean = 1.0
+[firing]
+rule = "quorum"
+quorum = "auto"
+epsilon = 1.0
+horizon = 0.5
+[sweep]
+"firing.epsilon" = [0.5, 50.0]
+"firing.rule" = ["quorum", "wait-all"]
+"failures.crash" = [0, 1]
+''')
+    out = tmp_path / "out"
+    assert main(["sweep", str(scn), "--engine", "fast", "--quiet", "--out", str(out)]) == 0
+    drawn = sorted(p.name for p in out.glob("*.png"))
+    assert drawn == ["latency_cdf_quorum.png", "latency_vs_error.png", "liveness.png",
+                     "pareto.png", "sweep.png"]
+    for name in drawn:
+        assert (out / name).read_bytes()[:8] == PNG
+
+
 def test_sweep_panels_hold_at_most_six_series_and_keep_the_rule():
     values = {"latency.model": ["a", "b", "c"] * 8, "firing.certify": ["w", "p"] * 12,
               "failures.crash": [0, 1, 2, 3] * 6, "firing.rule": ["quorum", "wait-all"] * 12}

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.front.plots import pyplot, read_trials, rule_color, save_figure
+from neurosim.front.plots import pyplot, read_trials, rule_color, save_figure, say_empty
 
 DPI = 100
 MARKERS = {"weight_aware": "o", "paper": "s"}
@@ -167,7 +167,7 @@ def _tradeoff_panel(ax, pts: list[Point], models: list[str], stat: str, higher: 
     drawn = [p for p in pts if p.summary[stat] is not None]
     notes = []
     if len(drawn) < len(pts):
-        notes.append(f"{len(pts) - len(drawn)} blocked on every trial (wait-all)")
+        notes.append(f"{len(pts) - len(drawn)} blocked on every trial")
     if higher and any(p.fires_on_first for p in drawn):
         notes.append(f"{sum(p.fires_on_first for p in drawn)} that fire on the first signal "
                      "(quorum 1)")
@@ -187,6 +187,8 @@ def _tradeoff_panel(ax, pts: list[Point], models: list[str], stat: str, higher: 
                 cert = p.plan["certify"] if p.plan else ""
                 ax.scatter(x, y, marker=MARKERS.get(cert, "D"), s=36, zorder=3,
                            facecolor=f"C{m}" if cert != "paper" else "none", edgecolor=f"C{m}")
+    if not drawn:
+        say_empty(ax, "no point to draw:\nevery one blocked on every trial")
     ax.set_yscale("log")  # before the labels: they are placed in screen space
     ax.grid(alpha=0.3, which="both")
     labelled = "pareto" if "pareto" in models else models[0]
@@ -326,7 +328,9 @@ def plot_liveness(out_dir: Path, points: list[Point]) -> Path:
     budgets = {p.plan["budget"] for p in points if p.plan and p.plan["certified"]}
     for eps in sorted(budgets):
         axes[1, 0].axhline(eps, color="0.4", ls=":", label=f"epsilon = {eps:g} (quorum)")
-    for ax, name, _ in panels:
+    for ax, name, value in panels:
+        if not any(value(p) is not None and np.isfinite(value(p)) for p in points):
+            say_empty(ax, "nothing to draw: every point blocked on every trial")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("crashed neurons per hidden layer")
         ax.set_ylabel(name, fontsize=9)

@@ -57,6 +57,12 @@ def remove_files(out_dir: str | Path, names: tuple[str, ...] = RUN_PLOTS) -> Non
         (Path(out_dir) / name).unlink(missing_ok=True)
 
 
+def say_empty(ax, text: str) -> None:
+    """Write in an empty panel why it is empty (instead of bare axes)."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9,
+            color="0.3", wrap=True)
+
+
 def log_floor(values: np.ndarray) -> float:
     """Where a log axis draws 0: a decade below the smallest positive finite value."""
     v = np.asarray(values, dtype=float)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.front.plots import log_floor, pyplot, remove_files, rule_color
+from neurosim.front.plots import log_floor, pyplot, remove_files, rule_color, say_empty
 from neurosim.sweep import ROW_KEYS
 
 # The plots `plot_sweep` may write (which ones depends on the swept keys).
@@ -42,16 +42,22 @@ def plot_sweep(out_dir: str | Path) -> list[Path]:
 
 
 MAX_SERIES = 6  # series per panel; the keys that would make more become panels (facets)
+MAX_FACETS = 4  # panel rows when the firing rule alone is to tell series apart
 
 
 def _facets(keys: list[str], values: dict[str, list]) -> tuple[list[str], list[str]]:
     """Split the non-x swept keys into series keys (one line each, at most MAX_SERIES per
-    panel) and facet keys (one panel row per combination). The rule stays a series key, so
-    its colour tells it everywhere."""
+    panel) and facet keys (one panel row per combination). When the firing rule is swept and
+    the other keys make at most MAX_FACETS panels, the rule alone tells series apart (by its
+    colour, as in every plot); the rule always stays a series key."""
     def distinct(k: str) -> int:
         return len({json.dumps(v) for v in values[k]})
 
     series, facets = list(keys), []
+    others = [k for k in keys if k != "firing.rule"]
+    if "firing.rule" in keys and others and \
+            int(np.prod([distinct(k) for k in others])) <= MAX_FACETS:
+        return ["firing.rule"], others  # the rule alone tells series apart: its colour
     while int(np.prod([distinct(k) for k in series])) > MAX_SERIES and \
             any(k != "firing.rule" for k in series):
         k = max((k for k in series if k != "firing.rule"), key=distinct)
@@ -149,6 +155,8 @@ def plot_grid(out_dir: str | Path) -> list[Path]:
                          fontsize=8)
         lat = [v for r in frows for v in (_num(r["latency_mean"]), _num(r["latency_p99"]))
                if v > 0]
+        if not lat:
+            say_empty(ax_lat, "no latency: every point blocked on every trial")
         if lat and max(lat) > 50 * min(lat):
             ax_lat.set_yscale("log")
         ax_lat.set_ylabel("output latency (simulated time)")
