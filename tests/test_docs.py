@@ -87,3 +87,39 @@ def test_the_docs_link_to_pages_that_exist():
     for page in sorted((ROOT / "docs").glob("*.md")):
         for target in re.findall(r"\]\(([^)#]+\.md)", page.read_text()):
             assert (page.parent / target).is_file(), f"{page.name} links to {target}"
+
+
+def _documented_keys(section: str) -> set[str]:
+    """The backticked names in the first column of the table under `### section` of
+    docs/formats.md."""
+    text = (ROOT / "docs" / "formats.md").read_text()
+    body = text.split(f"### {section}\n", 1)[1].split("\n#", 1)[0]
+    keys = set()
+    for line in body.splitlines():
+        if line.startswith("| `"):
+            keys |= set(re.findall(r"`([^`]+)`", line.split(" | ")[0]))
+    return keys
+
+
+def test_formats_lists_every_result_key(tmp_path):
+    """docs/formats.md and a real run agree on summary.json keys and trials.csv columns."""
+    import csv
+    import json
+
+    scn = tmp_path / "s.toml"
+    scn.write_text('seed = 1\ntrials = 3\n[network]\nsizes = [3, 4, 2]\n'
+                   '[failures]\ncrash = 1\n[firing]\nrule = "quorum"\nquorum = [3, 3]\n')
+    from neurosim.front.cli import main
+
+    assert main(["run", str(scn), "--engine", "fast", "--out", str(tmp_path / "out")]) == 0
+    summary = set(json.loads((tmp_path / "out" / "summary.json").read_text()))
+    documented = _documented_keys("summary.json")
+    labels_only = {"accuracy", "fault_free_accuracy"}
+    assert summary - documented == set()
+    assert documented - summary == labels_only
+    with open(tmp_path / "out" / "trials.csv", newline="") as f:
+        columns = set(next(csv.reader(f)))
+    documented = _documented_keys("trials.csv")
+    layers = {c for c in columns if c.startswith("layer_latency_")}
+    assert columns - layers == documented - {"layer_latency_1", "layer_latency_{L+1}"}
+    assert layers == {"layer_latency_1", "layer_latency_2"}
