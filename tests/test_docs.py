@@ -123,3 +123,11 @@ def test_formats_lists_every_result_key(tmp_path):
     layers = {c for c in columns if c.startswith("layer_latency_")}
     assert columns - layers == documented - {"layer_latency_1", "layer_latency_{L+1}"}
     assert layers == {"layer_latency_1", "layer_latency_2"}
+
+
+def test_formats_describes_every_command():
+    parser = build_parser()
+    text = (ROOT / "docs" / "formats.md").read_text()
+    for action in parser._subparsers._group_actions:
+        for name in action.choices:
+            assert f"`neurosim {name} " in text, f"docs/formats.md does not describe {name}"
