@@ -1,7 +1,11 @@
 """neurosim: feed-forward networks as distributed systems whose neurons and synapses fail.
 
-The Python API behind the `neurosim` command (INTERFACE 5).
+The Python API behind the `neurosim` command. Installed as the distribution `neurosim-fep`
+(the name `neurosim` on the package index is an unrelated project); imported as `neurosim`.
 """
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
@@ -27,7 +31,12 @@ from neurosim.runner import run_trials
 from neurosim.setup import Setup, prepare
 from neurosim.sweep import run_sweep
 
-__version__ = "0.1.0"
+# The name on the package index; the version has one source, the package metadata (pyproject).
+DISTRIBUTION = "neurosim-fep"
+try:
+    __version__ = _dist_version(DISTRIBUTION)
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BoundViolation", "Failures", "FiringRule", "InputError", "Network", "Planner", "Scenario",
