@@ -114,3 +114,14 @@ def test_version_is_the_declared_one(capsys):
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"neurosim {DECLARED_VERSION}"
+
+
+def test_citation_and_changelog_follow_the_declared_version():
+    # CITATION.cff repeats the version (a citation names what was used): it must not drift
+    cff = (ROOT / "CITATION.cff").read_text()
+    versions = [ln.split(":", 1)[1].strip() for ln in cff.splitlines()
+                if ln.startswith("version:")]
+    assert versions == [DECLARED_VERSION]
+    assert 'title: "When Neurons Fail"' in cff and "Guerraoui" in cff
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"\n## {DECLARED_VERSION}" in changelog
