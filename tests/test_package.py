@@ -67,9 +67,12 @@ def installed(tmp_path_factory) -> dict:
         tmp, env)
     wheels = list((tmp / "wheel").glob("*.whl"))
     assert len(wheels) == 1, wheels
-    run([sys.executable, "-m", "venv", tmp / "venv"], tmp, env)
+    # This suite's pip installs into the new venv (--python): no pip of its own to set up.
+    # --no-compile: byte-compiling scipy, scikit-learn and matplotlib would be most of the time.
+    run([sys.executable, "-m", "venv", "--without-pip", tmp / "venv"], tmp, env)
     venv_bin = tmp / "venv" / "bin"
-    run([venv_bin / "python", "-m", "pip", "install", "-q", wheels[0]], tmp, env)
+    run([sys.executable, "-m", "pip", "--python", venv_bin / "python", "install", "-q",
+         "--no-compile", wheels[0]], tmp, env)
     return {"wheel": wheels[0], "bin": venv_bin, "tmp": tmp, "env": env}
 
 
