@@ -11,6 +11,7 @@ from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.report import bound_report
 from neurosim.bounds.weight_aware import given_set_bound, weight_aware_bound
+from neurosim.data.bundled import copy_examples, example_files
 from neurosim.data.counts import Failures, failure_counts
 from neurosim.data.network import (
     Network,
@@ -40,8 +41,9 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 
 __all__ = [
     "BoundViolation", "Failures", "FiringRule", "InputError", "Network", "Planner", "Scenario",
-    "Setup", "TrialPlan", "bound_report", "failure_counts", "from_sklearn", "given_set_bound",
-    "interval_bounds", "load_network", "load_scenario", "make_network", "paper_fep",
-    "plot_results", "prepare", "random_network", "run_sweep", "run_trials", "save_network",
-    "simulate_des", "simulate_fast", "to_graph", "weight_aware_bound",
+    "Setup", "TrialPlan", "bound_report", "copy_examples", "example_files", "failure_counts",
+    "from_sklearn", "given_set_bound", "interval_bounds", "load_network", "load_scenario",
+    "make_network", "paper_fep", "plot_results", "prepare", "random_network", "run_sweep",
+    "run_trials", "save_network", "simulate_des", "simulate_fast", "to_graph",
+    "weight_aware_bound",
 ]
