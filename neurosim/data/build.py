@@ -80,7 +80,33 @@ def with_input_box(net: Network, lo, hi) -> Network:
 
 
 def build_inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
-    """The evaluation inputs (n, N_0) and their labels, if any."""
+    """The evaluation inputs (n, N_0) and their labels, if any.
+
+    Every input lies in the network's input box: the bounds hold over that
+    box only, so an input outside it is refused (not simulated against bounds
+    that do not cover it).
+    """
+    X, labels = _inputs(scn, net)
+    key = "inputs.file" if scn.inputs.kind == "file" else "inputs.kind"
+    check_in_box(X, net, scn.source, key)
+    return X, labels
+
+
+def check_in_box(X: Array, net: Network, source: str, key: str) -> None:
+    """InputError naming `key` and the first row of X (n, N_0) outside the input box."""
+    outside = (X < net.input_low) | (X > net.input_high)
+    if not outside.any():
+        return
+    row = int(np.flatnonzero(outside.any(axis=1))[0])
+    col = int(np.flatnonzero(outside[row])[0])
+    raise InputError(source, key,
+                     f"row {row} is outside the network's input box: input {col} is "
+                     f"{X[row, col]:.6g}, not in [{net.input_low[col]:.6g}, "
+                     f"{net.input_high[col]:.6g}] (the bounds hold over the box only; "
+                     f"widen [network] input_low / input_high to cover the inputs)")
+
+
+def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
     spec, n0 = scn.inputs, net.sizes[0]
     if spec.kind == "corner":
         return net.input_high[None, :].copy(), None

@@ -1,0 +1,68 @@
+"""Regressions of the input audit: bad input never becomes a false result or a traceback.
+
+Each case lives in tests/regressions/<n>/ (its README says what went wrong).
+Bad input must give exit status 2 and one line on stderr naming the file and
+the key (or the command-line flag); wrong results are checked against an
+independent reference (scikit-learn, the input box itself, a rerun).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from neurosim.front.cli import main
+
+REG = Path(__file__).resolve().parent / "regressions"
+
+
+def one_line_error(capsys, argv, *needles) -> str:
+    """Run the CLI; assert exit 2 and one stderr line holding every needle."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err
+    assert err.startswith("neurosim: error: ") and err.count("\n") == 1, err
+    for needle in needles:
+        assert str(needle) in err, (needle, err)
+    return err
+
+
+def write(folder: Path, name: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(body)
+    return path
+
+
+# ------------------------------------------------------------ 3: inputs outside the input box
+
+
+def test_3_file_inputs_outside_box(tmp_path, capsys):
+    for name in ("scenario.toml", "scenario_auto.toml"):
+        path = REG / "3" / name
+        for cmd in (["run", path, "--out", tmp_path / name, "--engine", "fast"], ["bound", path]):
+            one_line_error(capsys, cmd, path, "inputs.file", "row 0")
+
+
+def test_3_first_offending_row_and_column(tmp_path, capsys):
+    # Rows 0 and 1 inside the box [-1, 2] x [0, 1], row 2 outside in its second column.
+    shutil.copy(REG / "3" / "net.npz", tmp_path / "net.npz")
+    np.save(tmp_path / "x.npy", np.array([[-1.0, 0.0], [2.0, 1.0], [0.5, 1.5], [9.0, 9.0]]))
+    path = write(tmp_path, "s.toml", 'trials = 2\n[network]\nfile = "net.npz"\n'
+                 "input_low = [-1.0, 0.0]\ninput_high = [2.0, 1.0]\n"
+                 '[inputs]\nkind = "file"\nfile = "x.npy"\n')
+    one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], path, "inputs.file",
+                   "row 2", "1.5")
+    # Inside the box (edges included) it runs.
+    np.save(tmp_path / "x.npy", np.array([[-1.0, 0.0], [2.0, 1.0]]))
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--engine", "fast"]) == 0
+    capsys.readouterr()
+
+
+def test_3_dataset_outside_a_narrower_box(tmp_path, capsys):
+    # The digits are in [0, 1]; a network box [0, 0.5] does not hold them.
+    path = write(tmp_path, "s.toml", "trials = 2\n[network]\nsizes = [64, 4, 10]\n"
+                 'input_high = 0.5\n[inputs]\nkind = "dataset"\n')
+    one_line_error(capsys, ["bound", path], path, "inputs.kind", "row ")
