@@ -66,3 +66,26 @@ def test_3_dataset_outside_a_narrower_box(tmp_path, capsys):
     path = write(tmp_path, "s.toml", "trials = 2\n[network]\nsizes = [64, 4, 10]\n"
                  'input_high = 0.5\n[inputs]\nkind = "dataset"\n')
     one_line_error(capsys, ["bound", path], path, "inputs.kind", "row ")
+
+
+# ------------------------------------------------------------ 4: one neuron in two failure lists
+
+
+def test_4_neuron_crashed_and_byzantine(tmp_path, capsys):
+    for name in ("scenario.toml", "scenario_auto.toml"):
+        path = REG / "4" / name
+        one_line_error(capsys, ["run", path, "--out", tmp_path, "--engine", "fast"], path,
+                       "failures.byzantine_list", "[1, 0]")
+        one_line_error(capsys, ["bound", path], path, "failures.byzantine_list", "[1, 0]")
+
+
+def test_4_overlap_found_anywhere_in_the_lists(tmp_path, capsys):
+    # The shared neuron is not the first of either list, in another layer.
+    path = write(tmp_path, "s.toml", "trials = 2\n[network]\nsizes = [2, 3, 3, 1]\n"
+                 '[failures]\nplacement = "list"\ncrashed = [[1, 0], [2, 2]]\n'
+                 "byzantine_list = [[1, 1], [2, 2]]\n")
+    one_line_error(capsys, ["bound", path], path, "failures.byzantine_list", "[2, 2]", "crashed")
+    # Disjoint lists are fine.
+    path.write_text(path.read_text().replace("[[1, 1], [2, 2]]", "[[1, 1], [2, 1]]"))
+    assert main(["bound", str(path)]) == 0
+    capsys.readouterr()

@@ -194,23 +194,36 @@ def scenario_counts(scn: Scenario, net: Network) -> dict:
     f, L = scn.failures, net.depth
     crash, byz = per_layer(f.crash, L, "crash"), per_layer(f.byzantine, L, "byzantine")
     if f.placement == "list":
-        crash = _listed(scn, net, "crashed", f.crashed)
-        byz = _listed(scn, net, "byzantine_list", f.byzantine_list)
+        # A neuron fails one way: listed in two lists, the counts would hold it twice
+        # while the engine applies one failure to it.
+        claimed: dict[tuple[int, int], str] = {}
+        crash = _listed(scn, net, "crashed", f.crashed, claimed)
+        byz = _listed(scn, net, "byzantine_list", f.byzantine_list, claimed)
     return {"crash": crash, "byzantine": byz, "synapse_crash": f.synapse_crash,
             "synapse_byzantine": f.synapse_byzantine, "precision": f.precision,
             "capacity": f.capacity}
 
 
-def _listed(scn: Scenario, net: Network, key: str, pairs) -> list[int]:
-    """Count per hidden layer of an explicit [[layer, index], ...] list."""
+def _listed(scn: Scenario, net: Network, key: str, pairs,
+            claimed: dict[tuple[int, int], str]) -> list[int]:
+    """Count per hidden layer of an explicit [[layer, index], ...] list.
+
+    claimed: the neurons of the lists read before (neuron -> its list's key);
+    this list's neurons are added. A neuron in two lists is refused, naming
+    the later list.
+    """
     counts = [0] * net.depth
-    seen = set()
     for layer, index in pairs or []:
         if not 1 <= layer <= net.depth or not 0 <= index < net.sizes[layer]:
             raise InputError(scn.source, f"failures.{key}",
                              f"[{layer}, {index}] is not a hidden neuron (layers 1..{net.depth})")
-        if (layer, index) in seen:
+        other = claimed.get((layer, index))
+        if other == key:
             raise InputError(scn.source, f"failures.{key}", f"[{layer}, {index}] listed twice")
-        seen.add((layer, index))
+        if other is not None:
+            raise InputError(scn.source, f"failures.{key}",
+                             f"[{layer}, {index}] is also in failures.{other}: a neuron fails "
+                             f"one way only")
+        claimed[(layer, index)] = key
         counts[layer - 1] += 1
     return counts
