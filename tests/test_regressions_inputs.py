@@ -89,3 +89,30 @@ def test_4_overlap_found_anywhere_in_the_lists(tmp_path, capsys):
     path.write_text(path.read_text().replace("[[1, 1], [2, 2]]", "[[1, 1], [2, 1]]"))
     assert main(["bound", str(path)]) == 0
     capsys.readouterr()
+
+
+# ------------------------------------------------------------ 8: bad empirical latency file
+
+
+def test_8_bad_latency_file(tmp_path, capsys):
+    for name in ("missing.toml", "negative.toml", "missing_auto.toml"):
+        path = REG / "8" / name
+        for cmd in (["run", path, "--out", tmp_path, "--engine", "fast"], ["bound", path]):
+            err = one_line_error(capsys, cmd, path, "latency.file")
+            assert "firing.quorum" not in err
+
+
+def test_8_every_kind_of_bad_latency_file(tmp_path, capsys):
+    bad = {"nan.npy": np.array([1.0, np.nan]), "inf.npy": np.array([1.0, np.inf]),
+           "empty.npy": np.zeros(0), "wide.npy": np.ones((3, 2)), "neg.npy": np.array([-0.1])}
+    for f, arr in bad.items():
+        np.save(tmp_path / f, arr)
+    (tmp_path / "words.txt").write_text("1.0\nfast\n")
+    (tmp_path / "blank.txt").write_text("")
+    (tmp_path / "folder").mkdir()
+    for f in [*bad, "words.txt", "blank.txt", "folder"]:
+        for quorum in ("", '[firing]\nrule = "quorum"\nquorum = "auto"\nepsilon = 1.0\n'):
+            path = write(tmp_path, "s.toml", "trials = 2\n[network]\nsizes = [2, 3, 1]\n"
+                         f'[latency]\nmodel = "empirical"\nfile = "{f}"\n' + quorum)
+            one_line_error(capsys, ["run", path, "--out", tmp_path / "o", "--engine", "fast"],
+                           path, "latency.file", f)
