@@ -109,8 +109,15 @@ def scenario_bounds(setup: Setup, iv: Intervals) -> Bounds:
 
 
 def _prediction(output: np.ndarray) -> int | str:
-    if len(output) < 2 or not np.all(np.isfinite(output)):
+    """The predicted class, as scikit-learn's MLPClassifier.predict gives it.
+
+    Several outputs: the argmax. One output (a binary classifier's logit):
+    class 1 when the logit is > 0. "" when an output is NaN or inf.
+    """
+    if len(output) == 0 or not np.all(np.isfinite(output)):
         return ""
+    if len(output) == 1:
+        return int(output[0] > 0)
     return int(np.argmax(output))
 
 
