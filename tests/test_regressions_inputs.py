@@ -169,3 +169,62 @@ def test_9_predictions_equal_sklearn_predict(tmp_path, capsys):
     assert [int(r["fault_free_prediction"]) for r in rows] == list(expected)
     assert [int(r["prediction"]) for r in rows] == list(expected)  # no failures
     assert 0 < expected.mean() < 1  # both classes occur: the test can tell them apart
+
+
+# ------------------------------------------------------------ 10: sweep with a changed base
+
+
+def sweep_rows(out: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(out / "sweep.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def point_summaries(out: Path) -> list[dict]:
+    import json
+
+    return [json.loads((out / "points" / r["point"] / "summary.json").read_text())
+            for r in sweep_rows(out)]
+
+
+def test_10_sweep_reruns_points_of_a_changed_base(tmp_path, capsys):
+    out = tmp_path / "out"
+    for name in ("sweep.toml", "sweep_edited.toml"):
+        shutil.copy(REG / "10" / name, tmp_path / name)
+    argv = ["sweep", str(tmp_path / "sweep.toml"), "--out", str(out), "--engine", "fast",
+            "--quiet"]
+    assert main(argv) == 0
+    assert [s["trials"] for s in point_summaries(out)] == [30, 30]
+    capsys.readouterr()
+
+    argv[1] = str(tmp_path / "sweep_edited.toml")  # seed 6, 7 trials: every point is stale
+    assert main(argv) == 0
+    assert "ran 2 of 2 points" in capsys.readouterr().out
+    rows = sweep_rows(out)
+    assert len(rows) == 2 and {r["trials"] for r in rows} == {"7"}
+    assert {(s["seed"], s["trials"]) for s in point_summaries(out)} == {(6, 7)}
+
+    assert main(argv) == 0  # nothing changed since: nothing is run again
+    assert "ran 0 of 2 points" in capsys.readouterr().out
+    assert sweep_rows(out) == rows
+
+
+def test_10_sweep_notices_a_changed_network_file(tmp_path, capsys):
+    out = tmp_path / "out"
+    rng = np.random.default_rng(0)
+    arrays = {"W1": rng.normal(size=(3, 2)), "W2": rng.normal(size=(1, 3)),
+              "activations": np.array(["tanh"])}
+    np.savez(tmp_path / "net.npz", **arrays)
+    path = write(tmp_path, "s.toml", 'trials = 3\n[network]\nfile = "net.npz"\n'
+                 '[failures]\ncrash = 1\n[sweep]\n"latency.model" = ["constant", "exponential"]\n')
+    argv = ["sweep", str(path), "--out", str(out), "--engine", "fast", "--quiet"]
+    assert main(argv) == 0
+    before = [s["bound_paper"] for s in point_summaries(out)]
+    capsys.readouterr()
+    arrays["W2"] = 10 * arrays["W2"]  # same file name, other weights: the bounds change
+    np.savez(tmp_path / "net.npz", **arrays)
+    assert main(argv) == 0
+    assert "ran 2 of 2 points" in capsys.readouterr().out
+    after = [s["bound_paper"] for s in point_summaries(out)]
+    assert len(after) == 2 and all(a > b for a, b in zip(after, before, strict=True))

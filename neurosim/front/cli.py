@@ -188,7 +188,13 @@ def _sweep(args: argparse.Namespace) -> int:
             print(f"  {keys}: latency p99 {row['latency_p99']}, max error {row['max_error']}, "
                   f"violations {row['violations']}, blocked {row['blocked_trials']}", flush=True)
 
-    rows = run_sweep(args.scenario, out, args.engine, args.workers, args.scheduler, report)
+    def stale(n: int) -> None:
+        print(f"{scn.name}: {n} point(s) in {out / 'sweep.csv'} were run from another version "
+              "of the scenario or of its files (or are no longer in the grid): dropped, "
+              "and rerun if in the grid", flush=True)
+
+    rows = run_sweep(args.scenario, out, args.engine, args.workers, args.scheduler, report,
+                     stale)
     print(f"{scn.name}: ran {len(rows)} of {total} points ({total - len(rows)} already done); "
           f"{out / 'sweep.csv'}")
     from neurosim.front.study import plot_sweep

@@ -17,7 +17,8 @@ def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
     with open(out_dir / "sweep.csv", newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-        keys = [k for k in reader.fieldnames or [] if k != "point" and k not in ROW_KEYS]
+        keys = [k for k in reader.fieldnames or []
+                if k not in ("point", "scenario_hash") and k not in ROW_KEYS]
     return keys, rows
 
 
