@@ -228,3 +228,89 @@ def test_10_sweep_notices_a_changed_network_file(tmp_path, capsys):
     assert "ran 2 of 2 points" in capsys.readouterr().out
     after = [s["bound_paper"] for s in point_summaries(out)]
     assert len(after) == 2 and all(a > b for a, b in zip(after, before, strict=True))
+
+
+# ------------------------------------------------------------ 11: smaller input checks
+
+
+def test_11_scenario_input_box(tmp_path, capsys):
+    for name in ("input_low_nan.toml", "input_box_inverted.toml", "input_low_len.toml"):
+        path = REG / "11" / name
+        err = one_line_error(capsys, ["bound", path], path, "network.input_low")
+        assert "network.sizes" not in err and "broadcast" not in err
+
+
+def test_11_scenario_input_box_variants(tmp_path, capsys):
+    net = REG / "11" / "ok.npz"
+    for body, key in [("input_high = [1.0, inf]", "network.input_high"),
+                      ('input_low = "a"', "network.input_low"),
+                      ("input_high = [1.0, 1.0, 1.0, 1.0]", "network.input_high"),
+                      ("input_low = 0.5\ninput_high = [1.0, 0.25]", "network.input_low"),
+                      # A file's box [0, 1] and a scenario input_low above its input_high.
+                      (f'input_low = 2.0\nfile = "{net}"', "network.input_low")]:
+        sizes = "" if "file" in body else "sizes = [2, 2, 1]\n"
+        path = write(tmp_path, "s.toml", f"[network]\n{sizes}{body}\n")
+        one_line_error(capsys, ["bound", path], path, key)
+
+
+def test_11_file_box_keeps_the_side_not_given(tmp_path, capsys):
+    """input_low alone in the scenario keeps the network file's input_high."""
+    import json
+
+    arrays = dict(np.load(REG / "11" / "ok.npz"))
+    np.savez(tmp_path / "net.npz", **arrays, input_high=np.array([3.0, 4.0]))
+    path = write(tmp_path, "s.toml", '[network]\nfile = "net.npz"\ninput_low = -1.0\n'
+                 "[failures]\ncrash = 1\n")
+    assert main(["bound", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # B_0, the largest |input| over the box, is that of [-1, 3] x [-1, 4].
+    assert report["B_per_layer"][0] == 4.0
+
+
+def test_11_booleans_are_not_numbers(tmp_path, capsys):
+    path = REG / "11" / "crash_true.toml"
+    one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], path, "failures.crash")
+    for body, key in [("trials = true\n[network]\nsizes = [2, 2, 1]", ": trials:"),
+                      ("seed = false\n[network]\nsizes = [2, 2, 1]", ": seed:"),
+                      ("[network]\nsizes = [2, true, 1]", "network.sizes"),
+                      ("[network]\nsizes = [2, 2, 1]\nweight_scale = true", "network.weight_scale"),
+                      ("[network]\nsizes = [2, 2, 1]\ninput_high = true", "network.input_high"),
+                      ("[network]\nsizes = [2, 2, 1]\n[failures]\ncrash = [true]",
+                       "failures.crash"),
+                      ('[network]\nsizes = [2, 2, 1]\n[failures]\nplacement = "list"\n'
+                       "crashed = [[true, 0]]", "failures.crashed"),
+                      ("[network]\nsizes = [2, 2, 1]\n[latency]\nmean = true", "latency.mean"),
+                      ('[network]\nsizes = [2, 2, 1]\n[firing]\nrule = "timeout"\ntimeout = true',
+                       "firing.timeout")]:
+        path = write(tmp_path, "s.toml", body + "\n")
+        one_line_error(capsys, ["bound", path], path, key)
+
+
+def test_11_bad_network_arrays(capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning: refused, not truncated
+        for name, key in (("input_low_str.npz", "input_low"), ("complex.npz", "W1")):
+            path = REG / "11" / name
+            one_line_error(capsys, ["bound", path], path, key)
+
+
+def test_11_bad_network_array_variants(tmp_path, capsys):
+    base = dict(np.load(REG / "11" / "ok.npz"))
+    for change, key in [({"b1": np.array(["x", "y"])}, "b1"),
+                        ({"input_high": np.array([1 + 1j, 2])}, "input_high"),
+                        ({"W2": np.array([[1.0, 2.0]], dtype=object)}, "W2"),
+                        ({"input_low": np.array(True)}, "input_low")]:
+        path = tmp_path / "net.npz"
+        np.savez(path, **{**base, **change})
+        one_line_error(capsys, ["bound", path], path, key)
+
+
+def test_11_bound_flags(capsys):
+    net = REG / "11" / "ok.npz"
+    one_line_error(capsys, ["bound", net, "--crash", "-1"], net, "--crash")
+    for eps in ("nan", "-1", "0", "inf"):
+        one_line_error(capsys, ["bound", net, "--epsilon", eps], "--epsilon")
+    assert main(["bound", str(net), "--crash", "0", "--epsilon", "0.5"]) == 0
+    capsys.readouterr()

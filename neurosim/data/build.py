@@ -46,30 +46,54 @@ def train_digits(hidden: list[int], activation: str = "sigmoid", seed: int = 0,
 
 def build_network(scn: Scenario) -> Network:
     spec = scn.network
-    lo = 0.0 if spec.input_low is None else spec.input_low
-    hi = 1.0 if spec.input_high is None else spec.input_high
     try:
         if spec.file is not None:
             if not scn.path(spec.file).is_file():
                 raise InputError(scn.source, "network.file",
                                  f"network file not found: {scn.path(spec.file)}")
             net = load_network(scn.path(spec.file))
-            if spec.input_low is not None or spec.input_high is not None:
-                net = with_input_box(net, lo, hi)
-            return net
-        if spec.sizes is not None:
+        elif spec.sizes is not None:
             acts = per_layer(spec.activation, len(spec.sizes) - 2, "activation") \
                 if isinstance(spec.activation, list) else spec.activation
             rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x6E6574]))
-            return random_network(spec.sizes, acts, spec.weight_scale, rng, lo, hi)
-        t = spec.train
-        model = train_digits(t.hidden, t.activation, t.seed, t.max_iter, t.test_fraction)
-        return from_sklearn(model, lo, hi)
+            net = random_network(spec.sizes, acts, spec.weight_scale, rng)
+        else:
+            t = spec.train
+            model = train_digits(t.hidden, t.activation, t.seed, t.max_iter, t.test_fraction)
+            net = from_sklearn(model)
     except InputError:
         raise
     except ValueError as err:
         key = "network.sizes" if spec.sizes is not None else "network"
         raise InputError(scn.source, key, str(err)) from None
+    if spec.input_low is None and spec.input_high is None:
+        return net
+    return with_input_box(net, *input_box(scn, net))
+
+
+def input_box(scn: Scenario, net: Network) -> tuple[Array, Array]:
+    """The scenario's [network] input_low / input_high as (N_0,) arrays, checked.
+
+    A side not given keeps the network's own (the file's, else [0, 1]).
+    InputError naming network.input_low / network.input_high otherwise.
+    """
+    spec, n0 = scn.network, net.sizes[0]
+    box = {}
+    for side, given, default in (("input_low", spec.input_low, net.input_low),
+                                 ("input_high", spec.input_high, net.input_high)):
+        value = default if given is None else np.asarray(given, dtype=float)
+        if value.ndim == 1 and value.shape != (n0,):
+            raise InputError(scn.source, f"network.{side}",
+                             f"{len(value)} values, but the network has {n0} inputs "
+                             f"(give one value or {n0})")
+        box[side] = np.broadcast_to(value, (n0,)).copy()
+    lo, hi = box["input_low"], box["input_high"]
+    if np.any(lo > hi):
+        i = int(np.flatnonzero(lo > hi)[0])
+        key = "network.input_low" if spec.input_low is not None else "network.input_high"
+        raise InputError(scn.source, key, f"input {i}: input_low {lo[i]:.6g} exceeds "
+                         f"input_high {hi[i]:.6g}")
+    return lo, hi
 
 
 def with_input_box(net: Network, lo, hi) -> Network:

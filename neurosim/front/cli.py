@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -270,9 +271,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numeric flags (InputError naming the flag), before any work.
+
+    argparse checks only the type: --crash -1 or --epsilon nan would otherwise be
+    read as something else (0 crashes, an epsilon that tolerates nothing).
+    """
+    source = next((str(getattr(args, k)) for k in ("target", "scenario", "model", "dir")
+                   if getattr(args, k, None) is not None), "neurosim")
+    checks = {"crash": ("--crash", lambda v: v >= 0, "must be >= 0"),
+              "epsilon": ("--epsilon", lambda v: math.isfinite(v) and v > 0,
+                          "must be a finite number > 0"),
+              "trials": ("--trials", lambda v: v > 0, "must be > 0"),
+              "seed": ("--seed", lambda v: v >= 0, "must be >= 0"),
+              "workers": ("--workers", lambda v: v >= 1, "must be >= 1"),
+              "input_low": ("--input-low", math.isfinite, "must be a finite number"),
+              "input_high": ("--input-high", math.isfinite, "must be a finite number")}
+    for name, (flag, ok, what) in checks.items():
+        value = getattr(args, name, None)
+        if value is not None and not ok(value):
+            raise InputError(source, flag, f"{what}, got {value}")
+    low, high = getattr(args, "input_low", None), getattr(args, "input_high", None)
+    if low is not None and high is not None and low > high:
+        raise InputError(source, "--input-low", f"{low} exceeds --input-high {high}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_flags(args)
         return args.func(args)
     except InputError as err:
         print(f"neurosim: error: {err}", file=sys.stderr)
