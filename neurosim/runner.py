@@ -17,7 +17,6 @@ scenario, seed and trial that reproduce it, and `run` exits 1.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import time
@@ -30,6 +29,7 @@ import numpy as np
 from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.weight_aware import CORRUPTED, MISSING, given_set_bound, weight_aware_bound
+from neurosim.data import strict_json
 from neurosim.engines.des import simulate_des
 from neurosim.engines.fast import simulate_fast
 from neurosim.engines.plan import FiringRule, Planner
@@ -194,7 +194,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             handle.close()
         summary = summarize(setup, engine, rows, layer_latency, bounds, elapsed)
         if out_dir is not None:
-            (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            (out_dir / "summary.json").write_text(strict_json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -18,10 +18,12 @@ import csv
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from neurosim.data import strict_json
 from neurosim.data.scenario import Scenario, load_scenario
 from neurosim.errors import InputError
 
@@ -81,9 +83,11 @@ def run_point(path: str, point: dict[str, Any], out_dir: str, engine: str) -> di
     summary = run_trials(prepare(scn), engine, folder)
     plot_results(folder)
     row = {"point": pid, "scenario_hash": scenario_hash(scn),
-           **{k: json.dumps(v) for k, v in point.items()}}
-    row.update({k: summary.get(k, "") for k in ROW_KEYS})
-    row["quorum"] = json.dumps(row["quorum"])
+           **{k: strict_json.dumps(v) for k, v in point.items()}}
+    # An undefined number (NaN) is an empty cell, as in trials.csv; inf is "inf".
+    row.update({k: "" if isinstance(v, float) and math.isnan(v) else v
+                for k, v in ((k, summary.get(k, "")) for k in ROW_KEYS)})
+    row["quorum"] = strict_json.dumps(summary.get("quorum"))
     return row
 
 

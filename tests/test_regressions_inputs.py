@@ -314,3 +314,83 @@ def test_11_bound_flags(capsys):
         one_line_error(capsys, ["bound", net, "--epsilon", eps], "--epsilon")
     assert main(["bound", str(net), "--crash", "0", "--epsilon", "0.5"]) == 0
     capsys.readouterr()
+
+
+# ------------------------------------------------------------ 5 (part): strict JSON, plots
+
+
+def strict_loads(text: str):
+    """json.loads that refuses the non-standard NaN / Infinity tokens."""
+    import json
+
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def overflowing_net(path: Path) -> None:
+    """1-2-1 identity net whose outputs overflow to inf on most of the box:
+    fault-free and faulty outputs are inf, their difference NaN."""
+    np.savez(path, W1=np.full((2, 1), 1e200), W2=np.full((1, 2), 1e200),
+             activations=np.array(["identity"]))
+
+
+def test_5_json_output_is_strict(tmp_path, capsys):
+    overflowing_net(tmp_path / "net.npz")
+    path = write(tmp_path, "s.toml", 'trials = 3\n[network]\nfile = "net.npz"\n'
+                 "[failures]\ncrash = 1\n")
+    code = main(["bound", str(path), "--json"])
+    out = capsys.readouterr().out
+    if code == 0:
+        strict_loads(out)
+    code = main(["run", str(path), "--out", str(tmp_path / "o"), "--engine", "fast", "--json"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1, 2) and "Traceback" not in err
+    if code != 2:
+        strict_loads(out)
+        strict_loads((tmp_path / "o" / "summary.json").read_text())
+
+
+def test_5_strict_json_round_trip():
+    from neurosim.data import strict_json
+
+    obj = {"a": float("nan"), "b": [float("inf"), -np.inf, np.float64(2.5)], "c": np.int64(3),
+           "d": (1, None), "e": np.array([np.nan, 1.0])}
+    text = strict_json.dumps(obj)
+    assert strict_loads(text) == {"a": None, "b": ["Infinity", "-Infinity", 2.5], "c": 3,
+                                  "d": [1, None], "e": [None, 1.0]}
+    back = strict_json.loads(text)
+    assert back["b"][:2] == [np.inf, -np.inf]
+    assert float(strict_loads(text)["b"][0]) == np.inf  # float() reads the string back
+
+
+def fake_results(out: Path, errors: list, bound: str) -> None:
+    """A results folder as `run` writes it, every trial's error given (NaN: empty cell)."""
+    import json
+
+    from neurosim.runner import FIELDS
+
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(FIELDS)]
+    for i, e in enumerate(errors):
+        row = {k: "0" for k in FIELDS} | {"trial": str(i), "error": e, "bound_given_set": bound,
+                                         "latency": "1.0", "prediction": "",
+                                         "fault_free_prediction": "", "label": ""}
+        lines.append(",".join(row[k] for k in FIELDS))
+    (out / "trials.csv").write_text("\n".join(lines) + "\n")
+    summary = {"scenario": "fake", "trials": len(errors), "blocked_trials": 0, "violations": 0,
+               "bound_paper": "Infinity", "bound_weight_aware": None,
+               "bound_weight_aware_global_k": 0.0, "certificate_epsilon": None}
+    (out / "summary.json").write_text(json.dumps(summary))
+
+
+def test_5_plots_of_nan_or_zero_errors(tmp_path):
+    from neurosim.front.plots import plot_results
+
+    for name, errors, bound in (("nan", ["", ""], ""), ("zero", ["0", "0"], "0"),
+                                ("inf", ["inf", ""], "inf")):
+        fake_results(tmp_path / name, errors, bound)
+        paths = plot_results(tmp_path / name)
+        assert paths and all(p.stat().st_size > 0 for p in paths)
+

@@ -7,12 +7,12 @@ Bad input is reported as one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from neurosim.data import strict_json
 from neurosim.errors import BoundViolation, InputError
 
 
@@ -46,7 +46,7 @@ def _bound(args: argparse.Namespace) -> int:
     if plan is not None:
         report["quorum_plan"] = plan
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(strict_json.dumps(report, indent=2))
     else:
         print(format_report(report))
     return 0
@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_trials(setup, args.engine, out, progress=show_progress())
     plots = plot_results(out)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(strict_json.dumps(summary, indent=2))
     else:
         print(format_summary(summary, out, plots))
     if summary["violations"]:
