@@ -316,6 +316,47 @@ def test_11_bound_flags(capsys):
     capsys.readouterr()
 
 
+def test_11_more_input_files(tmp_path, capsys):
+    """The same checks for the other files a scenario reads: inputs, labels, delays."""
+    shutil.copy(REG / "11" / "ok.npz", tmp_path / "net.npz")  # 2 inputs, 1 output
+    arrays = {"x_str": np.array([["a", "b"]]), "x_cplx": np.array([[0.5 + 1j, 0.5]]),
+              "x": np.array([[0.5, 0.5], [0.1, 0.2]]), "y_half": np.array([0.5, 1.0]),
+              "y_str": np.array(["a", "b"]), "y_neg": np.array([-1, 1]),
+              "y_two": np.array([1, 2]), "d_str": np.array(["1.0"]),
+              "d_cplx": np.array([1 + 1j]), "d_bool": np.array([True])}
+    for name, arr in arrays.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+    net = '[network]\nfile = "net.npz"\n'
+    cases = [('[inputs]\nkind = "file"\nfile = "x_str.npy"', "inputs.file"),
+             ('[inputs]\nkind = "file"\nfile = "x_cplx.npy"', "inputs.file"),
+             ('[inputs]\nkind = "file"\nfile = "x.npy"\nlabels = "y_half.npy"', "inputs.labels"),
+             ('[inputs]\nkind = "file"\nfile = "x.npy"\nlabels = "y_str.npy"', "inputs.labels"),
+             ('[inputs]\nkind = "file"\nfile = "x.npy"\nlabels = "y_neg.npy"', "inputs.labels"),
+             # one output: the classes are 0 and 1
+             ('[inputs]\nkind = "file"\nfile = "x.npy"\nlabels = "y_two.npy"', "inputs.labels"),
+             ('[inputs]\nkind = "uniform"\nlabels = "y_neg.npy"', "inputs"),
+             ('[latency]\nmodel = "empirical"\nfile = "d_str.npy"', "latency.file"),
+             ('[latency]\nmodel = "empirical"\nfile = "d_cplx.npy"', "latency.file"),
+             ('[latency]\nmodel = "empirical"\nfile = "d_bool.npy"', "latency.file")]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused, not truncated with a ComplexWarning
+        for body, key in cases:
+            path = write(tmp_path, "s.toml", f"trials = 2\n{net}{body}\n")
+            one_line_error(capsys, ["run", path, "--out", tmp_path / "o", "--engine", "fast"],
+                           path, key)
+
+
+def test_11_more_scenario_keys(tmp_path, capsys):
+    for body, key in [('[network]\nsizes = [2, 3, 1]\nactivation = ["tanh", "relu"]',
+                       "network.activation"),
+                      ('name = "../elsewhere"\n[network]\nsizes = [2, 1]', ": name:"),
+                      ('name = ""\n[network]\nsizes = [2, 1]', ": name:")]:
+        path = write(tmp_path, "s.toml", body + "\n")
+        one_line_error(capsys, ["bound", path], path, key)
+
+
 # ------------------------------------------------------------ 5 (part): strict JSON, plots
 
 
@@ -394,3 +435,16 @@ def test_5_plots_of_nan_or_zero_errors(tmp_path):
         paths = plot_results(tmp_path / name)
         assert paths and all(p.stat().st_size > 0 for p in paths)
 
+
+
+def test_5_huge_finite_values_do_not_crash_the_plots(tmp_path, capsys):
+    """Errors and bounds near 1e308 (a Byzantine capacity of 1e308): a log axis up to
+    there overflows in matplotlib; the run still ends with its results, no traceback."""
+    np.savez(tmp_path / "net.npz", W1=np.ones((3, 2)), W2=np.ones((1, 3)),
+             activations=np.array(["tanh"]))
+    path = write(tmp_path, "s.toml", 'trials = 2\n[network]\nfile = "net.npz"\n'
+                 "[failures]\ncapacity = 1e308\nbyzantine = 1\n")
+    code = main(["run", str(path), "--out", str(tmp_path / "o"), "--engine", "fast"])
+    assert code in (0, 1)
+    assert "Traceback" not in capsys.readouterr().err
+    strict_loads((tmp_path / "o" / "summary.json").read_text())

@@ -53,8 +53,11 @@ def build_network(scn: Scenario) -> Network:
                                  f"network file not found: {scn.path(spec.file)}")
             net = load_network(scn.path(spec.file))
         elif spec.sizes is not None:
-            acts = per_layer(spec.activation, len(spec.sizes) - 2, "activation") \
-                if isinstance(spec.activation, list) else spec.activation
+            acts = spec.activation
+            if isinstance(acts, list) and len(acts) != len(spec.sizes) - 2:
+                raise InputError(scn.source, "network.activation",
+                                 f"{len(acts)} names for {len(spec.sizes) - 2} hidden layers "
+                                 f"(give one name or one per hidden layer)")
             rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x6E6574]))
             net = random_network(spec.sizes, acts, spec.weight_scale, rng)
         else:
@@ -155,6 +158,15 @@ def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
         if labels.shape != (len(X),):
             raise InputError(scn.source, "inputs.labels",
                              f"shape {labels.shape}, expected ({len(X)},)")
+        # Labels are class indices, compared with the predicted index (the argmax;
+        # logit > 0 for one output): anything else could never be predicted.
+        classes = max(net.sizes[-1], 2)
+        wrong = (labels != np.round(labels)) | (labels < 0) | (labels >= classes)
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            raise InputError(scn.source, "inputs.labels",
+                             f"row {i}: {labels[i]:.6g} is not a class index 0..{classes - 1} "
+                             f"(the network has {net.sizes[-1]} output(s))")
         labels = labels.astype(int)
     return X, labels
 
@@ -167,6 +179,8 @@ def _load_array(scn: Scenario, key: str, rel: str) -> Array:
         raise InputError(scn.source, key, f"file not found: {path}") from None
     except Exception as err:
         raise InputError(scn.source, key, f"cannot read {path} ({err})") from None
+    if arr.dtype.kind not in "biuf":  # complex would lose its imaginary part
+        raise InputError(scn.source, key, f"{path} must hold real numbers, not dtype {arr.dtype}")
     arr = np.asarray(arr, dtype=float)
     if not np.all(np.isfinite(arr)):
         raise InputError(scn.source, key, f"{path} contains NaN or inf")

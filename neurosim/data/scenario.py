@@ -81,6 +81,9 @@ class InputsSpec(Section):
     def _file_given(self) -> InputsSpec:
         if self.kind == "file" and self.file is None:
             raise ValueError("kind = 'file' needs file = 'x.npy'")
+        if self.kind != "file" and (self.file is not None or self.labels is not None):
+            raise ValueError(f"file/labels are only read with kind = 'file' (kind is "
+                             f"'{self.kind}')")
         return self
 
 
@@ -185,6 +188,14 @@ class Scenario(Section):
     sweep: dict[str, list[Any]] = {}
     source: str = Field(default="<scenario>", exclude=True)
     base_dir: str = Field(default=".", exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        # The name is a folder under results/: a path in it would write elsewhere.
+        if v in ("", ".", "..") or "/" in v or "\\" in v:
+            raise ValueError(f"must be a plain folder name (no '/' or '\\'), got {v!r}")
+        return v
 
     @field_validator("sweep")
     @classmethod

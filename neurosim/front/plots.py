@@ -7,6 +7,8 @@ interrupted run.
 from __future__ import annotations
 
 import csv
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +94,23 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
     return save_figure(fig, out_dir / "error_vs_bounds.png")
 
 
+def drawn(plot: Callable[..., Path | list[Path]], *args) -> list[Path]:
+    """The files `plot(*args)` writes, or none, with a warning on stderr, if
+    matplotlib cannot draw its values (e.g. a log axis up to 1e308 overflows).
+
+    The plots only show what trials.csv and summary.json hold, and those are
+    written first: a figure that cannot be drawn must not turn a finished run
+    into a crash.
+    """
+    try:
+        out = plot(*args)
+    except (ValueError, OverflowError, FloatingPointError) as err:
+        pyplot().close("all")
+        print(f"neurosim: warning: {plot.__name__} not drawn ({err})", file=sys.stderr)
+        return []
+    return out if isinstance(out, list) else [out]
+
+
 def plot_results(out_dir: str | Path) -> list[Path]:
     """Draw every plot of a results folder; returns the files written."""
     out_dir = Path(out_dir)
@@ -99,11 +118,12 @@ def plot_results(out_dir: str | Path) -> list[Path]:
     trials = read_trials(out_dir)
     if not trials:
         return []
-    paths = [plot_latency_cdf(out_dir, trials, summary),
-             plot_error_vs_bounds(out_dir, trials, summary)]
+    paths = drawn(plot_latency_cdf, out_dir, trials, summary) + \
+        drawn(plot_error_vs_bounds, out_dir, trials, summary)
     if (out_dir / "trace_trial0.npz").is_file():
         trace = read_trace(out_dir / "trace_trial0.npz")
-        paths += [plot_timeline(out_dir, trace, summary), plot_network(out_dir, trace, summary)]
+        paths += drawn(plot_timeline, out_dir, trace, summary) + \
+            drawn(plot_network, out_dir, trace, summary)
     return paths
 
 
