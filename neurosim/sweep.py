@@ -116,6 +116,9 @@ def _keep_current(csv_path: Path, fields: list[str], current: dict[str, str]) ->
         reader = csv.DictReader(f)
         rows = list(reader)
         header = reader.fieldnames or []
+    if "point" not in header:  # not ours: never overwrite it
+        raise InputError(str(csv_path), None, "not a sweep.csv written by neurosim sweep "
+                         "(no 'point' column); choose another --out folder")
     kept = [r for r in rows if current.get(r["point"]) == r.get("scenario_hash")]
     if len(kept) == len(rows) and list(header) == fields:
         return 0

@@ -357,6 +357,28 @@ def test_11_more_scenario_keys(tmp_path, capsys):
         one_line_error(capsys, ["bound", path], path, key)
 
 
+def test_11_more_files_and_folders(tmp_path, capsys):
+    np.savez(tmp_path / "w0d.npz", W1=np.array(1.0), W2=np.ones((1, 3)),
+             activations=np.array(["tanh"]))
+    one_line_error(capsys, ["bound", tmp_path / "w0d.npz"], "w0d.npz", "W1")
+    scn = write(tmp_path, "s.toml", 'trials = 2\n[network]\nsizes = [2, 2, 1]\n'
+                '[sweep]\n"failures.crash" = [0]\n')
+    for cmd in ("run", "sweep"):  # --out names a file
+        one_line_error(capsys, [cmd, scn, "--out", scn], "--out")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "sweep.csv").write_text("a,b\n1,2\n")
+    one_line_error(capsys, ["sweep", scn, "--out", foreign], "sweep.csv", "point")
+    assert (foreign / "sweep.csv").read_text() == "a,b\n1,2\n"  # not overwritten
+    one_line_error(capsys, ["plot", foreign], foreign)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "trials.csv").write_text("trial,error\n0,1\n")
+    for text in ("{bad", "{}"):
+        (results / "summary.json").write_text(text)
+        one_line_error(capsys, ["plot", results], results)
+
+
 # ------------------------------------------------------------ 5 (part): strict JSON, plots
 
 

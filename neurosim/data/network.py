@@ -152,6 +152,10 @@ def make_network(
 ) -> Network:
     """Build and check a Network from plain arrays (missing biases are zeros)."""
     ws = tuple(np.array(W, dtype=float, order="C") for W in weights)
+    for l, W in enumerate(ws, start=1):  # before W.shape[0] is read below
+        if W.ndim != 2 or W.size == 0:
+            raise InputError(source, f"W{l}",
+                             f"must be a non-empty 2-D array, got shape {W.shape}")
     bs_in = list(biases) if biases is not None else [None] * len(ws)
     bs = tuple(
         np.zeros(W.shape[0]) if b is None else np.array(b, dtype=float).reshape(-1)

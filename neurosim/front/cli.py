@@ -212,15 +212,22 @@ def _plot(args: argparse.Namespace) -> int:
     from neurosim.front.plots import plot_results
 
     out = Path(args.dir)
-    if (out / "sweep.csv").is_file():  # a sweep folder: the sweep and boosting plots
-        from neurosim.front.study import plot_sweep
+    try:
+        if (out / "sweep.csv").is_file():  # a sweep folder: the sweep and boosting plots
+            from neurosim.front.study import plot_sweep
 
-        paths = plot_sweep(out)
-    elif (out / "summary.json").is_file() and (out / "trials.csv").is_file():
-        paths = plot_results(out)
-    else:
-        raise InputError(str(out), None, "not a results folder (needs trials.csv and "
-                         "summary.json, or the sweep.csv of a sweep)")
+            paths = plot_sweep(out)
+        elif (out / "summary.json").is_file() and (out / "trials.csv").is_file():
+            paths = plot_results(out)
+        else:
+            raise InputError(str(out), None, "not a results folder (needs trials.csv and "
+                             "summary.json, or the sweep.csv of a sweep)")
+    except InputError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError) as err:
+        # A file edited or truncated by hand, or written by something else.
+        raise InputError(str(out), None, f"a result file is not as neurosim writes it "
+                         f"({type(err).__name__}: {err})") from None
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -291,6 +298,10 @@ def check_flags(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if value is not None and not ok(value):
             raise InputError(source, flag, f"{what}, got {value}")
+    out = getattr(args, "out", None)
+    if out is not None and args.command in ("run", "sweep") and Path(out).exists() \
+            and not Path(out).is_dir():
+        raise InputError(source, "--out", f"{out} is a file, not a folder")
     low, high = getattr(args, "input_low", None), getattr(args, "input_high", None)
     if low is not None and high is not None and low > high:
         raise InputError(source, "--input-low", f"{low} exceeds --input-high {high}")
