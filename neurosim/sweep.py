@@ -58,11 +58,15 @@ FILE_KEYS = [("network", "file"), ("inputs", "file"), ("inputs", "labels"), ("la
 
 def scenario_hash(scn: Scenario) -> str:
     """A fingerprint of everything a run depends on: the whole resolved scenario
-    (every key, defaults filled in) and the bytes of each file it reads.
+    (every key, defaults filled in), the bytes of each file it reads and the
+    neurosim version that runs it.
 
     A sweep.csv row stays valid only while its point's fingerprint is unchanged.
     """
+    from neurosim import __version__
+
     h = hashlib.sha256(json.dumps(scn.to_dict(), sort_keys=True).encode())
+    h.update(f"neurosim {__version__}".encode())
     for section, key in FILE_KEYS:
         rel = getattr(getattr(scn, section), key)
         if rel is not None and scn.path(rel).is_file():
