@@ -392,27 +392,18 @@ def strict_loads(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def overflowing_net(path: Path) -> None:
-    """1-2-1 identity net whose outputs overflow to inf on most of the box:
-    fault-free and faulty outputs are inf, their difference NaN."""
-    np.savez(path, W1=np.full((2, 1), 1e200), W2=np.full((1, 2), 1e200),
-             activations=np.array(["identity"]))
-
-
 def test_5_json_output_is_strict(tmp_path, capsys):
-    overflowing_net(tmp_path / "net.npz")
-    path = write(tmp_path, "s.toml", 'trials = 3\n[network]\nfile = "net.npz"\n'
-                 "[failures]\ncrash = 1\n")
-    code = main(["bound", str(path), "--json"])
-    out = capsys.readouterr().out
-    if code == 0:
-        strict_loads(out)
+    """Regression 5's network: its bounds overflow to +inf (sound). Every JSON output
+    must still parse with a strict parser, and say "Infinity" as a string."""
+    path = REG / "5" / "scenario.toml"
+    assert main(["bound", str(path), "--json"]) == 0
+    report = strict_loads(capsys.readouterr().out)
+    assert report["bound_paper"] == "Infinity"
     code = main(["run", str(path), "--out", str(tmp_path / "o"), "--engine", "fast", "--json"])
     out, err = capsys.readouterr()
-    assert code in (0, 1, 2) and "Traceback" not in err
-    if code != 2:
-        strict_loads(out)
-        strict_loads((tmp_path / "o" / "summary.json").read_text())
+    assert code == 0 and "Traceback" not in err
+    for summary in (strict_loads(out), strict_loads((tmp_path / "o" / "summary.json").read_text())):
+        assert summary["bound_paper"] == "Infinity" and summary["max_error"] == 1.0
 
 
 def test_5_strict_json_round_trip():
