@@ -306,8 +306,8 @@ def summarize(setup: Setup, engine: str, rows: list[dict[str, Any]],
         summary["accuracy"] = float(np.mean([r["prediction"] == r["label"] for r in rows]))
         summary["fault_free_accuracy"] = float(np.mean(
             [r["fault_free_prediction"] == r["label"] for r in rows]))
-    if setup.net.sizes[-1] >= 2 and rows:
-        # Agreement with the fault-free argmax needs no labels (blocked trials disagree).
+    if rows:
+        # Agreement with the fault-free prediction needs no labels (blocked trials disagree).
         summary["agreement"] = float(np.mean(
             [r["prediction"] == r["fault_free_prediction"] for r in rows]))
     summary["elapsed_s"] = elapsed

@@ -58,6 +58,8 @@ def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | 
 
         try:
             plan = auto_quorum(net, scn)
+        except InputError:
+            raise  # it already names its key (latency.file, ...)
         except ValueError as err:
             raise InputError(scn.source, "firing.quorum", str(err)) from None
         return plan.quorum, plan.as_dict()
