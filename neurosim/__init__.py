@@ -1,17 +1,25 @@
 """neurosim: feed-forward networks as distributed systems whose neurons and synapses fail.
 
-The Python API behind the `neurosim` command (docs/index.md). Every public
-name is imported on first use (module-level ``__getattr__``), so importing
-one part (``neurosim.bounds.paper``, ``neurosim.runner``) does not pull in
-SimPy, networkx or matplotlib.
+The Python API behind the `neurosim` command (docs/index.md). Installed as the distribution
+`neurosim-fep` (the name `neurosim` on the package index is an unrelated project); imported
+as `neurosim`. Every public name is imported on first use (module-level ``__getattr__``), so
+importing one part (``neurosim.bounds.paper``, ``neurosim.runner``) does not pull in SimPy,
+networkx or matplotlib.
 """
 
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
 from typing import Any
 
-__version__ = "0.1.0"
+# The name on the package index; the version has one source, the package metadata (pyproject).
+DISTRIBUTION = "neurosim-fep"
+try:
+    __version__ = _dist_version(DISTRIBUTION)
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 # public name -> the module that defines it
 _LAZY = {
@@ -20,6 +28,8 @@ _LAZY = {
     "bound_report": "neurosim.bounds.report",
     "given_set_bound": "neurosim.bounds.weight_aware",
     "weight_aware_bound": "neurosim.bounds.weight_aware",
+    "copy_examples": "neurosim.data.bundled",
+    "example_files": "neurosim.data.bundled",
     "Failures": "neurosim.data.counts",
     "failure_counts": "neurosim.data.counts",
     "Network": "neurosim.data.network",

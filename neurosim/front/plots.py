@@ -8,10 +8,13 @@ lists the files, docs/bounds.md the bounds drawn).
 from __future__ import annotations
 
 import csv
-import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from neurosim.data import strict_json
 
 # The plots `plot_results` writes; a rerun removes them first, so no stale one survives.
 RUN_PLOTS = ("latency_cdf.png", "error_vs_bounds.png", "timeline_trial0.png",
@@ -53,6 +56,8 @@ def save_figure(fig, path: Path, dpi: int = 120) -> Path:
 
 def remove_files(out_dir: str | Path, names: tuple[str, ...] = RUN_PLOTS) -> None:
     """Delete the named files of `out_dir` if present (a rerun's stale plots)."""
+    if not Path(out_dir).is_dir():
+        return  # nothing from a previous run; a bad path is for the writer to report
     for name in names:
         (Path(out_dir) / name).unlink(missing_ok=True)
 
@@ -106,7 +111,8 @@ def _bound_lines(summary: dict) -> list[tuple[str, float, str, str]]:
               ("paper's Fep", summary.get("bound_paper"), "C3")]
     merged: list[list] = []
     for label, value, color in bounds:
-        if value is None or not np.isfinite(value):
+        value = strict_json.number(value)
+        if np.isnan(value):  # undefined: nothing to say
             continue
         for m in merged:
             if np.isclose(m[1], value, rtol=1e-9, atol=0.0):
@@ -158,7 +164,10 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
     ax.scatter(t[g], at_floor(given[g]), s=24, facecolor="none", edgecolor="C2", lw=1,
                label="given-set bound\n(the trial's own failed signals)")
     for label, value, color, style in lines:
-        ax.axhline(max(value, floor), color=color, ls=style, lw=1.5, label=label)
+        if np.isfinite(value):
+            ax.axhline(max(value, floor), color=color, ls=style, lw=1.5, label=label)
+        else:  # an overflowed bound: sound, but nothing to draw on a log axis
+            ax.plot([], [], color=color, ls=style, lw=1.5, label=f"{label} (not drawn)")
     if eps:
         ax.axhline(eps, color="C0", ls=":", lw=1.5,
                    label=f"error budget epsilon: {eps:.3g}\n(certified quorum)")
@@ -172,10 +181,11 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
                 "the lines are the worst-case bounds of the scenario", ha="center",
                 va="center", transform=ax.transAxes, fontsize=10, color="0.25",
                 bbox=dict(facecolor="white", edgecolor="0.7"))
-    drawn = [*(max(v, floor) for _, v, _, _ in lines), *at_floor(err[ok]), *at_floor(given[g])]
-    if blocked.any() or not drawn or min(drawn) <= floor:
-        drawn.append(floor)  # something sits on the floor
-    lo, hi = min(drawn), max(drawn)
+    shown = [*(max(v, floor) for _, v, _, _ in lines if np.isfinite(v)), *at_floor(err[ok]),
+             *at_floor(given[g])]
+    if blocked.any() or not shown or min(shown) <= floor:
+        shown.append(floor)  # something sits on the floor
+    lo, hi = min(shown), max(shown)
     if hi < 10 * lo:  # a narrow span: show a decade or so, not ticks that all read the same
         ax.set_ylim(lo / 3, hi * 3)
     ax.set_yscale("log")
@@ -191,6 +201,23 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
     return save_figure(fig, out_dir / "error_vs_bounds.png")
 
 
+def drawn(plot: Callable[..., Path | list[Path]], *args) -> list[Path]:
+    """The files `plot(*args)` writes, or none, with a warning on stderr, if
+    matplotlib cannot draw its values (e.g. a log axis up to 1e308 overflows).
+
+    The plots only show what trials.csv and summary.json hold, and those are
+    written first: a figure that cannot be drawn must not turn a finished run
+    into a crash.
+    """
+    try:
+        out = plot(*args)
+    except (ValueError, OverflowError, FloatingPointError) as err:
+        pyplot().close("all")
+        print(f"neurosim: warning: {plot.__name__} not drawn ({err})", file=sys.stderr)
+        return []
+    return out if isinstance(out, list) else [out]
+
+
 def plot_results(out_dir: str | Path) -> list[Path]:
     """Draw every plot of a results folder; returns the files written.
 
@@ -198,15 +225,16 @@ def plot_results(out_dir: str | Path) -> list[Path]:
     """
     out_dir = Path(out_dir)
     remove_files(out_dir)
-    summary = json.loads((out_dir / "summary.json").read_text())
+    summary = strict_json.loads((out_dir / "summary.json").read_text())
     trials = read_trials(out_dir)
     if not trials:
         return []
-    paths = [plot_latency_cdf(out_dir, trials, summary),
-             plot_error_vs_bounds(out_dir, trials, summary)]
+    paths = drawn(plot_latency_cdf, out_dir, trials, summary) + \
+        drawn(plot_error_vs_bounds, out_dir, trials, summary)
     if (out_dir / "trace_trial0.npz").is_file():
         from neurosim.front.trace_plots import plot_network, plot_timeline, read_trace
 
         trace = read_trace(out_dir / "trace_trial0.npz")
-        paths += [plot_timeline(out_dir, trace, summary), plot_network(out_dir, trace, summary)]
+        paths += drawn(plot_timeline, out_dir, trace, summary) + \
+            drawn(plot_network, out_dir, trace, summary)
     return paths

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.front.plots import log_floor, pyplot, remove_files, rule_color, say_empty
+from neurosim.front.plots import drawn, log_floor, pyplot, remove_files, rule_color, say_empty
 from neurosim.sweep import ROW_KEYS
 
 # The plots `plot_sweep` may write (which ones depends on the swept keys).
@@ -21,7 +21,8 @@ def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
     with open(out_dir / "sweep.csv", newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-        keys = [k for k in reader.fieldnames or [] if k != "point" and k not in ROW_KEYS]
+        keys = [k for k in reader.fieldnames or []
+                if k not in ("point", "scenario_hash") and k not in ROW_KEYS]
     return keys, rows
 
 
@@ -38,7 +39,7 @@ def plot_sweep(out_dir: str | Path) -> list[Path]:
     from neurosim.front.boosting import plot_boosting
 
     remove_files(out_dir, SWEEP_PLOTS)  # a rerun leaves no stale plot beside the new sweep.csv
-    return plot_grid(out_dir) + plot_boosting(out_dir)
+    return drawn(plot_grid, out_dir) + drawn(plot_boosting, out_dir)
 
 
 MAX_SERIES = 6  # series per panel; the keys that would make more become panels (facets)
