@@ -117,6 +117,8 @@ def plot_timeline(out_dir: Path, trace: dict, summary: dict) -> Path:
         ax.axvline(never_x - 0.04 * max(t_end, 1e-9), color="0.7", lw=0.8)
         ax.text(never_x, n_layers - 0.45, "never\nfired", ha="center", va="bottom", fontsize=7)
     legend_outside(ax, markerscale=1.5)
+    for l in range(n_layers - 1):  # each layer's neurons in a band of their own
+        ax.axhline(l + 0.5, color="0.85", lw=0.8)
     ax.set_yticks(range(n_layers), layer_names(n_layers))
     ax.set_xlim(-0.02 * never_x, never_x * 1.04)
     ax.set_ylim(-0.6, n_layers - 0.2)
@@ -124,7 +126,7 @@ def plot_timeline(out_dir: Path, trace: dict, summary: dict) -> Path:
                                       "not drawn)" if later else ""))
     ax.set_title(f"{summary['scenario']}: trial 0, who received what and fired when",
                  fontsize=10)
-    ax.grid(alpha=0.3)
+    ax.grid(axis="x", alpha=0.3)
     return save_figure(fig, out_dir / "timeline_trial0.png")
 
 
