@@ -41,6 +41,7 @@ from neurosim.engines.des import simulate_des
 from neurosim.engines.fast import simulate_fast
 from neurosim.engines.plan import FiringRule, Planner
 from neurosim.setup import Setup
+from neurosim.studies.summary import Applications
 
 ENGINES = {"des": simulate_des, "fast": simulate_fast}
 
@@ -186,6 +187,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     checks = scenario_checks(setup, iv)
     fault_free = net.forward(setup.inputs)
     eta, C = setup.failures.eta, setup.failures.capacity
+    apps = Applications(setup)
 
     rows: list[dict[str, Any]] = []
     layer_latency: list[list[float]] = []
@@ -211,8 +213,9 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             blocked = out.blocked
             ff = fault_free[plan.input_index]
             error = float("nan") if blocked else float(np.abs(out.output - ff).max())
-            beyond = checks.trial(i, error, given, blocked,
-                                  realised_counts(kinds, out.fire_time, setup.failures))
+            counts = realised_counts(kinds, out.fire_time, setup.failures)
+            beyond = checks.trial(i, error, given, blocked, counts)
+            apps.observe(plan, counts, error, blocked)
             label = "" if setup.labels is None else int(setup.labels[plan.input_index])
             lat = out.layer_latency()
             row = dict(trial=i, input_index=plan.input_index, error=error,
@@ -236,6 +239,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
         if handle is not None:
             handle.close()
         summary = summarize(setup, engine, rows, layer_latency, checks, elapsed)
+        summary.update(apps.keys())
         if out_dir is not None:
             (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

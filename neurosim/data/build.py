@@ -13,6 +13,8 @@ import numpy as np
 
 from neurosim.data.counts import Failures, failure_counts, per_layer
 from neurosim.data.network import Network, from_sklearn, load_network, random_network
+from neurosim.data.quantize import quantization_etas
+from neurosim.data.random_failures import check_random_failures
 from neurosim.data.scenario import Scenario
 from neurosim.errors import InputError
 
@@ -136,6 +138,8 @@ def build_failures(scn: Scenario, net: Network, skipped: list[int] | None = None
               ("synapse_stragglers", f.synapse_stragglers, L + 1, sizes[:-1]),
               ("synapse_byzantine", f.synapse_byzantine, L + 1, sizes[:-1]),
               ("precision", f.precision, L + 1, None)]
+    if f.bits is not None:
+        checks.append(("bits", f.bits, L + 1, None))
     for key, value, n, limit in checks:
         try:
             values = per_layer(value, n, key)
@@ -146,6 +150,7 @@ def build_failures(scn: Scenario, net: Network, skipped: list[int] | None = None
             if cap is not None and v > cap:
                 raise InputError(scn.source, f"failures.{key}",
                                  f"{v} in layer {l} but the layer has only {cap}")
+    check_random_failures(scn, net)
     counts = scenario_counts(scn, net)
     crash, byz = counts["crash"], counts["byzantine"]
     for l in range(1, L + 1):
@@ -163,7 +168,8 @@ def scenario_counts(scn: Scenario, net: Network) -> dict:
     """The scenario's failure counts as keyword arguments of `failure_counts`.
 
     With placement "list", the crash and Byzantine counts per hidden layer
-    are those of the listed neurons.
+    are those of the listed neurons. With `bits`, precision is the
+    quantization's eta_l = Delta_l / 2 plus the scenario's precision.
     """
     f, L = scn.failures, net.depth
     crash, byz = per_layer(f.crash, L, "crash"), per_layer(f.byzantine, L, "byzantine")
@@ -171,8 +177,15 @@ def scenario_counts(scn: Scenario, net: Network) -> dict:
         crash = _listed(scn, net, "crashed", f.crashed)
         byz = _listed(scn, net, "byzantine_list", f.byzantine_list)
     return {"crash": crash, "byzantine": byz, "synapse_crash": f.synapse_crash,
-            "synapse_byzantine": f.synapse_byzantine, "precision": f.precision,
+            "synapse_byzantine": f.synapse_byzantine, "precision": weight_precision(scn, net),
             "capacity": f.capacity}
+
+
+def weight_precision(scn: Scenario, net: Network) -> list[float]:
+    """eta per weight layer 1..L+1: the scenario's precision plus its quantization's."""
+    precision = per_layer(scn.failures.precision, net.depth + 1, "precision")
+    return [p + q for p, q in zip(precision, quantization_etas(net, scn.failures.bits),
+                                  strict=True)]
 
 
 def _listed(scn: Scenario, net: Network, key: str, pairs) -> list[int]:

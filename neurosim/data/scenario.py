@@ -13,7 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from neurosim.errors import InputError
 
@@ -22,6 +30,8 @@ PosInt = Annotated[int, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 PosFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 Counts = NonNegInt | list[NonNegInt]
+Bits = Annotated[StrictInt, Field(ge=2, le=32)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Activation = Literal["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
 
 
@@ -87,6 +97,12 @@ class FailuresSpec(Section):
     synapse_crash: Counts = 0
     synapse_byzantine: Counts = 0
     precision: NonNegFloat | list[NonNegFloat] = 0.0
+    # b-bit symmetric fixed-point weights, per weight layer 1..L+1 (neurosim.data.quantize).
+    bits: Bits | list[Bits] | None = None
+    # Independent failures in each trial, per hidden layer 1..L / receiving layer 1..L+1
+    # (neurosim.data.random_failures); instead of crash / synapse_crash for those layers.
+    crash_probability: Probability | list[Probability] | None = None
+    synapse_crash_probability: Probability | list[Probability] | None = None
     capacity: NonNegFloat = 1.0
     placement: Literal["random", "worst", "list"] = "random"
     crashed: list[tuple[int, int]] | None = None

@@ -17,7 +17,7 @@ from neurosim.errors import BoundViolation, InputError
 
 def _bound(args: argparse.Namespace) -> int:
     from neurosim.bounds.report import bound_report
-    from neurosim.data.counts import failure_counts
+    from neurosim.data.counts import failure_counts, per_layer
     from neurosim.data.network import load_network
 
     target = Path(args.target)
@@ -29,6 +29,7 @@ def _bound(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise InputError(str(target), "--crash", str(err)) from None
         quorum = plan = None
+        precision = bits = None
     else:
         from neurosim.data.scenario import load_scenario
         from neurosim.setup import prepare
@@ -37,9 +38,14 @@ def _bound(args: argparse.Namespace) -> int:
         setup = prepare(scn)
         net, failures, quorum = setup.net, setup.failures, setup.quorum
         plan = setup.quorum_plan
+        precision, bits = scn.failures.precision, scn.failures.bits
         if epsilon is None:
             epsilon = scn.firing.epsilon
     report = bound_report(net, failures, epsilon)
+    if bits is not None:
+        report["bits_per_layer"] = per_layer(bits, net.depth + 1, "bits")
+    if epsilon is not None:
+        report.update(_bits_question(net, failures, epsilon, precision))
     if quorum is not None:
         report["quorum_per_layer"] = quorum
     if plan is not None:
@@ -49,6 +55,21 @@ def _bound(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
     return 0
+
+
+def _bits_question(net, failures, epsilon: float, precision) -> dict[str, Any]:
+    """The fewest weight bits whose bound fits epsilon (`neurosim.bounds.bits`)."""
+    from neurosim.bounds.bits import bits_report
+    from neurosim.bounds.intervals import interval_bounds
+    from neurosim.bounds.paper import paper_fep
+    from neurosim.bounds.weight_aware import weight_aware_bound
+    from neurosim.data.counts import per_layer
+
+    iv = interval_bounds(net)
+    base = None if precision is None else per_layer(precision, net.depth + 1, "precision")
+    return bits_report(net, failures, epsilon, {
+        "weight_aware": lambda f: weight_aware_bound(net, f, intervals=iv),
+        "paper": lambda f: paper_fep(net, f).fep}, base)
 
 
 def format_report(r: dict[str, Any]) -> str:
@@ -82,6 +103,17 @@ def format_report(r: dict[str, Any]) -> str:
             f"signal): paper {r['max_crashes_paper']}, weight-aware "
             f"{r['max_crashes_weight_aware']}",
         ]
+    if "fewest_bits_weight_aware" in r:
+        for name, label in (("weight_aware", "weight-aware"), ("paper", "paper Fep")):
+            b, per = r[f"fewest_bits_{name}"], r[f"fewest_bits_per_layer_{name}"]
+            lines.append(
+                f"fewest weight bits within epsilon ({label}): " + (
+                    "none (the bound exceeds epsilon even at 32 bits)" if b is None else
+                    f"{b} in every layer, or per layer 1..L+1 {per} "
+                    f"(memory saved vs float32: {100 * r[f'memory_saved_{name}']:.1f}%)"))
+    if "bits_per_layer" in r:
+        lines.append(f"weights stored in {r['bits_per_layer']} bits per layer 1..L+1 "
+                     "(eta above: half a quantization step)")
     if "quorum_per_layer" in r:
         lines.append(f"quorum per layer 1..L+1: {r['quorum_per_layer']} (the bounds above "
                      "count the skipped signals as missing)")
