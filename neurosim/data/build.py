@@ -12,10 +12,11 @@ import warnings
 import numpy as np
 
 from neurosim.data.counts import Failures, failure_counts, per_layer
-from neurosim.data.network import Network, from_sklearn, load_network, random_network
+from neurosim.data.network import Network, load_network, random_network
 from neurosim.data.quantize import quantization_etas
 from neurosim.data.random_failures import check_random_failures
 from neurosim.data.scenario import Scenario
+from neurosim.data.training import train_network
 from neurosim.errors import InputError
 
 Array = np.ndarray
@@ -64,9 +65,7 @@ def build_network(scn: Scenario) -> Network:
                 if isinstance(spec.activation, list) else spec.activation
             rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x6E6574]))
             return random_network(spec.sizes, acts, spec.weight_scale, rng, lo, hi)
-        t = spec.train
-        model = train_digits(t.hidden, t.activation, t.seed, t.max_iter, t.test_fraction)
-        return from_sklearn(model, lo, hi)
+        return train_network(spec.train, lo, hi)[0]
     except InputError:
         raise
     except ValueError as err:

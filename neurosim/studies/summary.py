@@ -89,6 +89,10 @@ class Applications:
 
     def keys(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        if self.setup.training is not None:
+            out.update(self.setup.training)
+        if self.setup.tolerated_crashes is not None:
+            out["tolerated_crashes"] = self.setup.tolerated_crashes
         if self.setup.scenario.failures.bits is not None:
             out.update(quantization_keys(self.setup))
         if self.random:
