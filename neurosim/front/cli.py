@@ -223,9 +223,45 @@ def format_summary(s: dict[str, Any], out: Path, plots: list[Path]) -> str:
     if "accuracy" in s:
         lines.append(f"  accuracy   {s['accuracy']:.4f} "
                      f"(fault-free {s['fault_free_accuracy']:.4f})")
+    lines += format_applications(s)
     lines.append(f"  results    {out}/ (trials.csv, summary.json, "
                  f"{', '.join(p.name for p in plots)})")
     return "\n".join(lines)
+
+
+def format_applications(s: dict[str, Any]) -> list[str]:
+    """Summary lines for quantized weights, random failures and trained networks."""
+    def num(v: Any) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    lines = []
+    if "bits_per_layer" in s:
+        line = (f"  bits       {s['bits_per_layer']} per weight layer: memory saved vs float32 "
+                f"{100 * s['memory_saved_vs_float32']:.1f}%")
+        if "certified_bits_weight_aware" in s:
+            line += (f"; fewest bits within epsilon {s['epsilon']:g}: "
+                     f"{s['certified_bits_weight_aware']} (weight-aware), "
+                     f"{s['certified_bits_paper']} (paper)")
+        lines.append(line)
+    if "expected_error_bound" in s:
+        lines += [
+            f"  random     error p50 {num(s['error_p50'])}  p99 {num(s['error_p99'])};  "
+            + (f"expected-error bound {num(s['expected_error_bound'])} (paper "
+             f"{num(s['expected_error_bound_paper'])}) >= mean error"
+             if s["expected_error_bound"] is not None else
+             "no expected-error bound (a trial blocked or missed a signal beyond its "
+             "failures)"),
+            f"             missing per receiver, layers 1..L+1: mean "
+            f"{[round(x, 2) for x in s['realised_missing_mean'] or []]}, p99 "
+            f"{s['realised_missing_p99']}; worst-case bound at the p99 counts "
+            f"{num(s['bound_weight_aware_at_p99_counts'])}"]
+    if "tolerated_crashes" in s:
+        lines.append(f"  tolerated  {s['tolerated_crashes']} crashes per hidden layer within "
+                     f"epsilon (weight-aware bound)")
+    if "training_time_s" in s:
+        lines.append(f"  training   {s['training_time_s']:.2f} s, {s['training_epochs']} epochs, "
+                     f"held-out accuracy {s['training_test_accuracy']:.4f}")
+    return lines
 
 
 def _sweep(args: argparse.Namespace) -> int:

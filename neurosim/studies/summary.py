@@ -66,7 +66,9 @@ class Applications:
 
     @property
     def random(self) -> bool:
-        return any(self.p) or any(self.q)
+        """Random failures given (even with probability 0: a sweep's first point)."""
+        f = self.setup.scenario.failures
+        return f.crash_probability is not None or f.synapse_crash_probability is not None
 
     def observe(self, plan: TrialPlan, counts: Failures, error: float, blocked: bool) -> None:
         """One trial: its realised counts (per receiving layer) and its error."""
