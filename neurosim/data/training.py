@@ -26,13 +26,16 @@ Array = np.ndarray
 class Training:
     """training_time_s: wall-clock seconds of the fit; training_epochs: scikit-learn's
     n_iter_ (passes over the training split); accuracies on the training and held-out
-    splits of the fault-free network; converged: n_iter_ < max_iter."""
+    splits of the fault-free network; converged: n_iter_ < max_iter; training_work:
+    epochs x weights, the fit's cost per training sample in weight updates (unlike the
+    time, independent of the machine and its load)."""
 
     training_time_s: float
     training_epochs: int
     training_accuracy: float
     training_test_accuracy: float
     converged: bool
+    training_work: int
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,7 +73,9 @@ def train_network(spec: Any, input_low: Array | float = 0.0,
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X_train, y_train)
     seconds = time.perf_counter() - started
+    net = from_sklearn(model, input_low, input_high)
     record = Training(seconds, int(model.n_iter_), float(model.score(X_train, y_train)),
-                      float(model.score(X_test, y_test)), int(model.n_iter_) < spec.max_iter)
-    _TRAINED[key] = (from_sklearn(model, input_low, input_high), record)
+                      float(model.score(X_test, y_test)), int(model.n_iter_) < spec.max_iter,
+                      int(model.n_iter_) * net.n_weights)
+    _TRAINED[key] = (net, record)
     return _TRAINED[key]

@@ -95,6 +95,7 @@ class Applications:
             out.update(self.setup.training)
         if self.setup.tolerated_crashes is not None:
             out["tolerated_crashes"] = self.setup.tolerated_crashes
+            out["epsilon"] = self.setup.scenario.firing.epsilon
         if self.setup.scenario.failures.bits is not None:
             out.update(quantization_keys(self.setup))
         if self.random:
