@@ -1,4 +1,4 @@
-"""The `neurosim` command (INTERFACE 3): a thin layer over the Python API.
+"""The `neurosim` command: a thin layer over the Python API.
 
 Exit status: 0 success, 1 a check failed (a bound violated), 2 bad input.
 Bad input is reported as one line on stderr, never a traceback.
@@ -309,8 +309,21 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _examples(args: argparse.Namespace) -> int:
+    from neurosim.data.bundled import copy_examples
+
+    out = Path(args.dir)
+    written = copy_examples(out, force=args.force)
+    print(f"copied {len(written)} example files to {out}/ (scenarios, nets/); try: "
+          f"neurosim run {out / 'crash-vs-bound.toml'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from neurosim import __version__
+
     p = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("bound", help="every bound of SPEC 3-4, without simulating")
@@ -355,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--float32", action="store_true",
                    help="write ONNX in float32 (default float64, which reads back exactly)")
     c.set_defaults(func=_convert)
+
+    ex = sub.add_parser("examples", help="copy the bundled scenarios and networks into DIR")
+    ex.add_argument("dir", help="a new or empty folder")
+    ex.add_argument("--force", action="store_true",
+                    help="copy into a non-empty DIR, overwriting example files of the same names")
+    ex.set_defaults(func=_examples)
 
     return p
 
