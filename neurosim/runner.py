@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.applications import Applications
 from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import bounds_ordered
@@ -41,7 +42,6 @@ from neurosim.engines.des import simulate_des
 from neurosim.engines.fast import simulate_fast
 from neurosim.engines.plan import FiringRule, Planner
 from neurosim.setup import Setup
-from neurosim.studies.summary import Applications
 
 ENGINES = {"des": simulate_des, "fast": simulate_fast}
 

@@ -1,4 +1,5 @@
-"""summary.json keys of the paper's other applications: quantized weights, random failures.
+"""summary.json keys of the paper's other applications: quantized weights, random failures,
+trained networks (orchestration: it reads the bounds and the trials).
 
 `Applications` follows a run trial by trial (`observe`) and adds its keys
 to the summary (`keys`):
