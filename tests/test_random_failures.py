@@ -144,3 +144,24 @@ def test_probability_one_blocks_and_claims_nothing(tmp_path):
     assert s["expected_error_bound"] is None
     assert s["expected_missing"] == [0.0, 6.0, 0.0]
     assert json.loads((tmp_path / "summary.json").read_text())["trials"] == 5
+
+
+def test_coarsened_sum_is_above_the_exact_one():
+    """Grouping counts (wide networks) can only raise the expected bound; with room for
+    every count vector it is the exact sum."""
+    from neurosim.bounds.weight_aware import weight_aware_bound
+
+    net = random_network([6, 12, 10, 3], "tanh", 0.8, np.random.default_rng(4))
+    base = Failures((0, 0, 0), (0, 0, 0), (0.0, 0.0, 0.0))
+    dists = missing_distribution(net, [0.3, 0.2], [0.0, 0.05, 0.0])
+
+    def bound(f):
+        return weight_aware_bound(net, f)
+
+    exact = expected_error_bound(net, base, dists, bound, max_evaluations=10 ** 6)
+    rough = expected_error_bound(net, base, dists, bound, max_evaluations=12)
+    assert exact < rough <= bound(Failures((0, 12, 10), (0, 0, 0), (0.0, 0.0, 0.0)))
+    # By hand: the exact sum over the two layers' full supports.
+    total = sum(p1 * p2 * bound(Failures((0, r1, r2), (0, 0, 0), (0.0, 0.0, 0.0)))
+                for r1, p1 in enumerate(dists[1]) for r2, p2 in enumerate(dists[2]))
+    assert exact == pytest.approx(total, rel=1e-6)
