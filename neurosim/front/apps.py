@@ -114,9 +114,9 @@ def plot_random_failures(out_dir: Path, points: list[Point]) -> Path:
     pts = sorted((p for p in points if "crash_probability" in p.summary), key=_probability)
     x = np.array([_probability(p) for p in pts])
     fig, (ax, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
-    series = [("bound_weight_aware_at_p99_counts", "worst-case bound at the p99 counts",
-               "s--", "tab:red"),
-              ("expected_error_bound", "expected-error bound", "^-", "tab:orange"),
+    series = [("bound_weight_aware_at_p99_counts",
+               "worst-case bound at the p99 counts (weight-aware)", "s--", "tab:red"),
+              ("expected_error_bound", "expected-error bound (weight-aware)", "^-", "tab:orange"),
               ("expected_error_bound_paper", "expected-error bound (paper's Fep)", "v:",
                "tab:pink"),
               ("error_p99", "measured p99 error", "o--", "tab:blue"),
