@@ -23,6 +23,7 @@ from neurosim.data.quantize import stored_weights
 from neurosim.data.random_failures import probabilities
 from neurosim.data.scenario import Scenario
 from neurosim.engines.latency import load_empirical, make_latency
+from neurosim.errors import InputError
 
 Array = np.ndarray
 
@@ -91,10 +92,16 @@ def trial_rng(seed: int, trial: int) -> np.random.Generator:
 
 
 def latency_model(scn: Scenario):
-    """The scenario's latency model object (has `sample(rng, size)`)."""
+    """The scenario's latency model object (has `sample(rng, size)`).
+
+    A missing or invalid empirical delay file is an InputError naming latency.file.
+    """
     spec = scn.latency
     if spec.model == "empirical":
-        return load_empirical(scn.path(spec.file))
+        try:
+            return load_empirical(scn.path(spec.file))
+        except ValueError as err:
+            raise InputError(scn.source, "latency.file", str(err)) from None
     params = {"constant": ["mean"], "exponential": ["mean"], "lognormal": ["mean", "sigma"],
               "pareto": ["mean", "alpha"], "uniform": ["mean", "low", "high"]}[spec.model]
     kwargs = {k: getattr(spec, k) for k in params if getattr(spec, k) is not None}
