@@ -124,3 +124,22 @@ def test_bound_cli_fewest_bits(tmp_path, capsys):
     assert 2 <= b <= 32 and len(r["fewest_bits_per_layer_weight_aware"]) == 3
     assert r["fewest_bits_paper"] >= b  # the paper's bound is the larger one
     assert 0 < r["memory_saved_weight_aware"] < 1
+
+
+def test_bits_and_precision_add_up(tmp_path):
+    """Quantized weights then off by +-precision: eta is half a step plus the precision,
+    and every trial stays within its bounds on both engines."""
+    scn = parse_scenario({
+        "name": "qp", "seed": 2, "trials": 20,
+        "network": {"sizes": [6, 7, 5, 3], "activation": "sigmoid", "weight_scale": 0.8},
+        "failures": {"bits": 5, "precision": 0.01, "crash": [1, 0]},
+        "latency": {"model": "constant"},
+        "firing": {"rule": "timeout", "timeout": 0.5},
+    })
+    setup = prepare(scn)
+    steps = [np.abs(W).max() / 15 for W in setup.net.weights]
+    assert list(setup.failures.eta) == pytest.approx([d / 2 + 0.01 for d in steps])
+    for engine in ("des", "fast"):
+        assert run_trials(setup, engine, tmp_path / engine)["violations"] == 0
+    assert (tmp_path / "des" / "trials.csv").read_text() == \
+        (tmp_path / "fast" / "trials.csv").read_text()

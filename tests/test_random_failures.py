@@ -165,3 +165,21 @@ def test_coarsened_sum_is_above_the_exact_one():
     total = sum(p1 * p2 * bound(Failures((0, r1, r2), (0, 0, 0), (0.0, 0.0, 0.0)))
                 for r1, p1 in enumerate(dists[1]) for r2, p2 in enumerate(dists[2]))
     assert exact == pytest.approx(total, rel=1e-6)
+
+
+def test_bound_cli_gives_the_expected_bound_without_simulating(tmp_path, capsys):
+    from neurosim.front.cli import main
+
+    path = tmp_path / "r.toml"
+    path.write_text('trials = 50\n[network]\nsizes = [5, 8, 7, 2]\n'
+                    '[failures]\ncrash_probability = [0.1, 0.3]\n'
+                    '[latency]\nmodel = "constant"\n'
+                    '[firing]\nrule = "timeout"\ntimeout = 0.5\n')
+    assert main(["bound", str(path), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["expected_missing"] == pytest.approx([0.0, 0.8, 2.1])
+    assert main(["run", str(path), "--engine", "fast", "--out", str(tmp_path / "o")]) == 0
+    capsys.readouterr()
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["expected_error_bound"] == pytest.approx(r["expected_error_bound"], rel=1e-12)
+    assert s["mean_error"] <= s["expected_error_bound"]

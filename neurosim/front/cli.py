@@ -31,6 +31,7 @@ def _bound(args: argparse.Namespace) -> int:
             raise InputError(str(target), "--crash", str(err)) from None
         quorum = plan = None
         precision = bits = None
+        random = False
     else:
         from neurosim.data.scenario import load_scenario
         from neurosim.setup import prepare
@@ -40,6 +41,8 @@ def _bound(args: argparse.Namespace) -> int:
         net, failures, quorum = setup.net, setup.failures, setup.quorum
         plan = setup.quorum_plan
         precision, bits = scn.failures.precision, scn.failures.bits
+        random = (scn.failures.crash_probability is not None
+                  or scn.failures.synapse_crash_probability is not None)
         if epsilon is None:
             epsilon = scn.firing.epsilon
     report = bound_report(net, failures, epsilon)
@@ -47,6 +50,10 @@ def _bound(args: argparse.Namespace) -> int:
         report["bits_per_layer"] = per_layer(bits, net.depth + 1, "bits")
     if epsilon is not None:
         report.update(_bits_question(net, failures, epsilon, precision))
+    if random:
+        from neurosim.applications import expected_keys
+
+        report.update(expected_keys(setup))
     if quorum is not None:
         report["quorum_per_layer"] = quorum
     if plan is not None:
@@ -112,6 +119,13 @@ def format_report(r: dict[str, Any]) -> str:
                     "none (the bound exceeds epsilon even at 32 bits)" if b is None else
                     f"{b} in every layer, or per layer 1..L+1 {per} "
                     f"(memory saved vs float32: {100 * r[f'memory_saved_{name}']:.1f}%)"))
+    if "expected_error_bound" in r:
+        lines.append(
+            f"random failures (crash probability per hidden layer {r['crash_probability']}, "
+            f"per synapse into layers 1..L+1 {r['synapse_crash_probability']}): expected "
+            f"missing signals per receiver {[round(x, 3) for x in r['expected_missing']]}; "
+            f"mean error at most {r['expected_error_bound']:.6g} (weight-aware), "
+            f"{r['expected_error_bound_paper']:.6g} (paper Fep)")
     if "bits_per_layer" in r:
         lines.append(f"weights stored in {r['bits_per_layer']} bits per layer 1..L+1 "
                      "(eta above: half a quantization step)")
