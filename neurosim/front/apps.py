@@ -73,14 +73,14 @@ def plot_memory_cost(out_dir: Path, points: list[Point]) -> Path:
                                  ("certified_bits_paper", "tab:red", "paper")):
             b = s0.get(key)
             if b is not None:
-                ax.axvline(b, color=color, lw=1, ls=":")
-                ax.text(b - 0.15, 0.03, f"fewest bits certified ({name}): {b}", rotation=90,
-                        transform=ax.get_xaxis_transform(), fontsize=7, color=color,
-                        ha="right", va="bottom")
+                ax.axvline(b, color=color, lw=1.2, ls=(0, (1, 2)),
+                           label=f"fewest bits certified ({name}): {b}")
     ax.set_yscale("log")
     ax.set_xlabel("bits per weight")
     ax.set_ylabel("output error (max-norm over logits)")
-    ax.legend(fontsize=7, loc="upper right")
+    # Below the panel: inside, it would hide some of the lines whatever the corner.
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2,
+              frameon=False)
     ax.grid(alpha=0.3, which="both")
     ax.set_title("error of quantized weights: bounds vs measured", fontsize=10)
 
@@ -102,7 +102,11 @@ def plot_memory_cost(out_dir: Path, points: list[Point]) -> Path:
     ax_acc.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=7, loc="lower right")
     ax_acc.set_title("accuracy and memory", fontsize=10)
     fig.suptitle(f"{s0['scenario']}: weights in b-bit fixed point", fontsize=11)
-    return save_figure(fig, out_dir / "memory_cost.png", DPI)
+    fig.tight_layout()
+    path = out_dir / "memory_cost.png"
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def _probability(p: Point) -> float:
