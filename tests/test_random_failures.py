@@ -183,3 +183,22 @@ def test_bound_cli_gives_the_expected_bound_without_simulating(tmp_path, capsys)
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert s["expected_error_bound"] == pytest.approx(r["expected_error_bound"], rel=1e-12)
     assert s["mean_error"] <= s["expected_error_bound"]
+
+
+def test_bounds_computed_once_per_count_vector(monkeypatch):
+    """Every trial with crashes goes beyond the declared counts (none): its bounds come
+    from a cache keyed by the count vector, so they are computed once per vector."""
+    import neurosim.runner as runner
+
+    calls = []
+    original = runner.Bounds.of.__func__
+
+    def counting(cls, net, failures, iv):
+        calls.append((failures.missing, failures.corrupted))
+        return original(cls, net, failures, iv)
+
+    monkeypatch.setattr(runner.Bounds, "of", classmethod(counting))
+    s = run_trials(prepare(_scenario({"crash_probability": 0.3}, trials=300)), "fast")
+    assert s["violations"] == 0 and s["trials_beyond_counts"] > 250
+    assert len(calls) == len(set(calls))  # no vector twice
+    assert len(calls) <= 1 + 7 * 6  # declared + one per (0..6 of layer 1, 0..5 of layer 2)
