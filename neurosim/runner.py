@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.applications import Applications
 from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import bounds_ordered
@@ -193,6 +194,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     checks = scenario_checks(setup, iv)
     fault_free = net.forward(setup.inputs)
     eta, C = setup.failures.eta, setup.failures.capacity
+    apps = Applications(setup)
 
     rows: list[dict[str, Any]] = []
     layer_latency: list[list[float]] = []
@@ -218,8 +220,9 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             blocked = out.blocked
             ff = fault_free[plan.input_index]
             error = float("nan") if blocked else float(np.abs(out.output - ff).max())
-            beyond = checks.trial(i, error, given, blocked,
-                                  realised_counts(kinds, out.fire_time, setup.failures))
+            counts = realised_counts(kinds, out.fire_time, setup.failures)
+            beyond = checks.trial(i, error, given, blocked, counts)
+            apps.observe(plan, counts, error, blocked)
             label = "" if setup.labels is None else int(setup.labels[plan.input_index])
             lat = out.layer_latency()
             row = dict(trial=i, input_index=plan.input_index, error=error,
@@ -243,6 +246,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
         if handle is not None:
             handle.close()
         summary = summarize(setup, engine, rows, layer_latency, checks, elapsed)
+        summary.update(apps.keys())
         if out_dir is not None:
             (out_dir / "summary.json").write_text(strict_json.dumps(summary, indent=2) + "\n")
     return summary

@@ -13,7 +13,7 @@ from neurosim.sweep import ROW_KEYS
 
 # The plots `plot_sweep` may write (which ones depends on the swept keys).
 SWEEP_PLOTS = ("sweep.png", "pareto.png", "latency_vs_error.png", "latency_cdf_quorum.png",
-               "liveness.png")
+               "liveness.png", "memory_cost.png", "random_failures.png", "robustness_cost.png")
 
 
 def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -34,12 +34,15 @@ def _num(v: str) -> float:
 
 
 def plot_sweep(out_dir: str | Path) -> list[Path]:
-    """Every plot of a sweep folder: sweep.png (`plot_grid`) and the boosting plots
-    (`neurosim.front.boosting`) that the swept keys allow."""
+    """Every plot of a sweep folder: sweep.png (`plot_grid`) and the boosting and
+    application plots (`neurosim.front.boosting`, `neurosim.front.apps`) that the swept
+    keys allow."""
+    from neurosim.front.apps import plot_apps
     from neurosim.front.boosting import plot_boosting
 
     remove_files(out_dir, SWEEP_PLOTS)  # a rerun leaves no stale plot beside the new sweep.csv
-    return drawn(plot_grid, out_dir) + drawn(plot_boosting, out_dir)
+    return (drawn(plot_grid, out_dir) + drawn(plot_boosting, out_dir)
+            + drawn(plot_apps, out_dir))
 
 
 MAX_SERIES = 6  # series per panel; the keys that would make more become panels (facets)
