@@ -1,0 +1,391 @@
+"""A bound on the output error that keeps signs: linear bounds substituted back (CROWN style).
+
+The weight-aware bound propagates one magnitude per neuron. This one bounds the
+signed deviation d^(l) = y'^(l) - y^(l) (faulty minus fault-free) with linear
+functions, substituted back through the layers as in CROWN / auto_LiRPA, so
+that a crashed sigmoid neuron removes a value of known sign and two paths of
+opposite signs cancel.
+
+For receiver j of layer l, with y'_i = y_i + d_i the value sender i computes
+(for a crashed or Byzantine sender, the value it would compute), the
+pre-activation deviation splits into a linear part and a failure term:
+
+    Ds_j = sum_i W_ji d_i + r_j,
+    r_j  = sum_{i correct} e_ji y'_i                      (|e_ji| <= eta_l)
+         + sum_{i missing} (-W_ji y'_i)                   (used value 0)
+         + sum_{i corrupted} ((W_ji + e_ji) v - W_ji y'_i) (used value v in [-C, C]).
+
+Each term of r_j is a signed interval from the interval of y'_i. The worst case
+takes, per receiver, the at most m missing and z corrupted senders that push
+r_j furthest up (for the upper end) and down (for the lower end), so it holds
+when every receiver misses a different set; a given set sums its own terms.
+
+The activation: d_j = phi(s_j + Ds_j) - phi(s_j) lies between k_min Ds_j and
+k_max Ds_j (slope range of phi over the reachable pre-activations); over the
+interval [a_j, b_j] of Ds_j these envelopes are bounded by two lines (chords
+where the interval holds 0). The interval [a_j, b_j] itself comes from the same
+back-substitution, run from layer j's own layer. The bound is the exact
+maximum of this relaxed network, which contains the real one; because every
+box and every line only widens with the counts, the worst-case bound is never
+below the given-set bound for a set within those counts.
+
+Float64: `_widen` is the one place where a rounding term per summation
+(a symmetric widening of the box of r) and per activation (of the lines'
+offsets) enter.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+
+from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.weight_aware import (
+    CORRECT,
+    CORRUPTED,
+    MISSING,
+    _top_k_sum,
+    given_set_bound,
+    weight_aware_bound,
+)
+from neurosim.data.activations import Activation
+from neurosim.data.counts import Failures
+from neurosim.data.network import Network
+
+Array = np.ndarray
+# Enumerate the failed sets of each output when there are at most this many.
+MAX_SETS = 128
+
+
+@dataclass(frozen=True)
+class SignedLayers:
+    """Per receiving layer l = 1..L+1 (index l-1), shapes (N_l,).
+
+    dev_low, dev_high: bounds on the pre-activation deviation Ds^(l) (for the
+    linear output layer, on the output error itself). box_low, box_high: the
+    failure term r^(l).
+    """
+
+    dev_low: list[Array]
+    dev_high: list[Array]
+    box_low: list[Array]
+    box_high: list[Array]
+
+    @property
+    def bound(self) -> float:
+        """The output error bound, max-norm over outputs."""
+        return float(np.maximum(-self.dev_low[-1], self.dev_high[-1]).max())
+
+
+@dataclass(frozen=True)
+class _Relaxation:
+    """lo_slope * Ds + lo_off <= d <= up_slope * Ds + up_off, per neuron of a hidden layer."""
+
+    up_slope: Array
+    up_off: Array
+    lo_slope: Array
+    lo_off: Array
+
+
+def min_slope(phi: Activation, a: Array, b: Array) -> Array:
+    """The smallest slope of phi on [a, b] (elementwise), the counterpart of `phi.slope`."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if phi.name in ("sigmoid", "tanh"):
+        # phi' is unimodal around 0: its minimum on [a, b] is at an end.
+        return np.minimum(phi.slope(a, a), phi.slope(b, b))
+    if phi.name == "relu":
+        return np.where(a >= 0.0, 1.0, 0.0)
+    if phi.name == "hard_sigmoid":
+        return np.where((a >= -2.0) & (b <= 2.0), 0.25, 0.0)
+    if phi.name == "identity":
+        return np.ones(np.broadcast(a, b).shape)
+    return np.zeros(np.broadcast(a, b).shape)  # sound for any monotone phi
+
+
+def _relax(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array) -> _Relaxation:
+    """Lines around d = phi(s + Ds) - phi(s) for s in [s_lo, s_hi] and Ds in [a, b].
+
+    phi is monotone with slopes in [k_min, k_max] between s and s + Ds, so d
+    lies between min(k_min Ds, k_max Ds) (concave in Ds) and max(k_min Ds,
+    k_max Ds) (convex): where [a, b] holds 0, the chords over [a, b] bound them.
+    """
+    lo_dom, hi_dom = s_lo + np.minimum(a, 0.0), s_hi + np.maximum(b, 0.0)
+    k_max = np.asarray(phi.slope(lo_dom, hi_dom), dtype=float)
+    k_min = np.minimum(min_slope(phi, lo_dom, hi_dom), k_max)
+    pos, neg = a >= 0.0, b <= 0.0
+    width = np.where(pos | neg, 1.0, b - a)
+    chord_up = (k_max * b - k_min * a) / width
+    chord_lo = (k_min * b - k_max * a) / width
+    gap = np.where(pos | neg, 0.0, a * b * (k_min - k_max) / width)  # >= 0 when crossing
+    up_slope = np.where(pos, k_max, np.where(neg, k_min, chord_up))
+    lo_slope = np.where(pos, k_min, np.where(neg, k_max, chord_lo))
+    return _Relaxation(up_slope, gap, lo_slope, -gap)
+
+
+def _widen(r_lo: Array, r_hi: Array, relax: _Relaxation | None, l: int
+           ) -> tuple[Array, Array, _Relaxation | None]:
+    """Float64 terms of receiving layer l: real arithmetic for now (no widening)."""
+    return r_lo, r_hi, relax
+
+
+def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
+                boxes: list[tuple[Array, Array]], relax: list[_Relaxation]) -> Array:
+    """Upper bounds of the rows of g . d^(l-1) + const, substituting down to layer `first`.
+
+    g: (rows, N_{l-1}) coefficients on the output deviation of layer l-1.
+    Below `first` (the first layer with a failure term) nothing deviates.
+    """
+    const = const.copy()
+    for k in range(l - 1, first - 1, -1):
+        rx = relax[k - 1]  # d^(k) between lines in Ds^(k)
+        gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
+        const += gp @ rx.up_off + gn @ rx.lo_off
+        lam = gp * rx.up_slope + gn * rx.lo_slope  # coefficients on Ds^(k) = W d^(k-1) + r^(k)
+        r_lo, r_hi = boxes[k - 1]
+        const += np.maximum(lam, 0.0) @ r_hi + np.minimum(lam, 0.0) @ r_lo
+        if k == first:
+            break
+        g = lam @ net.weights[k - 1]
+    return const
+
+
+def _back_substitute(net: Network, t: int, first: int, boxes: list[tuple[Array, Array]],
+                     relax: list[_Relaxation]) -> tuple[Array, Array]:
+    """Bounds (low, high) on Ds^(t) from the relaxations of layers < t and the boxes <= t.
+
+    Rows are the upper bounds of +Ds^(t) and of -Ds^(t), computed at once.
+    """
+    n = net.sizes[t]
+    W = net.weights[t - 1]
+    r_lo, r_hi = boxes[t - 1]
+    g = np.vstack([W, -W]) if t > first else np.zeros((2 * n, W.shape[1]))
+    const = _substitute(net, t, g, np.concatenate([r_hi, -r_lo]), first, boxes, relax)
+    return -const[n:], const[:n]
+
+
+def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None = None
+                  ) -> SignedLayers:
+    """Deviation bounds of every receiving layer, given how to bound the failure terms."""
+    iv = intervals or interval_bounds(net)
+    phis = net.phis
+    out_layer = net.depth + 1
+    y_lo, y_hi = iv.low[0], iv.high[0]  # inputs are exact: y' = y
+    boxes: list[tuple[Array, Array]] = []
+    relax: list[_Relaxation] = []
+    dev_low, dev_high = [], []
+    first = None
+    for l in range(1, out_layer + 1):
+        r_lo, r_hi = _widen(*rule.box(l, y_lo, y_hi), None, l)[:2]
+        if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)):
+            first = l
+        boxes.append((r_lo, r_hi))
+        if first is None:
+            a = b = np.zeros(net.sizes[l])
+        else:
+            a, b = _back_substitute(net, l, first, boxes, relax)
+        if l == out_layer and first is not None and first < l:
+            a, b = _masked_output(net, rule, iv, y_lo, y_hi, first, boxes, relax, a, b)
+        dev_low.append(a)
+        dev_high.append(b)
+        if l < out_layer:
+            phi, s_lo, s_hi = phis[l - 1], iv.pre_low[l], iv.pre_high[l]
+            relax.append(_widen(r_lo, r_hi, _relax(phi, s_lo, s_hi, a, b), l)[2])
+            # What layer l's neurons compute under failures: phi of the reachable
+            # faulty pre-activation (phi is monotone).
+            y_lo, y_hi = phi(s_lo + a), phi(s_hi + b)
+    return SignedLayers(dev_low, dev_high, [bx[0] for bx in boxes], [bx[1] for bx in boxes])
+
+
+def _masked_output(net: Network, rule: FailureRule, iv: Intervals, p_lo: Array, p_hi: Array,
+                   first: int, boxes: list[tuple[Array, Array]], relax: list[_Relaxation],
+                   a: Array, b: Array) -> tuple[Array, Array]:
+    """Tighten the output bounds by taking the failed senders out of the linear part.
+
+    The split Ds_o = sum_i W_oi d_i + r_o charges a failed sender twice (its
+    relaxed d_i and the box of -W_oi y'_i). With the failed set T of output o
+    known, Ds_o = sum_{i not in T} W_oi d_i + (failure terms of T, which need
+    only the fault-free y_i): one substitution per candidate set, the largest
+    taken. The result is intersected with the split bounds (both are sound).
+    """
+    sets = rule.output_sets(net, iv.low[net.depth], iv.high[net.depth], p_lo, p_hi)
+    if sets is None:
+        return a, b
+    rows, g, const = sets  # rows[k] = (output, +1 / -1); upper bound of sign * Ds_o
+    up = _substitute(net, net.depth + 1, g, const, first, boxes, relax)
+    n = net.sizes[-1]
+    best = np.full((n, 2), -np.inf)
+    np.maximum.at(best, (rows[:, 0], (rows[:, 1] < 0).astype(int)), up)
+    return np.maximum(a, -best[:, 1]), np.minimum(b, best[:, 0])
+
+
+# ---------------------------------------------------------------- the failure terms
+
+
+def _signal_terms(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float
+                  ) -> tuple[Array, Array, Array, Array]:
+    """Per signal (N_l, N_{l-1}): the term of r_j for each kind, as intervals.
+
+    Returns (mag, miss_lo, miss_hi, extra) with y in [y_lo, y_hi] the value
+    sent: a correct signal adds [-mag, mag] (precision: e_ji y'_i), a missing
+    one [miss_lo, miss_hi] (-W_ji y_i), a corrupted one
+    [miss_lo - extra, miss_hi + extra] ((W_ji + e_ji) v - W_ji y_i).
+    """
+    mag = eta * np.maximum(np.abs(y_lo), np.abs(y_hi))
+    p, q = -W * y_lo, -W * y_hi
+    return (np.broadcast_to(mag, W.shape), np.minimum(p, q), np.maximum(p, q),
+            (np.abs(W) + eta) * C)
+
+
+class FailureRule:
+    """How the failures of receiving layer l enter: the box of r^(l), and candidate sets
+    of failed senders per output for `_masked_output` (None: not enumerated)."""
+
+    def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
+        raise NotImplementedError
+
+    def output_sets(self, net: Network, y_lo: Array, y_hi: Array, p_lo: Array, p_hi: Array
+                    ) -> tuple[Array, Array, Array] | None:
+        return None
+
+
+class WorstCase(FailureRule):
+    """At most m missing and z corrupted signals per receiver, each receiver its own set."""
+
+    def __init__(self, net: Network, failures: Failures, max_sets: int = MAX_SETS):
+        self.net, self.f, self.max_sets = net, failures, max_sets
+
+    def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
+        W = self.net.weights[l - 1]
+        m, z = self.f.missing[l - 1], self.f.corrupted[l - 1]
+        mag, miss_lo, miss_hi, extra = _signal_terms(W, y_lo, y_hi, self.f.eta[l - 1],
+                                                     self.f.capacity)
+        base = mag.sum(axis=1)
+        hi, lo = base.copy(), -base
+        if m + z:
+            # Any disjoint M, Z: sum_M (miss - cor) + sum_Z (corr - cor)
+            #   = sum_{M+Z} (miss - cor) + sum_Z (corr - miss)  <=  top-(m+z) + top-z.
+            hi += _top_k_sum(np.maximum(miss_hi - mag, 0.0), m + z)
+            lo -= _top_k_sum(np.maximum(-mag - miss_lo, 0.0), m + z)
+        if z:
+            hi += _top_k_sum(extra, z)
+            lo -= _top_k_sum(extra, z)
+        return lo, hi
+
+    def output_sets(self, net, y_lo, y_hi, p_lo, p_hi):
+        L1 = net.depth + 1
+        W = net.weights[-1]
+        n_out, n = W.shape
+        m, z = self.f.missing[L1 - 1], self.f.corrupted[L1 - 1]
+        k = min(m + z, n)
+        if k == 0 or sum(comb(n, i) for i in range(k + 1)) > self.max_sets:
+            return None
+        cands = [c for size in range(k + 1) for c in itertools.combinations(range(n), size)]
+        T = np.zeros((len(cands), n), dtype=bool)
+        for r, c in enumerate(cands):
+            T[r, list(c)] = True
+        mag, miss_lo, miss_hi, extra = _signal_terms(W, y_lo, y_hi, self.f.eta[L1 - 1],
+                                                     self.f.capacity)
+        mag = _signal_terms(W, p_lo, p_hi, self.f.eta[L1 - 1], self.f.capacity)[0]
+        rows, gs, consts = [], [], []
+        for sign, fail in ((1.0, miss_hi), (-1.0, -miss_lo)):
+            # (out, set): correct senders' precision + failed senders' terms + top-z extra
+            c = (mag[:, None, :] * ~T).sum(-1) + (fail[:, None, :] * T).sum(-1)
+            if z:
+                ex = np.where(T, extra[:, None, :], 0.0)
+                c += -np.sort(-ex, axis=-1)[..., :z].sum(-1)
+            g = sign * W[:, None, :] * ~T  # (out, set, n)
+            rows.append(np.stack(np.broadcast_arrays(np.arange(n_out)[:, None],
+                                                     np.full((1, len(T)), sign)), -1))
+            gs.append(g)
+            consts.append(c)
+        rows = np.concatenate([r.reshape(-1, 2) for r in rows]).astype(int)
+        g = np.concatenate([x.reshape(-1, n) for x in gs])
+        const = np.concatenate([x.reshape(-1) for x in consts])
+        return rows, g, const
+
+
+class GivenSet(FailureRule):
+    """The kind of every signal known (same format as `given_set_layers`)."""
+
+    def __init__(self, net: Network, signals: Sequence[Array | None], eta: Sequence[float],
+                 capacity: float):
+        self.net, self.signals, self.eta, self.C = net, signals, eta, capacity
+
+    def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
+        W = self.net.weights[l - 1]
+        mag, miss_lo, miss_hi, extra = _signal_terms(W, y_lo, y_hi, self.eta[l - 1], self.C)
+        kind = self.signals[l - 1]
+        if kind is None:
+            base = mag.sum(axis=1)
+            return -base, base
+        return self._terms(kind, mag, miss_lo, miss_hi, extra)
+
+    @staticmethod
+    def _terms(kind, mag, miss_lo, miss_hi, extra):
+        missing, corrupted = kind == MISSING, kind == CORRUPTED
+        failed = missing | corrupted
+        lo = np.where(failed, miss_lo, -mag) - np.where(corrupted, extra, 0.0)
+        hi = np.where(failed, miss_hi, mag) + np.where(corrupted, extra, 0.0)
+        return lo.sum(axis=1), hi.sum(axis=1)
+
+    def output_sets(self, net, y_lo, y_hi, p_lo, p_hi):
+        kind = self.signals[-1]
+        if kind is None or not np.any(kind != CORRECT):
+            return None
+        W = net.weights[-1]
+        _, miss_lo, miss_hi, extra = _signal_terms(W, y_lo, y_hi, self.eta[-1], self.C)
+        mag = _signal_terms(W, p_lo, p_hi, self.eta[-1], self.C)[0]
+        lo, hi = self._terms(kind, mag, miss_lo, miss_hi, extra)
+        g = W * (kind == CORRECT)
+        n_out = W.shape[0]
+        rows = np.concatenate([np.stack([np.arange(n_out), np.ones(n_out)], -1),
+                               np.stack([np.arange(n_out), -np.ones(n_out)], -1)]).astype(int)
+        return rows, np.vstack([g, -g]), np.concatenate([hi, -lo])
+
+
+# ---------------------------------------------------------------- public bounds
+
+
+def signed_layers_worst(net: Network, failures: Failures,
+                        intervals: Intervals | None = None) -> SignedLayers:
+    """Deviation bounds per layer under the worst failed sets of the given sizes."""
+    return signed_layers(net, WorstCase(net, failures), intervals)
+
+
+def signed_bound(net: Network, failures: Failures, intervals: Intervals | None = None) -> float:
+    """Output error bound (max-norm) for any failed sets of at most the given counts.
+
+    Never above the weight-aware bound: where the signed relaxation is looser
+    (it can be, e.g. when a deviation interval straddles 0 at every layer),
+    the weight-aware bound is returned.
+    """
+    iv = intervals or interval_bounds(net)
+    raw = signed_layers_worst(net, failures, iv).bound
+    return min(raw, weight_aware_bound(net, failures, intervals=iv))
+
+
+def given_set_signed_layers(net: Network, signals: Sequence[Array | None],
+                            eta: Sequence[float] | float = 0.0, capacity: float = 1.0,
+                            intervals: Intervals | None = None) -> SignedLayers:
+    """Deviation bounds per layer for known failed signals (see `given_set_signed_bound`)."""
+    etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else [float(e) for e in eta]
+    return signed_layers(net, GivenSet(net, signals, etas, capacity), intervals)
+
+
+def given_set_signed_bound(net: Network, signals: Sequence[Array | None],
+                           eta: Sequence[float] | float = 0.0, capacity: float = 1.0,
+                           intervals: Intervals | None = None) -> float:
+    """Output error bound (max-norm) for known failed signals.
+
+    signals[l-1]: int array (N_l, N_{l-1}) of CORRECT, MISSING, CORRUPTED (or
+    None, all correct), as for `given_set_layers`. Never above the given-set
+    weight-aware bound, nor above `signed_bound` for counts that hold the set.
+    """
+    iv = intervals or interval_bounds(net)
+    etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else [float(e) for e in eta]
+    raw = given_set_signed_layers(net, signals, etas, capacity, iv).bound
+    return min(raw, given_set_bound(net, signals, etas, capacity, intervals=iv))
