@@ -46,6 +46,13 @@ def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | 
     if "quorum" not in scn.firing.rule:
         return None, None
     if q == "auto":
+        if "timeout" in scn.firing.rule:
+            # A timeout lets a receiver fire on fewer signals than its quorum, so a
+            # certificate for the quorum's skips would not cover what the engine does.
+            raise InputError(scn.source, "firing.rule",
+                             f'"{scn.firing.rule}" with quorum = "auto": a timeout can fire '
+                             "on fewer signals than the certified quorum, so no error "
+                             'budget can be certified; use rule = "quorum"')
         from neurosim.bounds.quorum import auto_quorum
 
         try:

@@ -155,9 +155,10 @@ def format_summary(s: dict[str, Any], out: Path, plots: list[Path]) -> str:
         f"  error      max {num(s['max_error'])}  mean {num(s['mean_error'])}",
         f"  bounds     given-set max {num(s['bound_given_set_max'])}  weight-aware "
         f"{num(s['bound_weight_aware'])}  paper Fep {num(s['bound_paper'])}",
-        f"             (worst-case bounds assume {s['missing_per_layer']} missing and "
-        f"{s['corrupted_per_layer']} corrupted signals per receiver, layers 1..L+1; "
-        f"{s['trials_as_assumed']} of {s['trials']} trials had exactly that)",
+        f"             (worst-case bounds: at most {s['missing_per_layer']} missing and "
+        f"{s['corrupted_per_layer']} corrupted signals per receiver, layers 1..L+1"
+        + (f"; {s['trials_beyond_counts']} trials had more and were checked against "
+           "the bounds for their own counts" if s['trials_beyond_counts'] else "") + ")",
         f"  violations {s['violations']}   blocked trials {s['blocked_trials']}",
         f"  latency    mean {num(s['latency_mean'])}  p50 {num(s['latency_p50'])}  "
         f"p99 {num(s['latency_p99'])}",
