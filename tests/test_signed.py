@@ -199,22 +199,22 @@ def ascend(net, x0, err_fn, steps=25):
     return best
 
 
-def measured_error(net, kinds, values, weights, X, clean):
-    """Largest output error of the pattern over X and over optimised inputs from X."""
+def pattern_error(net, kinds, values, weights):
+    """The error of one failure pattern at inputs Z, max-norm: Z (n, N_0) -> (n,)."""
     def err(Z):
         return np.abs(run(net, Z, kinds, values, weights) - net.forward(Z)).max(axis=1)
-    e = err(X)
-    worst = float(e.max())
-    for i in np.argsort(e)[-2:]:  # polish the two worst starts
-        worst = max(worst, ascend(net, X[i], err))
-    return worst
+    return err
 
 
-def check_counts(net, f, rng, common=False, ascend_all=False):
-    """Every link of the chain for the counts f over the patterns within them."""
+def check_counts(net, f, rng, common=False, polish=3):
+    """Every link of the chain for the counts f over the patterns within them.
+
+    Each pattern is measured at the corners and random points; the `polish`
+    patterns that measured worst are then pushed by gradient ascent from their
+    two worst inputs and checked again.
+    """
     iv = interval_bounds(net)
     X = inputs(net, rng)
-    clean = net.forward(X)
     worst_raw = signed_layers_worst(net, f, iv).bound
     worst = signed_bound(net, f, intervals=iv)
     wa = weight_aware_bound(net, f, intervals=iv)
@@ -222,7 +222,7 @@ def check_counts(net, f, rng, common=False, ascend_all=False):
     assert leq(worst, wa) and leq(worst, worst_raw), info
     vsets = value_sets(net, rng, f.capacity) if any(f.corrupted) else [None]
     wsets = weight_sets(net, rng, f.eta)
-    top = 0.0
+    seen = []
     for kinds in patterns(net, f, rng, common):
         g_raw = given_set_signed_layers(net, kinds, f.eta, f.capacity, iv).bound
         g = given_set_signed_bound(net, kinds, f.eta, f.capacity, intervals=iv)
@@ -231,10 +231,17 @@ def check_counts(net, f, rng, common=False, ascend_all=False):
         assert leq(g, worst) and leq(g, g_wa), dict(info, kinds=kinds, g=g, g_wa=g_wa)
         for values in vsets:
             for weights in wsets:
-                err = measured_error(net, kinds, values, weights, X, clean)
-                top = max(top, err)
-                assert leq(err, g_raw) and leq(err, g), dict(info, kinds=kinds, err=err,
-                                                             g_raw=g_raw, g=g)
+                err = pattern_error(net, kinds, values, weights)
+                e = err(X)
+                assert leq(e.max(), g), dict(info, kinds=kinds, err=e.max(), g=g)
+                seen.append((float(e.max()), min(g, g_raw), err, X[np.argsort(e)[-2:]], kinds))
+    top = max(s[0] for s in seen)
+    seen.sort(key=lambda t: -t[0])
+    for _, bound, err, starts, kinds in seen[:polish]:
+        for x0 in starts:
+            e = ascend(net, x0, err)
+            top = max(top, e)
+            assert leq(e, bound), dict(info, kinds=kinds, err=e, bound=bound)
     assert leq(top, worst), dict(info, top=top)
     return top, worst, wa
 
@@ -252,7 +259,7 @@ def counts(net, data, missing, corrupted, eta=0.0, C=1.0):
 # ---------------------------------------------------------------- the chain, by failure kind
 
 
-@settings(max_examples=120, **PROFILE)
+@settings(max_examples=60, **PROFILE)
 @given(networks(), st.data())
 def test_crashed_neurons(case, data):
     """Crashed neurons: every receiver misses the same (at most f) senders; all sets."""
@@ -262,7 +269,7 @@ def test_crashed_neurons(case, data):
     check_counts(net, f, rng, common=True)
 
 
-@settings(max_examples=80, **PROFILE)
+@settings(max_examples=50, **PROFILE)
 @given(networks(), st.data())
 def test_byzantine_neurons(case, data):
     net, rng = case
@@ -273,7 +280,7 @@ def test_byzantine_neurons(case, data):
     check_counts(net, f, rng, common=True)
 
 
-@settings(max_examples=120, **PROFILE)
+@settings(max_examples=50, **PROFILE)
 @given(networks(max_hidden=2), st.data())
 def test_per_receiver_sets(case, data):
     """Synapse crashes and Byzantine synapses: each receiver its own set (at most m, z)."""
@@ -283,7 +290,7 @@ def test_per_receiver_sets(case, data):
     check_counts(net, f, rng)
 
 
-@settings(max_examples=80, **PROFILE)
+@settings(max_examples=50, **PROFILE)
 @given(networks(), st.data())
 def test_precision(case, data):
     net, rng = case
@@ -293,7 +300,7 @@ def test_precision(case, data):
     check_counts(net, f, rng)
 
 
-@settings(max_examples=80, **PROFILE)
+@settings(max_examples=40, **PROFILE)
 @given(networks(max_hidden=2), st.data())
 def test_mixed(case, data):
     net, rng = case
@@ -315,8 +322,8 @@ def test_relaxation_lines_hold(name):
         s_hi = s_lo + rng.uniform(0, 5)
         a = rng.uniform(-5, 3)
         b = a + rng.uniform(0, 5)
-        if rng.random() < 0.2:
-            a = 0.0 if rng.random() < 0.5 else -b  # end points at 0
+        if rng.random() < 0.2:  # an end point at 0
+            a, b = (0.0, abs(b)) if rng.random() < 0.5 else (-abs(b), 0.0)
         rx = _relax(phi, np.array([s_lo]), np.array([s_hi]), np.array([a]), np.array([b]))
         S, D = np.meshgrid(np.linspace(s_lo, s_hi, 61), np.linspace(a, b, 61))
         d = phi(S + D) - phi(S)
@@ -351,7 +358,7 @@ def test_cancellation_is_exact():
                        ["identity", "identity"], 0.0, 1.0)
     f = Failures((1, 0, 0), (0, 0, 0), (0.0, 0.0, 0.0), 1.0)
     assert weight_aware_bound(net, f) == pytest.approx(2.0)
-    assert signed_bound(net, f) == pytest.approx(0.0, abs=1e-12)
+    assert signed_bound(net, f) == pytest.approx(0.0, abs=1e-13)  # rounding terms only
 
 
 def test_crashed_sigmoid_removes_a_positive_value():

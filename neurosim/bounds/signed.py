@@ -29,9 +29,10 @@ maximum of this relaxed network, which contains the real one; because every
 box and every line only widens with the counts, the worst-case bound is never
 below the given-set bound for a set within those counts.
 
-Float64: `_widen` is the one place where a rounding term per summation
-(a symmetric widening of the box of r) and per activation (of the lines'
-offsets) enter.
+Float64 (the bound holds for what the engine computes): the rounding of every
+receiver's sums in both runs widens the box of r (`_rho`), the rounding of phi
+in both runs widens the lines' offsets (`_relax`), and the substitution's own
+rounding is bounded by a companion sum of magnitudes (`_substitute`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ from math import comb
 import numpy as np
 
 from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.rounding import (
+    activation_error,
+    finite_or_inf,
+    gamma,
+    inflate,
+    summation_error,
+    up,
+    widen,
+)
 from neurosim.bounds.weight_aware import (
     CORRECT,
     CORRUPTED,
@@ -83,12 +93,17 @@ class SignedLayers:
 
 @dataclass(frozen=True)
 class _Relaxation:
-    """lo_slope * Ds + lo_off <= d <= up_slope * Ds + up_off, per neuron of a hidden layer."""
+    """lo_slope * Ds + lo_off <= d <= up_slope * Ds + up_off, per neuron of a hidden layer.
+
+    dev_abs, pre_abs: bounds on |d| and |Ds| (for the float error of the substitution).
+    """
 
     up_slope: Array
     up_off: Array
     lo_slope: Array
     lo_off: Array
+    dev_abs: Array
+    pre_abs: Array
 
 
 def min_slope(phi: Activation, a: Array, b: Array) -> Array:
@@ -112,24 +127,28 @@ def _relax(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array) -> _Re
     phi is monotone with slopes in [k_min, k_max] between s and s + Ds, so d
     lies between min(k_min Ds, k_max Ds) (concave in Ds) and max(k_min Ds,
     k_max Ds) (convex): where [a, b] holds 0, the chords over [a, b] bound them.
+    Float64: the slopes are rounded outward, and the offsets widened by the
+    rounding of the chords and of phi in both runs (the activation term).
     """
-    lo_dom, hi_dom = s_lo + np.minimum(a, 0.0), s_hi + np.maximum(b, 0.0)
-    k_max = np.asarray(phi.slope(lo_dom, hi_dom), dtype=float)
-    k_min = np.minimum(min_slope(phi, lo_dom, hi_dom), k_max)
-    pos, neg = a >= 0.0, b <= 0.0
-    width = np.where(pos | neg, 1.0, b - a)
-    chord_up = (k_max * b - k_min * a) / width
-    chord_lo = (k_min * b - k_max * a) / width
-    gap = np.where(pos | neg, 0.0, a * b * (k_min - k_max) / width)  # >= 0 when crossing
-    up_slope = np.where(pos, k_max, np.where(neg, k_min, chord_up))
-    lo_slope = np.where(pos, k_min, np.where(neg, k_max, chord_lo))
-    return _Relaxation(up_slope, gap, lo_slope, -gap)
-
-
-def _widen(r_lo: Array, r_hi: Array, relax: _Relaxation | None, l: int
-           ) -> tuple[Array, Array, _Relaxation | None]:
-    """Float64 terms of receiving layer l: real arithmetic for now (no widening)."""
-    return r_lo, r_hi, relax
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo_dom, hi_dom = widen(s_lo + np.minimum(a, 0.0), s_hi + np.maximum(b, 0.0), 0.0)
+        k_max = inflate(phi.slope(lo_dom, hi_dom), 8)
+        k_min = np.minimum(min_slope(phi, lo_dom, hi_dom) * (1.0 - gamma(8)), k_max)
+        pos, neg = a >= 0.0, b <= 0.0
+        width = np.where(pos | neg, 1.0, b - a)
+        chord_up = (k_max * b - k_min * a) / width
+        chord_lo = (k_min * b - k_max * a) / width
+        gap = np.where(pos | neg, 0.0, a * b * (k_min - k_max) / width)  # >= 0 when crossing
+        up_slope = np.where(pos, k_max, np.where(neg, k_min, chord_up))
+        lo_slope = np.where(pos, k_min, np.where(neg, k_max, chord_lo))
+        pre_abs = np.maximum(np.abs(a), np.abs(b))
+        size = np.maximum(np.abs(phi(lo_dom)), np.abs(phi(hi_dom)))
+        margin = up(gamma(16) * k_max * pre_abs + 2 * activation_error(phi.name, size))
+        up_off, lo_off = finite_or_inf(gap + margin), -finite_or_inf(gap + margin)
+        dev_abs = finite_or_inf(np.maximum(
+            np.maximum(np.abs(up_slope * a + up_off), np.abs(up_slope * b + up_off)),
+            np.maximum(np.abs(lo_slope * a + lo_off), np.abs(lo_slope * b + lo_off))))
+    return _Relaxation(up_slope, up_off, lo_slope, lo_off, dev_abs, pre_abs)
 
 
 def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
@@ -138,19 +157,30 @@ def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
 
     g: (rows, N_{l-1}) coefficients on the output deviation of layer l-1.
     Below `first` (the first layer with a failure term) nothing deviates.
+    Float64: beside the bound, a companion sums the magnitudes of every term
+    (and of the deviations the rounded coefficients multiply); the bound is
+    raised by gamma_n times that.
     """
     const = const.copy()
-    for k in range(l - 1, first - 1, -1):
-        rx = relax[k - 1]  # d^(k) between lines in Ds^(k)
-        gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
-        const += gp @ rx.up_off + gn @ rx.lo_off
-        lam = gp * rx.up_slope + gn * rx.lo_slope  # coefficients on Ds^(k) = W d^(k-1) + r^(k)
-        r_lo, r_hi = boxes[k - 1]
-        const += np.maximum(lam, 0.0) @ r_hi + np.minimum(lam, 0.0) @ r_lo
-        if k == first:
-            break
-        g = lam @ net.weights[k - 1]
-    return const
+    size = np.abs(const)
+    mag_g = np.abs(g)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(l - 1, first - 1, -1):
+            rx = relax[k - 1]  # d^(k) between lines in Ds^(k)
+            gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
+            const += gp @ rx.up_off + gn @ rx.lo_off
+            size += mag_g @ (rx.up_off + rx.dev_abs)
+            lam = gp * rx.up_slope + gn * rx.lo_slope  # on Ds^(k) = W d^(k-1) + r^(k)
+            mag_lam = mag_g * np.maximum(rx.up_slope, rx.lo_slope)
+            r_lo, r_hi = boxes[k - 1]
+            const += np.maximum(lam, 0.0) @ r_hi + np.minimum(lam, 0.0) @ r_lo
+            size += mag_lam @ (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs)
+            if k == first:
+                break
+            g = lam @ net.weights[k - 1]
+            mag_g = mag_lam @ np.abs(net.weights[k - 1])
+        err = gamma(sum(net.sizes) + 16) * size
+        return finite_or_inf(up(const + up(err)))
 
 
 def _back_substitute(net: Network, t: int, first: int, boxes: list[tuple[Array, Array]],
@@ -167,6 +197,18 @@ def _back_substitute(net: Network, t: int, first: int, boxes: list[tuple[Array, 
     return -const[n:], const[:n]
 
 
+def _rho(net: Network, rule: FailureRule, iv: Intervals, l: int, p_lo: Array, p_hi: Array
+         ) -> Array:
+    """Rounding of receiving layer l's sums, (N_l,): the faulty run's and the fault-free
+    run's (the engine), and the failure box's own (this code)."""
+    W, b = net.weights[l - 1], net.biases[l - 1]
+    A, n = np.abs(W), W.shape[1]
+    eta = rule.eta[l - 1]
+    u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), rule.capacity_used(l))
+    faulty = summation_error(A @ u + eta * u.sum(), b, n)
+    return faulty + faulty + summation_error(A @ iv.sup_abs(l - 1), b, n)
+
+
 def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None = None
                   ) -> SignedLayers:
     """Deviation bounds of every receiving layer, given how to bound the failure terms."""
@@ -179,9 +221,12 @@ def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None =
     dev_low, dev_high = [], []
     first = None
     for l in range(1, out_layer + 1):
-        r_lo, r_hi = _widen(*rule.box(l, y_lo, y_hi), None, l)[:2]
+        r_lo, r_hi = rule.box(l, y_lo, y_hi)
         if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)):
             first = l
+        if first is not None:
+            # From the first failure on, the two runs round differently.
+            r_lo, r_hi = widen(r_lo, r_hi, _rho(net, rule, iv, l, y_lo, y_hi))
         boxes.append((r_lo, r_hi))
         if first is None:
             a = b = np.zeros(net.sizes[l])
@@ -193,11 +238,23 @@ def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None =
         dev_high.append(b)
         if l < out_layer:
             phi, s_lo, s_hi = phis[l - 1], iv.pre_low[l], iv.pre_high[l]
-            relax.append(_widen(r_lo, r_hi, _relax(phi, s_lo, s_hi, a, b), l)[2])
-            # What layer l's neurons compute under failures: phi of the reachable
-            # faulty pre-activation (phi is monotone).
-            y_lo, y_hi = phi(s_lo + a), phi(s_hi + b)
+            relax.append(_relax(phi, s_lo, s_hi, a, b))
+            y_lo, y_hi = _faulty_values(phi, s_lo, s_hi, a, b)
     return SignedLayers(dev_low, dev_high, [bx[0] for bx in boxes], [bx[1] for bx in boxes])
+
+
+def _faulty_values(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array
+                   ) -> tuple[Array, Array]:
+    """What a layer's neurons compute under failures: phi of the reachable faulty
+    pre-activation (phi is monotone), rounded outward and kept in phi's range."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo, hi = widen(s_lo + a, s_hi + b, 0.0)
+        lo, hi = phi(lo), phi(hi)
+        lo, hi = widen(lo, hi, 2 * activation_error(
+            phi.name, np.maximum(np.abs(lo), np.abs(hi))))
+    lo = np.where(np.isnan(lo), -np.inf, np.maximum(lo, phi.low))
+    hi = np.where(np.isnan(hi), np.inf, np.minimum(hi, phi.high))
+    return lo, hi
 
 
 def _masked_output(net: Network, rule: FailureRule, iv: Intervals, p_lo: Array, p_hi: Array,
@@ -215,6 +272,7 @@ def _masked_output(net: Network, rule: FailureRule, iv: Intervals, p_lo: Array, 
     if sets is None:
         return a, b
     rows, g, const = sets  # rows[k] = (output, +1 / -1); upper bound of sign * Ds_o
+    const = const + _rho(net, rule, iv, net.depth + 1, p_lo, p_hi)[rows[:, 0]]
     up = _substitute(net, net.depth + 1, g, const, first, boxes, relax)
     n = net.sizes[-1]
     best = np.full((n, 2), -np.inf)
@@ -244,7 +302,13 @@ class FailureRule:
     """How the failures of receiving layer l enter: the box of r^(l), and candidate sets
     of failed senders per output for `_masked_output` (None: not enumerated)."""
 
+    eta: Sequence[float]  # weight precision per receiving layer
+
     def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
+        raise NotImplementedError
+
+    def capacity_used(self, l: int) -> float:
+        """C where a receiver of layer l may use a corrupted value, else 0."""
         raise NotImplementedError
 
     def output_sets(self, net: Network, y_lo: Array, y_hi: Array, p_lo: Array, p_hi: Array
@@ -257,6 +321,10 @@ class WorstCase(FailureRule):
 
     def __init__(self, net: Network, failures: Failures, max_sets: int = MAX_SETS):
         self.net, self.f, self.max_sets = net, failures, max_sets
+        self.eta = failures.eta
+
+    def capacity_used(self, l: int) -> float:
+        return self.f.capacity if self.f.corrupted[l - 1] else 0.0
 
     def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
         W = self.net.weights[l - 1]
@@ -314,6 +382,10 @@ class GivenSet(FailureRule):
     def __init__(self, net: Network, signals: Sequence[Array | None], eta: Sequence[float],
                  capacity: float):
         self.net, self.signals, self.eta, self.C = net, signals, eta, capacity
+
+    def capacity_used(self, l: int) -> float:
+        kind = self.signals[l - 1]
+        return self.C if kind is not None and bool(np.any(kind == CORRUPTED)) else 0.0
 
     def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
         W = self.net.weights[l - 1]
