@@ -62,7 +62,9 @@ class Violation:
 
     def describe(self, setup: Setup) -> str:
         scn = setup.scenario
-        return (f"{self.what}: {self.measured:.17g} > {self.bound:.17g} in scenario "
+        nan = (" (NaN: a float64 overflow or invalid operation)"
+               if np.isnan(self.measured) or np.isnan(self.bound) else "")
+        return (f"{self.what}{nan}: {self.measured:.17g} > {self.bound:.17g} in scenario "
                 f"{scn.source} (seed {scn.seed}, trial {self.trial}); reproduce with "
                 f"`neurosim run {scn.source} --seed {scn.seed} --trials {self.trial + 1}`")
 

@@ -76,6 +76,13 @@ def prepare(scn: Scenario) -> Setup:
     """Build the network, inputs, failure counts and quorums of a scenario."""
     net = build_network(scn)
     inputs, labels = build_inputs(scn, net)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(net.forward(inputs)).all(axis=1)
+    if not finite.all():
+        raise InputError(scn.source, "network",
+                         f"the fault-free outputs are not finite for input row "
+                         f"{int(np.argmin(finite))} (float64 overflow): the network cannot be "
+                         "simulated in float64")
     failures = build_failures(scn, net)  # checks the counts before a quorum is derived
     quorum, plan = build_quorum(scn, net)
     if quorum is not None:

@@ -72,17 +72,15 @@ def _top_k_sum(a: Array, k: int) -> Array:
     return np.partition(a, a.shape[1] - k, axis=1)[:, -k:].sum(axis=1)
 
 
-def _rounded(d: Array, W: Array, b: Array, B: Array, e: Array, eta: float,
-             corrupted_value: float) -> Array:
+def _rounded(d: Array, W: Array, b: Array, B: Array, faulty_abs: Array) -> Array:
     """d (real pre-activation deviation bounds) plus the rounding of both runs' sums.
 
-    The faulty run sums (W_ji + err) u'_i with |u'_i| <= max(B_i + e_i, C),
-    the fault-free one W_ji y_i with |y_i| <= B_i. Where d_j = 0 both runs
-    sum the same bits, and no term is needed.
+    faulty_abs: (N_l,) a bound on sum_i |W_ji + err_ji| |u'_i| over what the
+    faulty run sums; the fault-free one sums W_ji y_i with |y_i| <= B_i.
+    Where d_j = 0 both runs sum the same bits, and no term is needed.
     """
-    A, n = np.abs(W), W.shape[1]
-    U = np.maximum(B + e, corrupted_value)
-    rho = summation_error(A @ U + eta * U.sum(), b, n) + summation_error(A @ B, b, n)
+    n = W.shape[1]
+    rho = summation_error(faulty_abs, b, n) + summation_error(np.abs(W) @ B, b, n)
     return finite_or_inf(np.where(d > 0, inflate(d, n) + rho, 0.0))
 
 
@@ -130,7 +128,9 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
                 d = d + _top_k_sum(np.maximum(A * B - correct, 0.0), m + z)
             if z:
                 d = d + C * _top_k_sum(A + eta, z)
-            d = _rounded(finite_or_inf(d), W, bias, B, e, eta, C if z else 0.0)
+            # A faulty input is at most B_i + e_i (correct), C (corrupted) or 0 (missing).
+            U = np.maximum(B + e, C if z else 0.0)
+            d = _rounded(finite_or_inf(d), W, bias, B, A @ U + eta * U.sum())
         e = _activate(net, iv, l, d, local)
         es.append(e)
     return es
@@ -167,13 +167,14 @@ def given_set_layers(
         kind = signals[l - 1]
         with np.errstate(invalid="ignore", over="ignore"):
             per_signal = A * e + et * (B + e)
-            corrupted = kind is not None and bool(np.any(kind == CORRUPTED))
+            U = np.broadcast_to(B + e, W.shape)  # |what the faulty run sums|
             if kind is not None:
                 per_signal = np.where(kind == MISSING, A * B, per_signal)
                 per_signal = np.where(kind == CORRUPTED, A * (capacity + B) + et * capacity,
                                       per_signal)
-            d = _rounded(finite_or_inf(per_signal.sum(axis=1)), W, bias, B, e, et,
-                         capacity if corrupted else 0.0)
+                U = np.where(kind == MISSING, 0.0, np.where(kind == CORRUPTED, capacity, U))
+            d = _rounded(finite_or_inf(per_signal.sum(axis=1)), W, bias, B,
+                         ((A + et) * U).sum(axis=1))
         e = _activate(net, iv, l, d, local)
         es.append(e)
     return es
