@@ -29,7 +29,7 @@ import numpy as np
 from neurosim.front.plots import pyplot, read_trials, save_figure
 
 DPI = 100
-MARKERS = {"weight_aware": "o", "paper": "s"}
+MARKERS = {"signed": "^", "weight_aware": "o", "paper": "s"}
 
 
 @dataclass
@@ -242,7 +242,7 @@ def plot_quorum_cdfs(out_dir: Path, points: list[Point]) -> Path:
         certified, seen = [], set()
         for p in sorted(pts, key=lambda p: p.get("firing.epsilon", 0)):
             plan = p.plan
-            if (plan and plan["certified"] and plan["certify"] == "weight_aware"
+            if (plan and plan["certified"] and plan["certify"] != "paper"
                     and not p.wait_all and tuple(plan["skipped"]) not in seen):
                 seen.add(tuple(plan["skipped"]))
                 certified.append(p)
