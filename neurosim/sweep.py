@@ -31,6 +31,15 @@ ROW_KEYS = ["trials", "bound_paper", "bound_weight_aware", "bound_signed", "boun
             "agreement", "quorum", "certificate_epsilon", "elapsed_s"]
 
 
+def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The swept keys and the rows of sweep.csv."""
+    with open(out_dir / "sweep.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        keys = [k for k in reader.fieldnames or [] if k != "point" and k not in ROW_KEYS]
+    return keys, rows
+
+
 def grid(scn: Scenario) -> list[dict[str, Any]]:
     """Every point of the [sweep] grid as {dotted key: value}, in a fixed order."""
     keys = list(scn.sweep)

@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurosim.bounds.quorum import (
+from neurosim.data.network import random_network
+from neurosim.data.scenario import parse_scenario
+from neurosim.quorum import (
     QuorumPlan,
     allocate_quorum,
     auto_quorum,
@@ -22,8 +24,6 @@ from neurosim.bounds.quorum import (
     expected_gains,
     skip_limits,
 )
-from neurosim.data.network import random_network
-from neurosim.data.scenario import parse_scenario
 from neurosim.setup import prepare
 
 RULES = ["equal", "greedy"]

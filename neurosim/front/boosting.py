@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from neurosim.front.plots import pyplot, read_trials, save_figure
+from neurosim.sweep import read_sweep
 
 DPI = 100
 MARKERS = {"signed": "^", "weight_aware": "o", "paper": "s"}
@@ -76,8 +77,6 @@ class Point:
 
 def read_points(out_dir: Path) -> tuple[list[str], list[Point]]:
     """The swept keys and every grid point whose summary.json exists."""
-    from neurosim.front.study import read_sweep
-
     keys, rows = read_sweep(out_dir)
     points = []
     for r in rows:
