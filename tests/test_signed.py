@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.signed import (
     _relax,
+    _relax_flat,
     given_set_signed_bound,
     given_set_signed_layers,
     min_slope,
@@ -215,7 +216,8 @@ def check_counts(net, f, rng, common=False, polish=3):
     """
     iv = interval_bounds(net)
     X = inputs(net, rng)
-    worst_raw = signed_layers_worst(net, f, iv).bound
+    worst_raws = [signed_layers_worst(net, f, iv, flat).bound for flat in (False, True)]
+    worst_raw = min(worst_raws)
     worst = signed_bound(net, f, intervals=iv)
     wa = weight_aware_bound(net, f, intervals=iv)
     info = dict(sizes=net.sizes, acts=net.activations, f=f, worst_raw=worst_raw, wa=wa)
@@ -224,7 +226,11 @@ def check_counts(net, f, rng, common=False, polish=3):
     wsets = weight_sets(net, rng, f.eta)
     seen = []
     for kinds in patterns(net, f, rng, common):
-        g_raw = given_set_signed_layers(net, kinds, f.eta, f.capacity, iv).bound
+        g_raws = [given_set_signed_layers(net, kinds, f.eta, f.capacity, iv, flat).bound
+                  for flat in (False, True)]
+        for g_r, w_r in zip(g_raws, worst_raws):  # each variant on its own
+            assert leq(g_r, w_r), dict(info, kinds=kinds, g_raws=g_raws, worst_raws=worst_raws)
+        g_raw = min(g_raws)  # each variant must hold the measured error
         g = given_set_signed_bound(net, kinds, f.eta, f.capacity, intervals=iv)
         g_wa = given_set_bound(net, kinds, f.eta, f.capacity, intervals=iv)
         assert leq(g_raw, worst_raw), dict(info, kinds=kinds, g_raw=g_raw)
@@ -312,9 +318,10 @@ def test_mixed(case, data):
 # ---------------------------------------------------------------- the pieces, exactly
 
 
+@pytest.mark.parametrize("relax", [_relax, _relax_flat])
 @pytest.mark.parametrize("name", ACTS)
-def test_relaxation_lines_hold(name):
-    """The two lines bound phi(s + D) - phi(s) on a dense grid of s and D (every case of [a, b])."""
+def test_relaxation_lines_hold(name, relax):
+    """The lines bound phi(s + D) - phi(s) on a dense grid of s and D (every case of [a, b])."""
     phi = ACTIVATIONS[name]
     rng = np.random.default_rng(3)
     for _ in range(200):
@@ -324,7 +331,7 @@ def test_relaxation_lines_hold(name):
         b = a + rng.uniform(0, 5)
         if rng.random() < 0.2:  # an end point at 0
             a, b = (0.0, abs(b)) if rng.random() < 0.5 else (-abs(b), 0.0)
-        rx = _relax(phi, np.array([s_lo]), np.array([s_hi]), np.array([a]), np.array([b]))
+        rx = relax(phi, np.array([s_lo]), np.array([s_hi]), np.array([a]), np.array([b]))
         S, D = np.meshgrid(np.linspace(s_lo, s_hi, 61), np.linspace(a, b, 61))
         d = phi(S + D) - phi(S)
         assert np.all(d <= rx.up_slope[0] * D + rx.up_off[0] + 1e-12), (s_lo, s_hi, a, b)

@@ -151,6 +151,54 @@ def _relax(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array) -> _Re
     return _Relaxation(up_slope, up_off, lo_slope, lo_off, dev_abs, pre_abs)
 
 
+def _bump(phi: Activation, c: Array, t_lo: Array, t_hi: Array) -> tuple[Array, Array]:
+    """(inf, sup) over t in [t_lo, t_hi] of phi(t + c) - phi(t), for c >= 0 (elementwise).
+
+    For sigmoid, tanh and hard_sigmoid (odd about their centre) it is a bump
+    in t, largest at t = -c/2, so the sup is at the point of the interval
+    closest to -c/2 and the inf at an end. relu's is non-decreasing in t;
+    identity's is c.
+    """
+    def f(t):
+        return phi(t + c) - phi(t)
+
+    inf = np.minimum(f(t_lo), f(t_hi))
+    if phi.name == "relu":
+        return inf, f(t_hi)
+    if phi.name == "identity":
+        return c * 1.0, c * 1.0
+    return inf, f(np.clip(-c / 2.0, t_lo, t_hi))
+
+
+def _relax_flat(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array) -> _Relaxation:
+    """Constant lines: d between the smallest and the largest phi(s + Ds) - phi(s) over
+    s in [s_lo, s_hi] and Ds in [a, b] (at Ds = a and Ds = b: d is monotone in Ds).
+
+    Tighter than the chords at the ends (the chords use the largest slope over the whole
+    reachable interval), but they pass nothing of Ds on: no cancellation below this layer.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        pa, pb = np.abs(a), np.abs(b)
+        # d at Ds = b: sup over s. For b >= 0 the bump's sup; for b < 0 it is
+        # -(inf over t = s + b of phi(t + |b|) - phi(t)).
+        inf_b, sup_b = _bump(phi, pb, s_lo + np.minimum(b, 0.0), s_hi + np.minimum(b, 0.0))
+        up_val = np.where(b >= 0.0, sup_b, -inf_b)
+        inf_a, sup_a = _bump(phi, pa, s_lo + np.minimum(a, 0.0), s_hi + np.minimum(a, 0.0))
+        lo_val = np.where(a >= 0.0, inf_a, -sup_a)
+        lo_dom, hi_dom = widen(s_lo + np.minimum(a, 0.0), s_hi + np.maximum(b, 0.0), 0.0)
+        k_max = inflate(phi.slope(lo_dom, hi_dom), 8)
+        size = np.maximum(np.abs(phi(lo_dom)), np.abs(phi(hi_dom)))
+        # Rounding of the evaluation above (and of t = -c/2 near the maximum), and of phi
+        # in both runs.
+        margin = up(gamma(16) * k_max * np.maximum(pa, pb) + 6 * activation_error(phi.name, size)
+                    + gamma(16) * size)
+        up_off = finite_or_inf(np.minimum(up_val, k_max * np.maximum(b, 0.0)) + margin)
+        lo_off = -finite_or_inf(-np.maximum(lo_val, k_max * np.minimum(a, 0.0)) + margin)
+        zero = np.zeros_like(up_off)
+        dev_abs = np.maximum(np.abs(up_off), np.abs(lo_off))
+    return _Relaxation(zero, up_off, zero, lo_off, dev_abs, np.maximum(pa, pb))
+
+
 def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
                 boxes: list[tuple[Array, Array]], relax: list[_Relaxation]) -> Array:
     """Upper bounds of the rows of g . d^(l-1) + const, substituting down to layer `first`.
@@ -209,9 +257,12 @@ def _rho(net: Network, rule: FailureRule, iv: Intervals, l: int, p_lo: Array, p_
     return faulty + faulty + summation_error(A @ iv.sup_abs(l - 1), b, n)
 
 
-def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None = None
-                  ) -> SignedLayers:
-    """Deviation bounds of every receiving layer, given how to bound the failure terms."""
+def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None = None,
+                  flat: bool = False) -> SignedLayers:
+    """Deviation bounds of every receiving layer, given how to bound the failure terms.
+
+    flat: constant lines for the activations (`_relax_flat`) instead of chords.
+    """
     iv = intervals or interval_bounds(net)
     phis = net.phis
     out_layer = net.depth + 1
@@ -238,7 +289,7 @@ def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None =
         dev_high.append(b)
         if l < out_layer:
             phi, s_lo, s_hi = phis[l - 1], iv.pre_low[l], iv.pre_high[l]
-            relax.append(_relax(phi, s_lo, s_hi, a, b))
+            relax.append((_relax_flat if flat else _relax)(phi, s_lo, s_hi, a, b))
             y_lo, y_hi = _faulty_values(phi, s_lo, s_hi, a, b)
     return SignedLayers(dev_low, dev_high, [bx[0] for bx in boxes], [bx[1] for bx in boxes])
 
@@ -422,10 +473,10 @@ class GivenSet(FailureRule):
 # ---------------------------------------------------------------- public bounds
 
 
-def signed_layers_worst(net: Network, failures: Failures,
-                        intervals: Intervals | None = None) -> SignedLayers:
+def signed_layers_worst(net: Network, failures: Failures, intervals: Intervals | None = None,
+                        flat: bool = False) -> SignedLayers:
     """Deviation bounds per layer under the worst failed sets of the given sizes."""
-    return signed_layers(net, WorstCase(net, failures), intervals)
+    return signed_layers(net, WorstCase(net, failures), intervals, flat)
 
 
 def signed_bound(net: Network, failures: Failures, intervals: Intervals | None = None) -> float:
@@ -436,16 +487,17 @@ def signed_bound(net: Network, failures: Failures, intervals: Intervals | None =
     the weight-aware bound is returned.
     """
     iv = intervals or interval_bounds(net)
-    raw = signed_layers_worst(net, failures, iv).bound
+    raw = min(signed_layers_worst(net, failures, iv, flat).bound for flat in (False, True))
     return min(raw, weight_aware_bound(net, failures, intervals=iv))
 
 
 def given_set_signed_layers(net: Network, signals: Sequence[Array | None],
                             eta: Sequence[float] | float = 0.0, capacity: float = 1.0,
-                            intervals: Intervals | None = None) -> SignedLayers:
+                            intervals: Intervals | None = None, flat: bool = False
+                            ) -> SignedLayers:
     """Deviation bounds per layer for known failed signals (see `given_set_signed_bound`)."""
     etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else [float(e) for e in eta]
-    return signed_layers(net, GivenSet(net, signals, etas, capacity), intervals)
+    return signed_layers(net, GivenSet(net, signals, etas, capacity), intervals, flat)
 
 
 def given_set_signed_bound(net: Network, signals: Sequence[Array | None],
@@ -459,5 +511,6 @@ def given_set_signed_bound(net: Network, signals: Sequence[Array | None],
     """
     iv = intervals or interval_bounds(net)
     etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else [float(e) for e in eta]
-    raw = given_set_signed_layers(net, signals, etas, capacity, iv).bound
+    raw = min(given_set_signed_layers(net, signals, etas, capacity, iv, flat).bound
+              for flat in (False, True))
     return min(raw, given_set_bound(net, signals, etas, capacity, intervals=iv))
