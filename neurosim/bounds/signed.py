@@ -188,10 +188,10 @@ def _relax_flat(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array) -
         lo_dom, hi_dom = widen(s_lo + np.minimum(a, 0.0), s_hi + np.maximum(b, 0.0), 0.0)
         k_max = inflate(phi.slope(lo_dom, hi_dom), 8)
         size = np.maximum(np.abs(phi(lo_dom)), np.abs(phi(hi_dom)))
-        # Rounding of the evaluation above (and of t = -c/2 near the maximum), and of phi
-        # in both runs.
-        margin = up(gamma(16) * k_max * np.maximum(pa, pb) + 6 * activation_error(phi.name, size)
-                    + gamma(16) * size)
+        # Rounding: of the evaluation above (its arguments t and t + c, phi twice, the
+        # difference), and of phi in both runs.
+        reach = np.maximum(np.abs(lo_dom), np.abs(hi_dom)) + np.maximum(pa, pb)
+        margin = up(gamma(16) * (k_max * reach + size) + 6 * activation_error(phi.name, size))
         up_off = finite_or_inf(np.minimum(up_val, k_max * np.maximum(b, 0.0)) + margin)
         lo_off = -finite_or_inf(-np.maximum(lo_val, k_max * np.minimum(a, 0.0)) + margin)
         zero = np.zeros_like(up_off)
