@@ -84,7 +84,8 @@ def search(net, m1, m2, o, sign, X0, steps, lr):
         g2 = -w * y2 * (1 - y2)
         gy1 = np.einsum("nj,njk->nk", g2f, W2 * (1 - mask)) + g2 @ W2
         gx = (gy1 * y1 * (1 - y1)) @ W1
-        X = np.clip(X + lr * np.sign(gx), net.input_low, net.input_high)
+        step_size = lr * (1.0 - step / steps) + 0.01  # large moves first, then refine
+        X = np.clip(X + step_size * np.sign(gx), net.input_low, net.input_high)
     return best
 
 
@@ -92,6 +93,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--starts", type=int, default=64)
     p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--cases", default="1,0;1,1;2,1;0,1", help="crash cases, ';'-separated")
     args = p.parse_args()
     from neurosim.data.build import digits_split
 
@@ -104,10 +106,10 @@ def main() -> int:
                     X_test[: args.starts]])
     print(f"{'crash':8} {'paper':>8} {'weight-aware':>13} {'signed':>8} {'worst found':>12}"
           f" {'WA/worst':>9} {'signed/worst':>13}")
-    for crash in ([1, 0], [1, 1], [2, 1], [0, 1]):
+    for crash in [[int(v) for v in c.split(",")] for c in args.cases.split(";")]:
         f = failure_counts(net, crash=crash)
         t0 = time.perf_counter()
-        worst = max(search(net, crash[0], crash[1], o, sg, X0, args.steps, 0.05)
+        worst = max(search(net, crash[0], crash[1], o, sg, X0, args.steps, 0.2)
                     for o in range(net.sizes[-1]) for sg in (1.0, -1.0))
         t = time.perf_counter() - t0
         wa = weight_aware_bound(net, f, intervals=iv)
