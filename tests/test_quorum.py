@@ -265,8 +265,9 @@ def test_greedy_skips_not_monotone_in_budget():
     costs more than four at layer 2, and takes the larger gain (1 vs 1/3).
     """
     net, counts = random_network([2, 7, 5], "relu", 0.5, 11), {"crash": [2]}
-    assert allocate_quorum(net, 0.70, counts, "greedy").skipped == [0, 6]
-    assert allocate_quorum(net, 0.76, counts, "greedy").skipped == [1, 2]
+    wa = "weight_aware"  # the budgets are placed on its values
+    assert allocate_quorum(net, 0.70, counts, "greedy", certify=wa).skipped == [0, 6]
+    assert allocate_quorum(net, 0.76, counts, "greedy", certify=wa).skipped == [1, 2]
 
 
 @pytest.mark.parametrize("seed", range(6))
