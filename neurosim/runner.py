@@ -22,7 +22,6 @@ scenario, seed and trial that reproduce it, and `run` exits 1.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import time
@@ -37,6 +36,7 @@ from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import bounds_ordered
 from neurosim.bounds.signed import given_set_signed_bound, signed_bound
 from neurosim.bounds.weight_aware import given_set_bound, weight_aware_bound
+from neurosim.data import strict_json
 from neurosim.data.counts import Failures
 from neurosim.data.signals import CORRUPTED, MISSING
 from neurosim.engines.des import simulate_des
@@ -172,8 +172,15 @@ def scenario_checks(setup: Setup, iv: Intervals) -> Checks:
 
 
 def _prediction(output: np.ndarray) -> int | str:
-    if len(output) < 2 or not np.all(np.isfinite(output)):
+    """The predicted class, as scikit-learn's MLPClassifier.predict gives it.
+
+    Several outputs: the argmax. One output (a binary classifier's logit):
+    class 1 when the logit is > 0. "" when an output is NaN or inf.
+    """
+    if len(output) == 0 or not np.all(np.isfinite(output)):
         return ""
+    if len(output) == 1:
+        return int(output[0] > 0)
     return int(np.argmax(output))
 
 
@@ -253,7 +260,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             handle.close()
         summary = summarize(setup, engine, rows, layer_latency, checks, elapsed)
         if out_dir is not None:
-            (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            (out_dir / "summary.json").write_text(strict_json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -318,8 +325,8 @@ def summarize(setup: Setup, engine: str, rows: list[dict[str, Any]],
         summary["accuracy"] = float(np.mean([r["prediction"] == r["label"] for r in rows]))
         summary["fault_free_accuracy"] = float(np.mean(
             [r["fault_free_prediction"] == r["label"] for r in rows]))
-    if setup.net.sizes[-1] >= 2 and rows:
-        # Agreement with the fault-free argmax needs no labels (blocked trials disagree).
+    if rows:
+        # Agreement with the fault-free prediction needs no labels (blocked trials disagree).
         summary["agreement"] = float(np.mean(
             [r["prediction"] == r["fault_free_prediction"] for r in rows]))
     summary["elapsed_s"] = elapsed

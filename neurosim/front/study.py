@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.front.plots import pyplot
+from neurosim.front.plots import drawn, pyplot
 from neurosim.sweep import read_sweep
 
 
@@ -23,7 +23,7 @@ def plot_sweep(out_dir: str | Path) -> list[Path]:
     (`neurosim.front.boosting`) that the swept keys allow."""
     from neurosim.front.boosting import plot_boosting
 
-    return plot_grid(out_dir) + plot_boosting(out_dir)
+    return drawn(plot_grid, out_dir) + drawn(plot_boosting, out_dir)
 
 
 def plot_grid(out_dir: str | Path) -> list[Path]:
