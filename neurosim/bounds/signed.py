@@ -87,8 +87,10 @@ class SignedLayers:
 
     @property
     def bound(self) -> float:
-        """The output error bound, max-norm over outputs."""
-        return float(np.maximum(-self.dev_low[-1], self.dev_high[-1]).max())
+        """The output error bound, max-norm over outputs (inf where the arithmetic
+        overflowed: a NaN bounds nothing)."""
+        v = np.maximum(-self.dev_low[-1], self.dev_high[-1])
+        return float(np.inf if np.any(np.isnan(v)) else v.max())
 
 
 @dataclass(frozen=True)
@@ -272,12 +274,14 @@ def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None =
     dev_low, dev_high = [], []
     first = None
     for l in range(1, out_layer + 1):
-        r_lo, r_hi = rule.box(l, y_lo, y_hi)
-        if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)):
-            first = l
-        if first is not None:
-            # From the first failure on, the two runs round differently.
-            r_lo, r_hi = widen(r_lo, r_hi, _rho(net, rule, iv, l, y_lo, y_hi))
+        with np.errstate(invalid="ignore", over="ignore"):
+            r_lo, r_hi = rule.box(l, y_lo, y_hi)
+            if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)):
+                first = l
+            if first is not None:
+                # From the first failure on, the two runs round differently.
+                r_lo, r_hi = widen(r_lo, r_hi, _rho(net, rule, iv, l, y_lo, y_hi))
+        r_lo, r_hi = -finite_or_inf(-r_lo), finite_or_inf(r_hi)
         boxes.append((r_lo, r_hi))
         if first is None:
             a = b = np.zeros(net.sizes[l])
@@ -319,12 +323,15 @@ def _masked_output(net: Network, rule: FailureRule, iv: Intervals, p_lo: Array, 
     only the fault-free y_i): one substitution per candidate set, the largest
     taken. The result is intersected with the split bounds (both are sound).
     """
-    sets = rule.output_sets(net, iv.low[net.depth], iv.high[net.depth], p_lo, p_hi)
+    with np.errstate(invalid="ignore", over="ignore"):
+        sets = rule.output_sets(net, iv.low[net.depth], iv.high[net.depth], p_lo, p_hi)
     if sets is None:
         return a, b
     rows, g, const = sets  # rows[k] = (output, +1 / -1); upper bound of sign * Ds_o
-    const = const + _rho(net, rule, iv, net.depth + 1, p_lo, p_hi)[rows[:, 0]]
-    up = _substitute(net, net.depth + 1, g, const, first, boxes, relax)
+    with np.errstate(invalid="ignore", over="ignore"):
+        const = finite_or_inf(const + _rho(net, rule, iv, net.depth + 1, p_lo, p_hi)[rows[:, 0]])
+    with np.errstate(invalid="ignore", over="ignore"):
+        up = _substitute(net, net.depth + 1, g, const, first, boxes, relax)
     n = net.sizes[-1]
     best = np.full((n, 2), -np.inf)
     np.maximum.at(best, (rows[:, 0], (rows[:, 1] < 0).astype(int)), up)
