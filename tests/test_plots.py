@@ -125,11 +125,11 @@ def test_a_sample_of_a_wide_layer_keeps_every_failed_neuron():
 
 
 def test_equal_bounds_share_one_line_and_zeros_sit_on_a_floor():
-    lines = plots._bound_lines({"bound_weight_aware": 2.5, "bound_weight_aware_global_k": 2.5,
-                                "bound_paper": 7.0})
-    assert len(lines) == 2
-    assert "local slopes" in lines[0][0] and "global K" in lines[0][0]
-    assert len({style for *_, style in lines}) == 2  # distinct bounds, distinct line styles
+    lines = plots._bound_lines({"bound_signed": 1.5, "bound_weight_aware": 2.5,
+                                "bound_weight_aware_global_k": 2.5, "bound_paper": 7.0})
+    assert len(lines) == 3
+    assert "local slopes" in lines[1][0] and "global K" in lines[1][0]
+    assert len({style for *_, style in lines}) == 3  # distinct bounds, distinct line styles
     assert plots.log_floor(np.array([0.0, np.nan, 3e-3, 2.0])) == pytest.approx(3e-4)
     assert plots.log_floor(np.array([np.nan, 0.0])) > 0
 

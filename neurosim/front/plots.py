@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def plot_latency_cdf(out_dir: Path, trials: dict, summary: dict) -> Path:
 def _bound_lines(summary: dict) -> list[tuple[str, float, str, str]]:
     """The worst-case bounds to draw as (label, value, colour, line style); equal values
     share one line and one legend entry ("weight-aware, local slopes = global K")."""
-    bounds = [("weight-aware bound, local slopes", summary.get("bound_weight_aware"), "C1"),
+    bounds = [("signed bound", summary.get("bound_signed"), "C5"),
+              ("weight-aware bound, local slopes", summary.get("bound_weight_aware"), "C1"),
               ("global K", summary.get("bound_weight_aware_global_k"), "C4"),
               ("paper's Fep", summary.get("bound_paper"), "C3")]
     merged: list[list] = []
@@ -121,8 +123,8 @@ def _bound_lines(summary: dict) -> list[tuple[str, float, str, str]]:
         else:
             merged.append([label if label != "global K" else "weight-aware bound, global K",
                            float(value), color])
-    styles = ["-", "--", "-."]
-    return [(f"{label}: {value:.3g}", value, color, styles[i % 3])
+    styles = ["-", "--", "-.", ":"]
+    return [("\n".join(textwrap.wrap(f"{label}: {value:.3g}", 44)), value, color, styles[i % 4])
             for i, (label, value, color) in enumerate(merged)]
 
 
@@ -151,8 +153,9 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
     done = ~blocked
     lines = _bound_lines(summary)
     eps = summary.get("certificate_epsilon")
+    signed_values = trials.get("bound_given_set_signed", np.array([]))
     floor = log_floor(np.concatenate([err[done], given[done], [v for _, v, _, _ in lines],
-                                      [eps or 0.0]]))
+                                      [eps or 0.0], signed_values]))
 
     def at_floor(v: np.ndarray) -> np.ndarray:
         return np.where(v > 0, v, floor)
@@ -163,6 +166,11 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
     g = done & np.isfinite(given)
     ax.scatter(t[g], at_floor(given[g]), s=24, facecolor="none", edgecolor="C2", lw=1,
                label="given-set bound\n(the trial's own failed signals)")
+    signed = trials.get("bound_given_set_signed")
+    gs = done & np.isfinite(signed) if signed is not None else np.zeros_like(done)
+    if gs.any():
+        ax.scatter(t[gs], at_floor(signed[gs]), s=14, marker="s", facecolor="none",
+                   edgecolor="C9", lw=0.8, label="signed given-set bound")
     for label, value, color, style in lines:
         if np.isfinite(value):
             ax.axhline(max(value, floor), color=color, ls=style, lw=1.5, label=label)
@@ -182,7 +190,7 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
                 va="center", transform=ax.transAxes, fontsize=10, color="0.25",
                 bbox=dict(facecolor="white", edgecolor="0.7"))
     shown = [*(max(v, floor) for _, v, _, _ in lines if np.isfinite(v)), *at_floor(err[ok]),
-             *at_floor(given[g])]
+             *at_floor(given[g]), *(at_floor(signed[gs]) if gs.any() else [])]
     if blocked.any() or not shown or min(shown) <= floor:
         shown.append(floor)  # something sits on the floor
     lo, hi = min(shown), max(shown)

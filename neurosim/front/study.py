@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 
 from neurosim.front.plots import drawn, log_floor, pyplot, remove_files, rule_color, say_empty
-from neurosim.sweep import ROW_KEYS
+from neurosim.sweep import read_sweep
 
 # The plots `plot_sweep` may write (which ones depends on the swept keys).
 SWEEP_PLOTS = ("sweep.png", "pareto.png", "latency_vs_error.png", "latency_cdf_quorum.png",
                "liveness.png", "memory_cost.png", "random_failures.png", "robustness_cost.png")
-
-
-def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """The swept keys and the rows of sweep.csv."""
-    with open(out_dir / "sweep.csv", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        keys = [k for k in reader.fieldnames or []
-                if k not in ("point", "scenario_hash") and k not in ROW_KEYS]
-    return keys, rows
 
 
 def _num(v: str) -> float:
