@@ -143,6 +143,8 @@ def plot_tradeoff(out_dir: Path, points: list[Point], x_metric: str) -> Path:
                        label="wait-all (budget allows no skip)"),
                 Line2D([], [], ls="", marker="o", color="0.5",
                        label="quorum certified by the weight-aware bound"),
+                Line2D([], [], ls="", marker="^", color="0.5",
+                       label="quorum certified by the signed bound"),
                 Line2D([], [], ls="", marker="s", mfc="none", color="0.5",
                        label="quorum certified by the paper's Fep"),
                 Line2D([], [], ls="", label="numbers: the budget epsilon (p: paper's Fep)")]
