@@ -1,0 +1,105 @@
+"""`neurosim attack`: the worst case found, proven where possible, and the sound bounds.
+
+Combines the falsifier (`search`), the exact verifier for piecewise-linear
+networks (`milp`) and the bounds into one report whose keys are those of
+`neurosim attack --json`:
+
+    worst_error <= true worst case <= bound_tightest <= ... <= bound_paper
+
+`exact` is true only when the MILP proved that no configuration of the
+failure model and no input of the box gives more than `worst_error`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurosim.attack.faults import fault_model
+from neurosim.attack.search import search
+from neurosim.attack.witness import describe, engine_error, trial_plan, write_replay
+from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.paper import paper_fep
+from neurosim.bounds.weight_aware import weight_aware_bound
+from neurosim.setup import Setup
+
+
+def sound_bounds(setup: Setup) -> dict[str, float]:
+    """Every sound worst-case bound neurosim computes for the scenario, and the smallest."""
+    net, failures = setup.net, setup.failures
+    iv = interval_bounds(net)
+    out = {"bound_paper": paper_fep(net, failures).fep,
+           "bound_weight_aware": weight_aware_bound(net, failures, local=True, intervals=iv)}
+    try:  # the signed bound, where this version has it
+        from neurosim.bounds.signed import signed_bound
+    except ImportError:
+        signed_bound = None
+    if signed_bound is not None:
+        out["bound_signed"] = float(signed_bound(net, failures, intervals=iv))
+    out["bound_tightest"] = min(out.values())
+    return out
+
+
+def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
+           use_milp: bool = True) -> dict[str, Any]:
+    """Search (and, for piecewise-linear networks, prove) the worst failure and input.
+
+    time_limit: seconds for the whole attack (search, then the MILP with
+    what is left). out_dir: where to write the replay scenario. Returns the
+    report (keys of `neurosim attack --json`).
+    """
+    started = time.perf_counter()
+    net, scn = setup.net, setup.scenario
+    model = fault_model(setup)
+    notes = []
+    inputs = setup.inputs if scn.inputs.kind in ("dataset", "file", "uniform") else None
+    milp_result = None
+    from neurosim.attack.milp import milp_supported
+
+    why_not = milp_supported(net, model) if use_milp else "not asked for"
+    search_budget = time_limit if why_not else 0.3 * time_limit
+    found = search(net, model, inputs, scn.seed, search_budget)
+    method = found.method
+    batch = found.batch
+    if why_not is None:
+        from neurosim.attack.milp import worst_case_milp
+
+        left = max(1.0, time_limit - (time.perf_counter() - started))
+        milp_result = worst_case_milp(net, model, left, lower=found.error)
+        if milp_result.batch is not None:
+            plan_m = trial_plan(net, milp_result.batch)
+            if engine_error(net, plan_m) > engine_error(net, trial_plan(net, batch)):
+                batch = milp_result.batch
+                method = "MILP (HiGHS) argmax"
+    elif use_milp:
+        notes.append(f"no exact MILP: {why_not}")
+    plan = trial_plan(net, batch)
+    worst = engine_error(net, plan)
+    report: dict[str, Any] = {"scenario": scn.name, "source": scn.source,
+                              "failure_model": model.describe(), "worst_error": worst}
+    report.update(sound_bounds(setup))
+    exact = False
+    if milp_result is not None:
+        report["milp_upper_bound"] = milp_result.upper
+        report["milp_status"] = milp_result.status
+        exact = milp_result.proven and worst >= milp_result.upper * (1 - 1e-6) - 1e-9
+        if milp_result.proven and not exact:
+            notes.append("the MILP's optimum and the replayed error differ by more than "
+                         "its tolerance")
+        if milp_result.upper < report["bound_tightest"]:
+            report["bound_tightest"] = milp_result.upper
+    report["exact"] = bool(exact)
+    report["gap"] = report["bound_tightest"] / worst if worst > 0 else float("inf")
+    report["witness"] = describe(net, plan, batch)
+    report["method"] = method
+    report["sets_searched"] = found.sets_searched
+    if out_dir is not None:
+        report["replay_scenario"] = str(write_replay(out_dir, scn.name, net, plan, model))
+    report["notes"] = notes
+    report["elapsed_s"] = time.perf_counter() - started
+    if not np.isfinite(worst):
+        report["notes"].append("the witness blocks in the engine (a receiver gets no signal)")
+    return report
