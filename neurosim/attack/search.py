@@ -204,8 +204,13 @@ def search(net: Network, model: FaultModel, inputs: Array | None, seed: int,
             chosen.append(r)
         if len(chosen) >= CLIMBERS:
             break
-    x0 = np.array([Xs[r[4]] for r in chosen])
-    batch = make_batch(net, model, x0, [sets[r[1]] for r in chosen],
+    x0 = [Xs[r[4]] for r in chosen]
+    # Few sets (e.g. only synapse failures): the best triples again from other starts.
+    n_best = len(chosen)
+    while len(chosen) < CLIMBERS:
+        chosen.append(chosen[len(chosen) % n_best])
+        x0.append(X[rng.integers(len(X))])
+    batch = make_batch(net, model, np.array(x0), [sets[r[1]] for r in chosen],
                        np.array([r[2] for r in chosen]),
                        np.array([1.0 if r[3] == 0 else -1.0 for r in chosen]),
                        [r[5] for r in chosen])

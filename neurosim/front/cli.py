@@ -227,7 +227,7 @@ def format_attack(r: dict[str, Any]) -> str:
         f"{'  (exact: proven by the MILP)' if r['exact'] else ''}",
         f"  bounds             tightest {r['bound_tightest']:.6g}  weight-aware "
         f"{r['bound_weight_aware']:.6g}  paper Fep {r['bound_paper']:.6g}"
-        + (f"  MILP {r['milp_upper_bound']:.6g}" if "milp_upper_bound" in r else ""),
+        + (f"  MILP {r['bound_milp']:.6g}" if r.get("bound_milp") is not None else ""),
         f"  gap                {r['gap']:.4g} (tightest bound / worst found)",
         f"  witness            crashed {w['crashed']}  byzantine {w['byzantine']}  "
         f"lost synapses {len(w['lost_synapses'])}  byzantine synapses "
