@@ -136,6 +136,35 @@ def _activation(p: _Program, name: str, terms: dict[int, float], const: float, a
     return out, 0.0, float(np.clip(ta, 0, 1)), float(np.clip(tb, 0, 1))
 
 
+def deviation_bounds(net: Network, model: FaultModel, iv) -> list[Array]:
+    """Per receiving layer l = 1..L+1, a bound on |s'_j - s_j| (faulty minus fault-free
+    pre-activation), shape (N_l,): the weight-aware recursion for at-most counts, with
+    the local slopes. The program gets it as a constraint (a cut that tightens its
+    relaxation) and to narrow the faulty copy's big-M intervals."""
+    e = np.zeros(net.sizes[0])
+    C, out = model.capacity, []
+    for l, W in enumerate(net.weights, start=1):
+        A = np.abs(W)
+        B = iv.sup_abs(l - 1)
+        m = (model.crash[l - 2] if l >= 2 else 0) + model.lost[l - 1]
+        z = (model.byzantine[l - 2] if l >= 2 else 0) + model.corrupted[l - 1]
+        correct = A * e
+        d = correct.sum(axis=1)
+        extra = np.maximum(A * B - correct, 0.0)
+        if z:
+            extra = np.maximum(extra, A * (C + B) - correct)
+        if m + z:
+            k = min(m + z, W.shape[1])
+            d = d + np.sort(extra, axis=1)[:, -k:].sum(axis=1)
+        d = d * (1 + 1e-9) + 1e-12
+        out.append(d)
+        if l <= net.depth:
+            phi = net.phis[l - 1]
+            a, b = iv.pre_low[l] - d, iv.pre_high[l] + d
+            e = np.minimum(phi.slope(a, b) * d, phi(b) - phi(a))
+    return out
+
+
 @dataclass
 class MilpResult:
     """upper: proven upper bound on the worst error (inf if some MILP did not run).
@@ -150,19 +179,51 @@ class MilpResult:
     elapsed_s: float
 
 
+def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Array,
+               hi: Array) -> tuple[Array, Array]:
+    """[lo, hi] narrowed to the min and max of each expression over the LP relaxation."""
+    A = p.matrix()
+    n = len(p.lo)
+    lo, hi = lo.copy(), hi.copy()
+    for j, t in enumerate(terms):
+        c = np.zeros(n)
+        for v, w in t.items():
+            c[v] = w
+        for sense in (1.0, -1.0):
+            res = _lp(sense * c, A, p)
+            if res is None:
+                continue
+            value = sense * res + const[j]
+            w = PAD * (1.0 + abs(value))
+            if sense > 0:
+                lo[j] = max(lo[j], value - w)
+            else:
+                hi[j] = min(hi[j], value + w)
+    return lo, hi
+
+
+def _lp(c: Array, A: LinearConstraint, p: _Program) -> float | None:
+    """min c @ z over the relaxation (None if the solver does not finish)."""
+    res = milp(c, constraints=A, bounds=Bounds(np.array(p.lo), np.array(p.hi)),
+               options={"disp": False, "time_limit": 10.0})
+    return float(res.fun) if res.status == 0 else None
+
+
 def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
-                    lower: float = 0.0) -> MilpResult:
+                    lower: float = 0.0, tighten: bool = True) -> MilpResult:
     """The largest max-norm output error over the box and the failure model (see module doc)."""
     started = time.perf_counter()
     p = _Program()
     L, sizes, C = net.depth, net.sizes, model.capacity
     iv = interval_bounds(net)
+    dev = deviation_bounds(net, model, iv)
     x = [p.var(lo, hi) for lo, hi in zip(net.input_low, net.input_high)]
     # Layer outputs as linear expressions (terms, const) with bounds, both copies.
     y = [({x[i]: 1.0}, 0.0) for i in range(sizes[0])]
     yf = list(y)
     yf_lo, yf_hi = net.input_low.astype(float), net.input_high.astype(float)
     fail_neuron: list[dict[str, list[int]]] = [{}]  # per layer: "crash"/"byz" binaries
+    same = True  # the faulty copy equals the fault-free one up to this layer
     synapse_vars = []  # per receiving layer: dict with "lost", "rep" (N_l, N_{l-1}) var ids, "q"
     for l in range(1, L + 2):
         W, b = net.weights[l - 1], net.biases[l - 1]
@@ -238,7 +299,8 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
                     all(syn[k] is None for k in ("lost", "rep")):
                 sf_const += W[:, i] * yf[i][1]
         Wp, Wn = np.maximum(W, 0.0), np.minimum(W, 0.0)
-        sf_lo, sf_hi = _pad(Wp @ u_lo + Wn @ u_hi + b, Wp @ u_hi + Wn @ u_lo + b)
+        sf_lo, sf_hi = _pad(np.maximum(Wp @ u_lo + Wn @ u_hi + b, iv.pre_low[l] - dev[l - 1]),
+                            np.minimum(Wp @ u_hi + Wn @ u_lo + b, iv.pre_high[l] + dev[l - 1]))
         # Fault-free expression.
         s_terms = [{} for _ in range(n_out)]
         s_const = b.astype(float).copy()
@@ -249,12 +311,30 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
                 for j in range(n_out):
                     if W[j, i]:
                         s_terms[j][v] = s_terms[j].get(v, 0.0) + W[j, i] * c
+        # While no failure reaches a layer, its faulty copy is the fault-free one: one
+        # set of variables and binaries, not two.
+        same = same and not (nb["crash"] or nb["byz"] or lost_k or rep_k)
+        if not same:
+            for j in range(n_out):  # |s'_j - s_j| <= dev_j
+                row = dict(sf_terms[j])
+                for v, c in s_terms[j].items():
+                    row[v] = row.get(v, 0.0) - c
+                shift = sf_const[j] - s_const[j]
+                p.row(row, -dev[l - 1][j] - shift, dev[l - 1][j] - shift)
+        if 2 <= l <= L and tighten:
+            # Bounds from the linear relaxation of everything so far: much tighter than
+            # interval propagation, and the big-M constants are what the solver lives on.
+            s_lo, s_hi = _tightened(p, s_terms, s_const, s_lo, s_hi)
+            if not same:
+                sf_lo, sf_hi = _tightened(p, sf_terms, sf_const, sf_lo, sf_hi)
         if l <= L:
             name = net.activations[l - 1]
-            y = [_activation(p, name, s_terms[j], s_const[j], s_lo[j], s_hi[j])[:2]
-                 for j in range(n_out)]
-            new = [_activation(p, name, sf_terms[j], sf_const[j], sf_lo[j], sf_hi[j])
-                   for j in range(n_out)]
+            y_act = [_activation(p, name, s_terms[j], s_const[j], s_lo[j], s_hi[j])
+                     for j in range(n_out)]
+            y = [(t, c) for t, c, _, _ in y_act]
+            new = y_act if same else [
+                _activation(p, name, sf_terms[j], sf_const[j], sf_lo[j], sf_hi[j])
+                for j in range(n_out)]
             yf = [(t, c) for t, c, _, _ in new]
             yf_lo = np.array([a for _, _, a, _ in new])
             yf_hi = np.array([b_ for _, _, _, b_ in new])

@@ -44,6 +44,25 @@ def sound_bounds(setup: Setup) -> dict[str, float]:
     return out
 
 
+def not_searched(setup: Setup) -> list[str]:
+    """What of the scenario's failure model the search leaves out, one sentence each."""
+    scn, notes = setup.scenario, []
+    f = scn.failures
+    if any(np.atleast_1d(f.stragglers)) or any(np.atleast_1d(f.synapse_stragglers)):
+        notes.append("stragglers change when signals arrive, not their values: not searched "
+                     "(a quorum's skipped signals are, as missing ones)")
+    if "timeout" in scn.firing.rule:
+        notes.append("a timeout can leave out any number of late signals: not searched "
+                     "beyond the scenario's failure counts")
+    if f.crash_time is not None:
+        notes.append("crash_time: crashes are searched from the start (a neuron that "
+                     "crashes after firing has sent its correct value)")
+    if f.placement == "list":
+        notes.append("placement = 'list': every set of the listed sizes is searched, "
+                     "not only the listed one")
+    return notes
+
+
 def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
            use_milp: bool = True) -> dict[str, Any]:
     """Search (and, for piecewise-linear networks, prove) the worst failure and input.
@@ -55,7 +74,7 @@ def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
     started = time.perf_counter()
     net, scn = setup.net, setup.scenario
     model = fault_model(setup)
-    notes = []
+    notes = not_searched(setup)
     inputs = setup.inputs if scn.inputs.kind in ("dataset", "file", "uniform") else None
     milp_result = None
     why_not = milp_supported(net, model) if use_milp else "not asked for"
@@ -95,7 +114,8 @@ def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
         if report["bound_milp"] is not None:
             report["bound_tightest"] = min(report["bound_tightest"], milp_result.upper)
     report["exact"] = bool(exact)
-    report["gap"] = report["bound_tightest"] / worst if worst > 0 else float("inf")
+    # No error found (nothing can fail): no ratio, and JSON has no infinity.
+    report["gap"] = report["bound_tightest"] / worst if worst > 0 else None
     report["witness"] = describe(net, plan, batch)
     report["method"] = method
     report["sets_searched"] = found.sets_searched

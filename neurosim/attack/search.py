@@ -33,7 +33,8 @@ Array = np.ndarray
 
 EXHAUSTIVE = 100_000     # enumerate failed-neuron sets up to this many combinations
 BEAM = 24                # sets kept per beam step
-SCREEN_ROWS = 3_000_000  # (set, input) pairs screened at most (inputs are subsampled)
+SCREEN_ROWS = 1_000_000  # (set, input) pairs screened at most (inputs are subsampled)
+CHUNK_ROWS = 40_000      # (set, input) pairs per screening step (bounded memory)
 CLIMBERS = 256           # triples that climb
 STEPS = 200              # climbing steps
 RESELECT = 10            # failed synapses are reselected every RESELECT steps
@@ -76,12 +77,13 @@ def start_inputs(net: Network, inputs: Array | None, rng: np.random.Generator,
 
 
 def screen(net: Network, model: FaultModel, sets: list[NeuronSet], X: Array,
-           pattern: str) -> tuple[Array, Array]:
+           pattern: str, deadline: float = np.inf) -> tuple[Array, Array]:
     """Best start per set, output and sign: (value (S, K, 2), input index (S, K, 2)).
 
     Failed neurons only (synapse-level failures come in the climb); Byzantine
     senders send `pattern` (see `make_batch`). value[..., 0] is the largest
-    F'_k - F_k, value[..., 1] the largest F_k - F'_k.
+    F'_k - F_k, value[..., 1] the largest F_k - F'_k. Sets not reached by the
+    deadline keep -inf.
     """
     L, sizes, C = net.depth, net.sizes, model.capacity
     ys = net.layer_outputs(X) if len(X) else None  # fault-free, exact
@@ -102,8 +104,10 @@ def screen(net: Network, model: FaultModel, sets: list[NeuronSet], X: Array,
         push.append(byz[l - 1] @ (W * v).T)  # (S, N_l)
     best = np.full((S, K, 2), -np.inf)
     arg = np.zeros((S, K, 2), dtype=int)
-    chunk = max(1, SCREEN_ROWS // max(1, P) // 4)
+    chunk = max(1, CHUNK_ROWS // max(1, P))
     for c0 in range(0, S, chunk):
+        if c0 and time.perf_counter() > deadline:
+            break
         sl = slice(c0, min(S, c0 + chunk))
         y = np.broadcast_to(X, (sl.stop - sl.start, P, sizes[0]))
         for l in range(1, L + 2):
@@ -189,12 +193,16 @@ def search(net: Network, model: FaultModel, inputs: Array | None, seed: int,
     if len(sets) * len(X) > SCREEN_ROWS:
         Xs = X[rng.choice(len(X), max(8, SCREEN_ROWS // len(sets)), replace=False)]
     # Triples (set, output, sign) with their best start and pattern.
-    rows = []
-    for p in _patterns(model):
-        best, arg = screen(net, model, sets, Xs, p)
+    rows, screened = [], 0
+    patterns = _patterns(model)
+    for n_p, p in enumerate(patterns):
+        screen_deadline = started + (0.5 * time_limit) * (n_p + 1) / len(patterns)
+        best, arg = screen(net, model, sets, Xs, p, screen_deadline)
+        screened = max(screened, int(np.isfinite(best.max(axis=(1, 2))).sum()))
         for s, k, t in zip(*np.unravel_index(np.argsort(-best, axis=None)[:4 * CLIMBERS],
                                              best.shape)):
-            rows.append((best[s, k, t], s, k, t, arg[s, k, t], p))
+            if np.isfinite(best[s, k, t]):
+                rows.append((best[s, k, t], s, k, t, arg[s, k, t], p))
     rows.sort(key=lambda r: -r[0])
     per_set: dict[int, int] = {}
     chosen = []
@@ -217,6 +225,8 @@ def search(net: Network, model: FaultModel, inputs: Array | None, seed: int,
     for s, x in extra_starts:
         more = make_batch(net, model, x[None, :], [s], np.zeros(1), np.ones(1))
         batch = _concat(batch, more)
+    if screened < len(sets):
+        how += f" (time for {screened} of them on {len(Xs)} start inputs)"
     best = climb(net, model, batch, deadline)
     ev = evaluate(net, best, gradient=False)
     i = int(np.argmax(ev.error))
