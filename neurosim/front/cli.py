@@ -228,7 +228,7 @@ def format_attack(r: dict[str, Any]) -> str:
         f"  bounds             tightest {r['bound_tightest']:.6g}  weight-aware "
         f"{r['bound_weight_aware']:.6g}  paper Fep {r['bound_paper']:.6g}"
         + (f"  MILP {r['bound_milp']:.6g}" if r.get("bound_milp") is not None else ""),
-        f"  gap                "
+        "  gap                "
         + (f"{r['gap']:.4g} (tightest bound / worst found)" if r["gap"] is not None
            else "- (no error found)"),
         f"  witness            crashed {w['crashed']}  byzantine {w['byzantine']}  "
