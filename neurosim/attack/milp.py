@@ -210,8 +210,13 @@ def _lp(c: Array, A: LinearConstraint, p: _Program) -> float | None:
 
 
 def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
-                    lower: float = 0.0, tighten: bool = True) -> MilpResult:
-    """The largest max-norm output error over the box and the failure model (see module doc)."""
+                    lower: float = 0.0, tighten: bool = True,
+                    first: tuple[int, float] | None = None) -> MilpResult:
+    """The largest max-norm output error over the box and the failure model (see module doc).
+
+    lower: an error already found (the programs only look above it). first:
+    the (output, sign) to solve first, e.g. the found witness's.
+    """
     started = time.perf_counter()
     p = _Program()
     L, sizes, C = net.depth, net.sizes, model.capacity
@@ -341,7 +346,7 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
         else:
             out_terms = [(s_terms[j], s_const[j], sf_terms[j], sf_const[j]) for j in range(n_out)]
     return _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit,
-                          lower, started)
+                          lower, started, dev[-1], first)
 
 
 def _keep(p: _Program, terms: dict[int, float], const: float, fails: list[int], lo: float,
@@ -366,13 +371,20 @@ def _keep(p: _Program, terms: dict[int, float], const: float, fails: list[int], 
 
 
 def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit, lower,
-                   started) -> MilpResult:
+                   started, dev_out, first) -> MilpResult:
     n = len(p.lo)
     bounds = Bounds(np.array(p.lo), np.array(p.hi))
     integrality = np.array(p.integer)
     best_val, best_sol, upper, proven, statuses = lower, None, lower, True, []
     jobs = [(k, s) for k in range(len(out_terms)) for s in (1.0, -1.0)]
+    if first is not None and first in jobs:
+        jobs.remove(first)
+        jobs.insert(0, first)
     for n_job, (k, s) in enumerate(jobs):
+        tag = f"out {k}{'+' if s > 0 else '-'}"
+        if lower > 0 and dev_out[k] < lower:  # the deviation bound rules it out
+            statuses.append(f"{tag}: below")
+            continue
         st, sc, ft, fc = out_terms[k]
         obj: dict[int, float] = {}
         for v, c in ft.items():
@@ -392,7 +404,6 @@ def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_
         cut = [(obj, best_val - const, np.inf)]
         res = milp(cvec, constraints=p.matrix(cut), integrality=integrality, bounds=bounds,
                    options={"time_limit": max(share, 0.5), "mip_rel_gap": GAP, "disp": False})
-        tag = f"out {k}{'+' if s > 0 else '-'}"
         if res.status == 2:  # infeasible: this output and sign cannot beat best_val
             statuses.append(f"{tag}: below")
             continue

@@ -21,7 +21,13 @@ import numpy as np
 from neurosim.attack.faults import fault_model
 from neurosim.attack.milp import milp_supported, worst_case_milp
 from neurosim.attack.search import climb, search
-from neurosim.attack.witness import describe, engine_error, trial_plan, write_replay
+from neurosim.attack.witness import (
+    describe,
+    engine_difference,
+    engine_error,
+    trial_plan,
+    write_replay,
+)
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.weight_aware import weight_aware_bound
@@ -84,7 +90,10 @@ def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
     batch = found.batch
     if why_not is None:
         left = max(1.0, time_limit - (time.perf_counter() - started))
-        milp_result = worst_case_milp(net, model, left, lower=found.error)
+        d = engine_difference(net, trial_plan(net, batch))
+        k = int(np.nanargmax(np.abs(d)))
+        milp_result = worst_case_milp(net, model, left, lower=found.error,
+                                      first=(k, 1.0 if d[k] >= 0 else -1.0))
         method += f"; MILP (HiGHS): {milp_result.status} in {milp_result.elapsed_s:.1f} s"
         if milp_result.batch is not None:
             # The solver's point is feasible to its tolerance: a short climb from it

@@ -49,12 +49,16 @@ def trial_plan(net: Network, batch: Batch, b: int = 0) -> TrialPlan:
                      weights, latency)
 
 
+def engine_difference(net: Network, plan: TrialPlan) -> Array:
+    """F'(x) - F(x), (N_{L+1},), as the engines compute it (NaN where an output never fires)."""
+    out = simulate_fast(net, plan, REPLAY_RULE)
+    return out.output - net.forward(plan.x[None, :])[0]
+
+
 def engine_error(net: Network, plan: TrialPlan) -> float:
     """max_k |F'_k - F_k| as the engines compute it (NaN if an output never fires)."""
-    out = simulate_fast(net, plan, REPLAY_RULE)
-    if out.blocked:
-        return float("nan")
-    return float(np.abs(out.output - net.forward(plan.x[None, :])[0]).max())
+    d = engine_difference(net, plan)
+    return float(np.abs(d).max()) if np.all(np.isfinite(d)) else float("nan")
 
 
 def describe(net: Network, plan: TrialPlan, batch: Batch, b: int = 0) -> dict[str, Any]:
@@ -77,7 +81,7 @@ def describe(net: Network, plan: TrialPlan, batch: Batch, b: int = 0) -> dict[st
         "byzantine_values": [[l, int(j), int(i), float(plan.value[l - 1][j, i])]
                              for l in range(1, L + 2)
                              for j, i in zip(*np.nonzero(plan.replaced[l - 1]))],
-        "output": int(batch.out[b]),
+        "output": int(np.nanargmax(np.abs(engine_difference(net, plan)))),
     }
     errs = [plan.weights[l] - net.weights[l] for l in range(L + 1)]
     if any(np.any(e) for e in errs):
