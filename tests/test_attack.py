@@ -228,3 +228,18 @@ def test_a_bad_pinned_file_exits_2_naming_the_key(tmp_path, capsys):
     assert main(["run", str(toml), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "failures.pinned" in err and "value2" in err and "Traceback" not in err
+
+
+def test_nothing_to_fail_gives_zero_error_no_gap_and_strict_json(tmp_path, capsys):
+    scn = _scenario(tmp_path, "sigmoid", {"stragglers": 1})
+    assert main(["attack", str(scn), "--json", "--time-limit", "3"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert report["worst_error"] == 0.0 and report["gap"] is None
+    assert any("stragglers" in n for n in report["notes"])
+
+
+def test_a_non_positive_time_limit_exits_2(tmp_path, capsys):
+    scn = _scenario(tmp_path, "sigmoid", {"crash": 1})
+    assert main(["attack", str(scn), "--time-limit", "0"]) == 2
+    assert "--time-limit" in capsys.readouterr().err
