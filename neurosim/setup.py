@@ -46,6 +46,13 @@ def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | 
     if "quorum" not in scn.firing.rule:
         return None, None
     if q == "auto":
+        if "timeout" in scn.firing.rule:
+            # A timeout lets a receiver fire on fewer signals than its quorum, so a
+            # certificate for the quorum's skips would not cover what the engine does.
+            raise InputError(scn.source, "firing.rule",
+                             f'"{scn.firing.rule}" with quorum = "auto": a timeout can fire '
+                             "on fewer signals than the certified quorum, so no error "
+                             'budget can be certified; use rule = "quorum"')
         from neurosim.bounds.quorum import auto_quorum
 
         try:
@@ -69,6 +76,13 @@ def prepare(scn: Scenario) -> Setup:
     """Build the network, inputs, failure counts and quorums of a scenario."""
     net = build_network(scn)
     inputs, labels = build_inputs(scn, net)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(net.forward(inputs)).all(axis=1)
+    if not finite.all():
+        raise InputError(scn.source, "network",
+                         f"the fault-free outputs are not finite for input row "
+                         f"{int(np.argmin(finite))} (float64 overflow): the network cannot be "
+                         "simulated in float64")
     failures = build_failures(scn, net)  # checks the counts before a quorum is derived
     quorum, plan = build_quorum(scn, net)
     if quorum is not None:

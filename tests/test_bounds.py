@@ -97,7 +97,7 @@ def test_paper_recursion_equals_closed_form():
         if rng.random() < 0.3:
             byz = [0] * L
         C = float(rng.uniform(0, 5))
-        fep = paper_fep(net, failure_counts(net, crash, byz, capacity=C)).fep
+        fep = paper_fep(net, failure_counts(net, crash, byz, capacity=C)).fep_exact_f
         closed = paper_fep_closed_form(net, crash, byz, C)
         assert rel_close(fep, closed, 1e-12), (sizes, acts, crash, byz, fep, closed)
 
@@ -131,8 +131,12 @@ def test_hand_closed_form_sigmoid():
     #   l = 1: 1 * 3 * 3 * [1/4 * (2 - 1) * 2] = 4.5;  l = 2: 1 * 1 * 3 = 3
     expected = 1 * (2.0 + 1.0) * 3.0 * (0.25 * 1 * 2.0) + 1 * 1.0 * 3.0
     f = failure_counts(net, crash=[0, 1], byzantine=[1, 0], capacity=2.0)
-    assert paper_fep(net, f).fep == pytest.approx(expected, rel=1e-12)
+    assert paper_fep(net, f).fep_exact_f == pytest.approx(expected, rel=1e-12)
     assert expected == 7.5
+    # At most these counts: delta_2 = 1/4 * (2 * 0 + 1 * (2 * 3)) = 1.5 > B_2 = 1, so a
+    # correct layer-2 signal (3 * 1.5 = 4.5 at the output) can do more harm than a missing
+    # one (3 * 1 = 3): with no crash in layer 2 the bound is 2 * 4.5 = 9 > 7.5.
+    assert paper_fep(net, f).fep == pytest.approx(9.0, rel=1e-12)
 
 
 def test_hand_closed_form_relu():
@@ -145,7 +149,11 @@ def test_hand_closed_form_relu():
     #   l = 1: 1 * 3 * 4 * [1 * (2 - 1) * 2] = 24;  l = 2: 1 * 4.5 * 4 = 18
     expected = 1 * 3.0 * 4.0 * (1.0 * (2 - 1) * 2.0) + 1 * 4.5 * 4.0
     assert expected == 42.0
-    assert paper_fep(net, failure_counts(net, crash=[1, 1])).fep == pytest.approx(42.0, rel=1e-12)
+    f = failure_counts(net, crash=[1, 1])
+    assert paper_fep(net, f).fep_exact_f == pytest.approx(42.0, rel=1e-12)
+    # At most: delta_2 = 1 * (1 * 2 * 3) = 6 > B_2 = 4.5, so keeping the layer-2 neuron
+    # (4 * 6 = 24) is worse than crashing it (4 * 4.5 = 18): 2 * 24 = 48.
+    assert paper_fep(net, f).fep == pytest.approx(48.0, rel=1e-12)
     # Only layer 2: 1 * 4.5 * 4 = 18; only layer 1, two crashes: 2 * 3 * 4 * (1 * 2 * 2) = 96.
     assert paper_fep(net, failure_counts(net, crash=[0, 1])).fep == pytest.approx(18.0)
     assert paper_fep(net, failure_counts(net, crash=[2, 0])).fep == pytest.approx(96.0)
@@ -167,7 +175,8 @@ def test_contributions_sum_to_fep():
         f = failure_counts(net, crash, byz, scrash, 0, eta, capacity=float(rng.uniform(0, 3)))
         p = paper_fep(net, f)
         assert len(p.contribution) == L + 1
-        assert rel_close(sum(p.contribution), p.fep, 1e-12)
+        assert rel_close(sum(p.contribution), p.fep_exact_f, 1e-12)
+        assert p.fep >= p.fep_exact_f
         assert all(c >= 0 for c in p.contribution)
 
 

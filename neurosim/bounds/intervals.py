@@ -3,6 +3,12 @@
 Gives, for every neuron, an interval that holds its fault-free pre-activation
 and output over the whole input domain. From it come B_l for unbounded
 activations and the local Lipschitz constants.
+
+The intervals hold the float64 values the engine computes, not only the real
+ones: each is widened by two summation errors (that of the interval
+arithmetic itself and that of the engine's sum) and, after phi, by two
+activation errors (`neurosim.bounds.rounding`), then rounded outward. An
+overflow (inf - inf, 0 * inf) gives the whole line, never NaN.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurosim.bounds.rounding import activation_error, summation_error, widen
 from neurosim.data.network import Network
 
 Array = np.ndarray
@@ -41,11 +48,22 @@ def interval_bounds(net: Network) -> Intervals:
     phis = net.phis
     for l, (W, b) in enumerate(zip(net.weights, net.biases, strict=True)):
         Wp, Wn = np.maximum(W, 0.0), np.minimum(W, 0.0)
-        slo = Wp @ lo + Wn @ hi + b
-        shi = Wp @ hi + Wn @ lo + b
+        with np.errstate(invalid="ignore", over="ignore"):
+            slo = Wp @ lo + Wn @ hi + b
+            shi = Wp @ hi + Wn @ lo + b
+            size = np.abs(W) @ np.maximum(np.abs(lo), np.abs(hi))
+            slo, shi = widen(slo, shi, 2 * summation_error(size, b, W.shape[1]))
+        slo = np.where(np.isnan(slo), -np.inf, slo)
+        shi = np.where(np.isnan(shi), np.inf, shi)
         if l < net.depth:
             # Activations are monotone: the image of [slo, shi] is [phi(slo), phi(shi)].
-            lo, hi = phis[l](slo), phis[l](shi)
+            phi = phis[l]
+            with np.errstate(invalid="ignore", over="ignore"):
+                lo, hi = phi(slo), phi(shi)
+                err = 2 * activation_error(phi.name, np.maximum(np.abs(lo), np.abs(hi)))
+                lo, hi = widen(lo, hi, err)
+            # phi's float64 values stay in its range (exp and the division are monotone).
+            lo, hi = np.maximum(lo, phi.low), np.minimum(hi, phi.high)
         else:
             lo, hi = slo, shi
         pre_low.append(slo)

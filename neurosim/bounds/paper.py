@@ -11,7 +11,21 @@ l = 1..L+1 with N = N_{l-1} senders of which m are missing and z corrupted:
 
 With eta = 0 and only crashes it is the paper's
 delta_l = K_l w_m ((N - f) delta_{l-1} + f B_{l-1}), whose unrolling is the
-closed form of SPEC 3.
+paper's closed form (`paper_fep_closed_form`). That is the paper's bound as
+it states it: *exactly* m missing and z corrupted signals (`fep_exact_f`).
+
+The bound neurosim certifies with (`fep`) holds for *at most* those counts
+and for float64. With c, a, r the per-signal deviations of a correct,
+missing and corrupted signal (the three terms above),
+
+    T_l = N c + (m + z) (a - c)^+ + z (r - a)
+
+(a correct signal may deviate by more than a missing one, c > a, when
+delta_{l-1} > B_{l-1}: then fewer failures do more harm, and the exact-f
+form is not an upper bound), plus the rounding of the sums and activations
+(`neurosim.bounds.rounding`) wherever the deviation is non-zero. Term by
+term it dominates the weight-aware bound's at-most form, so the chain
+weight-aware <= paper holds.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurosim.bounds.intervals import layer_sup
+from neurosim.bounds.rounding import activation_error, finite_or_inf, inflate, summation_error
 from neurosim.data.counts import Failures
 from neurosim.data.network import Network
 
@@ -29,14 +44,18 @@ from neurosim.data.network import Network
 class PaperBound:
     """Fep and its parts.
 
-    fep: the bound on the output error (max-norm over outputs).
-    delta: delta_l for l = 0..L (delta_0 = 0, inputs exact).
-    contribution: the part of fep due to the failures into layer l = 1..L+1;
-    they sum to fep.
+    fep: the bound on the output error (max-norm over outputs) for at most
+    the counts, float64-sound: the one to certify with.
+    fep_exact_f: the paper's Fep as the paper states it (exactly the counts,
+    real arithmetic).
+    delta: delta_l for l = 0..L of `fep` (delta_0 = 0, inputs exact).
+    contribution: the part of fep_exact_f due to the failures into layer
+    l = 1..L+1; they sum to fep_exact_f.
     B, w_max, K: the constants used, per layer.
     """
 
     fep: float
+    fep_exact_f: float
     delta: list[float]
     contribution: list[float]
     B: list[float]
@@ -45,11 +64,48 @@ class PaperBound:
 
 
 def paper_fep(net: Network, failures: Failures) -> PaperBound:
-    """The paper's Fep for `failures` on `net` (SPEC 3)."""
-    sizes, L, C = net.sizes, net.depth, failures.capacity
+    """The paper's Fep for `failures` on `net`: at most the counts, and exactly them."""
     B = layer_sup(net)
     w_max = [float(np.abs(W).max()) for W in net.weights]
     K = [phi.lipschitz for phi in net.phis] + [1.0]  # the output layer is linear
+    fep_exact, contribution = _exact_f(net, failures, B, w_max, K)
+    fep, delta = _at_most(net, failures, B, w_max, K)
+    return PaperBound(fep, fep_exact, delta, contribution, B, w_max, K[:net.depth])
+
+
+def _at_most(net: Network, failures: Failures, B: list[float], w_max: list[float],
+             K: list[float]) -> tuple[float, list[float]]:
+    """fep and delta_l for at most the counts, with the float64 rounding terms."""
+    sizes, L, C = net.sizes, net.depth, failures.capacity
+    delta = [0.0]
+    with np.errstate(invalid="ignore", over="ignore"):
+        for l in range(1, L + 2):
+            N, m, z = sizes[l - 1], failures.missing[l - 1], failures.corrupted[l - 1]
+            w, eta, b, dl = w_max[l - 1], failures.eta[l - 1], B[l - 1], delta[-1]
+            c = (w + eta) * dl + eta * b
+            a = w * b
+            T = N * c + (m + z) * max(a - c, 0.0) + z * C * (w + eta)
+            if T > 0:
+                bias = float(np.abs(net.biases[l - 1]).max())
+                faulty = N * (w + eta) * max(b + dl, C if z else 0.0)
+                T = (inflate(T, 8) + summation_error(faulty, bias, N)
+                     + summation_error(N * w * b, bias, N))
+            T = float(finite_or_inf(T))
+            if l > L:
+                return T, delta
+            phi = net.phis[l - 1]
+            d = K[l - 1] * T
+            if T > 0:
+                d = inflate(d + 2 * activation_error(phi.name, phi.sup_abs if phi.bounded
+                                                     else 0.0), 4)
+            delta.append(float(finite_or_inf(d)))
+    raise AssertionError("unreachable")
+
+
+def _exact_f(net: Network, failures: Failures, B: list[float], w_max: list[float],
+             K: list[float]) -> tuple[float, list[float]]:
+    """The paper's recursion with exactly the counts, and each layer's contribution."""
+    sizes, L, C = net.sizes, net.depth, failures.capacity
     delta = [0.0]
     gain, added = [], []  # T_l = gain_l * delta_{l-1} + added_l
     for l in range(1, L + 2):
@@ -71,7 +127,7 @@ def paper_fep(net: Network, failures: Failures) -> PaperBound:
         for later in range(l + 1, L + 2):
             amp *= gain[later - 1] * (K[later - 1] if later <= L else 1.0)
         contribution.append(added[l - 1] * amp)
-    return PaperBound(float(fep), delta, contribution, B, w_max, K[:L])
+    return float(fep), contribution
 
 
 def paper_fep_closed_form(net: Network, crash: list[int], byzantine: list[int] | None = None,

@@ -1,21 +1,42 @@
-"""Bounds that use the actual weights (SPEC 4): worst case and given failed set.
+"""Bounds that use the actual weights: worst case and given failed set.
 
-Both propagate a vector e^(l) of per-neuron deviation bounds. For receiver j
-of layer l, a signal from i contributes to its pre-activation deviation
+Both propagate a vector e^(l) of per-neuron deviation bounds: |y'_i - y_i|
+<= e_i for a correct signal, where y' is the faulty run's value. For receiver
+j of layer l, a signal from i contributes to its pre-activation deviation at
+most
 
-    correct    |W_ji| e_i + eta (B_i + e_i)
-    missing    |W_ji| B_i
-    corrupted  |W_ji| (C + B_i) + eta C
+    correct    c_ji = |W_ji| e_i + eta (B_i + e_i)
+    missing    a_ji = |W_ji| B_i
+    corrupted  r_ji = |W_ji| (C + B_i) + eta C
 
-(B_i: the interval bound on |y_i|; eta: the weight precision of layer l).
-The worst case (4.1) takes, per receiver, the m + z failed signals that add
-most, so it holds for any failed set of those sizes and for every receiver
-missing a different set (boosting). The given-set bound (4.2) uses the set.
+(B_i: the interval bound on |y_i|; eta: the weight precision of layer l;
+C: the Byzantine capacity). With the signals known (given set), the
+pre-activation deviation is at most d_j = sum_i of the right term.
 
-Local Lipschitz constants (4.3): the fault-free pre-activation of j lies in
+Worst case, for *at most* m missing and at most z corrupted signals into
+each receiver, any of them, a different set at every receiver:
+
+    d_j = sum_i c_ji + top_{m+z} over i of (a_ji - c_ji)^+ + top_z over i of (r_ji - a_ji)
+
+Why it holds: for a failed set with missing signals M and corrupted Z
+(disjoint, |M| <= m, |Z| <= z), the deviation is at most
+sum_i c_ji + sum_{M u Z} (a_ji - c_ji) + sum_Z (r_ji - a_ji). The first sum
+over M u Z (at most m + z signals) is at most the top m + z of the positive
+parts, and r_ji - a_ji = C (|W_ji| + eta) >= 0, so the second is at most the
+top z. The positive part matters: a correct signal can deviate by more than a
+missing one (e_i > B_i, when upstream deviations are large), so fewer
+failures can do more harm, and a quorum receiver that skips a corrupted
+signal uses one more correct signal than "exactly m + z failed" assumes.
+
+Local Lipschitz constants: the fault-free pre-activation of j lies in
 [s_lo, s_hi] (interval propagation) and the faulty one within d_j of it, so
 phi's slope on [s_lo - d_j, s_hi + d_j] bounds the output deviation, and so
 does the width of phi's image of that interval.
+
+Floating point: each d_j > 0 gets the rounding of the two sums (faulty and
+fault-free) and each activation the rounding of its two evaluations
+(`neurosim.bounds.rounding`), so the bounds hold for the float64 values the
+engine computes.
 """
 
 from __future__ import annotations
@@ -25,12 +46,21 @@ from collections.abc import Sequence
 import numpy as np
 
 from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.rounding import (
+    activation_error,
+    finite_or_inf,
+    inflate,
+    summation_error,
+    widen,
+)
 from neurosim.data.counts import Failures
 from neurosim.data.network import Network
+from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
 
 Array = np.ndarray
 
-CORRECT, MISSING, CORRUPTED = 0, 1, 2
+__all__ = ["CORRECT", "CORRUPTED", "MISSING", "given_set_bound", "given_set_layers",
+           "signals_for_crashed", "weight_aware_bound", "weight_aware_layers"]
 
 
 def _top_k_sum(a: Array, k: int) -> Array:
@@ -42,20 +72,44 @@ def _top_k_sum(a: Array, k: int) -> Array:
     return np.partition(a, a.shape[1] - k, axis=1)[:, -k:].sum(axis=1)
 
 
+def _rounded(d: Array, W: Array, b: Array, B: Array, faulty_abs: Array) -> Array:
+    """d (real pre-activation deviation bounds) plus the rounding of both runs' sums.
+
+    faulty_abs: (N_l,) a bound on sum_i |W_ji + err_ji| |u'_i| over what the
+    faulty run sums; the fault-free one sums W_ji y_i with |y_i| <= B_i.
+    Where d_j = 0 both runs sum the same bits, and no term is needed.
+    """
+    n = W.shape[1]
+    rho = summation_error(faulty_abs, b, n) + summation_error(np.abs(W) @ B, b, n)
+    return finite_or_inf(np.where(d > 0, inflate(d, n) + rho, 0.0))
+
+
 def _activate(net: Network, iv: Intervals, l: int, d: Array, local: bool) -> Array:
     """Output deviation bound of layer l's neurons from pre-activation deviation d."""
     if l > net.depth:
         return d  # the output layer is linear
     phi = net.phis[l - 1]
-    if not local:
-        return phi.lipschitz * d
-    a, b = iv.pre_low[l] - d, iv.pre_high[l] + d
-    return np.minimum(phi.slope(a, b) * d, phi(b) - phi(a))
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not local:
+            sup = phi.sup_abs if phi.bounded else 0.0  # unbounded ones round exactly
+            e = phi.lipschitz * d + 2 * activation_error(phi.name, sup)
+        else:
+            a, b = widen(iv.pre_low[l] - d, iv.pre_high[l] + d, 0.0)
+            ya, yb = phi(a), phi(b)
+            size = np.maximum(np.abs(ya), np.abs(yb))
+            width = yb - ya + 2 * activation_error(phi.name, size)
+            slope = inflate(phi.slope(a, b), 8)
+            e = np.minimum(np.minimum(slope * d, phi.lipschitz * d), width)
+            e = e + 2 * activation_error(phi.name, size)
+            # A zero slope: phi is constant on the interval, in float64 too.
+            e = np.where(slope > 0, e, 0.0)
+        e = np.where(d > 0, inflate(e, 4), 0.0)
+    return finite_or_inf(e)
 
 
 def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
                         intervals: Intervals | None = None) -> list[Array]:
-    """e^(l) for l = 0..L+1 under the worst failed sets of the given sizes (SPEC 4.1).
+    """e^(l) for l = 0..L+1 under the worst failed sets of at most the given sizes.
 
     The last entry, shape (N_{L+1},), bounds each output's error.
     """
@@ -63,18 +117,20 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
     C = failures.capacity
     e = np.zeros(net.sizes[0])
     es = [e]
-    for l, W in enumerate(net.weights, start=1):
+    for l, (W, bias) in enumerate(zip(net.weights, net.biases), start=1):
         A = np.abs(W)
         B = iv.sup_abs(l - 1)
         m, z, eta = failures.missing[l - 1], failures.corrupted[l - 1], failures.eta[l - 1]
-        correct = A * e + eta * (B + e)
-        d = correct.sum(axis=1)
-        if m + z:
-            # Any failed set: its extra over "all correct" is at most the top m+z
-            # of (missing - correct), plus the top z of (corrupted - missing).
-            d = d + _top_k_sum(A * B - correct, m + z)
-        if z:
-            d = d + C * _top_k_sum(A + eta, z)
+        with np.errstate(invalid="ignore", over="ignore"):
+            correct = A * e + eta * (B + e)
+            d = correct.sum(axis=1)
+            if m + z:
+                d = d + _top_k_sum(np.maximum(A * B - correct, 0.0), m + z)
+            if z:
+                d = d + C * _top_k_sum(A + eta, z)
+            # A faulty input is at most B_i + e_i (correct), C (corrupted) or 0 (missing).
+            U = np.maximum(B + e, C if z else 0.0)
+            d = _rounded(finite_or_inf(d), W, bias, B, A @ U + eta * U.sum())
         e = _activate(net, iv, l, d, local)
         es.append(e)
     return es
@@ -82,7 +138,7 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
 
 def weight_aware_bound(net: Network, failures: Failures, local: bool = True,
                        intervals: Intervals | None = None) -> float:
-    """SPEC 4.1 (with 4.3 if `local`): bound on the output error, max-norm."""
+    """Weight-aware worst case (with local slopes if `local`): output error bound, max-norm."""
     return float(weight_aware_layers(net, failures, local, intervals)[-1].max())
 
 
@@ -94,7 +150,7 @@ def given_set_layers(
     local: bool = True,
     intervals: Intervals | None = None,
 ) -> list[Array]:
-    """e^(l) for l = 0..L+1 when the failed signals are known (SPEC 4.2).
+    """e^(l) for l = 0..L+1 when the failed signals are known.
 
     signals[l-1]: int array (N_l, N_{l-1}) with CORRECT, MISSING or CORRUPTED
     for what receiver j of layer l used from sender i; None means all correct.
@@ -104,17 +160,22 @@ def given_set_layers(
     etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else list(eta)
     e = np.zeros(net.sizes[0])
     es = [e]
-    for l, W in enumerate(net.weights, start=1):
+    for l, (W, bias) in enumerate(zip(net.weights, net.biases), start=1):
         A = np.abs(W)
         B = iv.sup_abs(l - 1)
         et = etas[l - 1]
-        per_signal = A * e + et * (B + e)
         kind = signals[l - 1]
-        if kind is not None:
-            per_signal = np.where(kind == MISSING, A * B, per_signal)
-            per_signal = np.where(kind == CORRUPTED, A * (capacity + B) + et * capacity,
-                                  per_signal)
-        e = _activate(net, iv, l, per_signal.sum(axis=1), local)
+        with np.errstate(invalid="ignore", over="ignore"):
+            per_signal = A * e + et * (B + e)
+            U = np.broadcast_to(B + e, W.shape)  # |what the faulty run sums|
+            if kind is not None:
+                per_signal = np.where(kind == MISSING, A * B, per_signal)
+                per_signal = np.where(kind == CORRUPTED, A * (capacity + B) + et * capacity,
+                                      per_signal)
+                U = np.where(kind == MISSING, 0.0, np.where(kind == CORRUPTED, capacity, U))
+            d = _rounded(finite_or_inf(per_signal.sum(axis=1)), W, bias, B,
+                         ((A + et) * U).sum(axis=1))
+        e = _activate(net, iv, l, d, local)
         es.append(e)
     return es
 
@@ -122,7 +183,7 @@ def given_set_layers(
 def given_set_bound(net: Network, signals: Sequence[Array | None],
                     eta: Sequence[float] | float = 0.0, capacity: float = 1.0,
                     local: bool = True, intervals: Intervals | None = None) -> float:
-    """SPEC 4.2 (with 4.3 if `local`): output error bound for the known failed signals."""
+    """Given-set bound (with local slopes if `local`): output error bound for known signals."""
     return float(given_set_layers(net, signals, eta, capacity, local, intervals)[-1].max())
 
 

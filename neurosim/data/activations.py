@@ -26,15 +26,17 @@ def _sigmoid(s: Array) -> Array:
 
 
 def _sigmoid_slope(a: Array, b: Array) -> Array:
-    # sigma' is largest at the point of [a, b] closest to 0.
-    c = np.clip(0.0, a, b)
-    y = _sigmoid(np.asarray(c, dtype=float))
-    return y * (1.0 - y)
+    # sigma' is largest at the point c of [a, b] closest to 0. Written as
+    # t / (1 + t)^2 with t = exp(-|c|), not y (1 - y): that keeps its relative
+    # accuracy where sigma(c) rounds to 1 (the slope is then tiny, not 0).
+    t = np.exp(-np.abs(np.clip(0.0, a, b)))
+    return t / (1.0 + t) ** 2
 
 
 def _tanh_slope(a: Array, b: Array) -> Array:
-    c = np.clip(0.0, a, b)
-    return 1.0 - np.tanh(c) ** 2
+    # 1 - tanh(c)^2 = 4 t / (1 + t)^2 with t = exp(-2|c|), accurate where tanh(c) rounds to 1.
+    t = np.exp(-2.0 * np.abs(np.clip(0.0, a, b)))
+    return 4.0 * t / (1.0 + t) ** 2
 
 
 def _relu_slope(a: Array, b: Array) -> Array:
@@ -57,7 +59,8 @@ class Activation:
 
     `low`/`high` is the range of phi (may be infinite); `lipschitz` is K,
     the global Lipschitz constant; `slope(a, b)` is the Lipschitz constant of
-    phi restricted to [a, b] (elementwise, a <= b).
+    phi restricted to [a, b] (elementwise, a <= b), to a few units of
+    roundoff; it is 0 only where phi is constant on [a, b] in float64 too.
     """
 
     name: str

@@ -1,7 +1,7 @@
 """Failure counts as the bounds see them: per *receiving* layer l = 1..L+1.
 
 Every failure reaches a receiver j of layer l as one of three kinds of signal
-from layer l-1:
+from layer l-1 (`neurosim.data.signals`):
 
 - correct: the value sent, carrying the upstream deviation;
 - missing: nothing used in its place but 0 (a crashed neuron, a lost message,
@@ -9,11 +9,12 @@ from layer l-1:
 - corrupted: an arbitrary value in [-C, C] (a Byzantine neuron or synapse) --
   deviation at most C + B_{l-1}.
 
-The worst-case bounds take *exactly* `missing[l-1]` missing and
-`corrupted[l-1]` corrupted signals into every receiver of layer l, as the
-paper's count does (SPEC 3). With exactly-f, the paper's Fep dominates the
-weight-aware bound layer by layer; with "at most f" it would not when a
-layer's deviation delta_l exceeds B_l (possible for tanh and identity).
+The counts are *upper limits*: each receiver of layer l misses at most
+`missing[l-1]` and gets at most `corrupted[l-1]` corrupted signals, any of
+them, a different set at each receiver. A quorum receiver may skip a
+corrupted signal and use one more correct one; a neuron that crashes late
+may still have sent to some receivers. The bounds hold for every such split
+(docs/bounds.md, "At most the counts").
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from neurosim.data.network import Network
 class Failures:
     """Counts per receiving layer l = 1..L+1 (tuples of length L+1).
 
-    missing[l-1], corrupted[l-1]: signals from layer l-1 that each receiver
-    of layer l misses / gets corrupted. eta[l-1]: the largest error of a
+    missing[l-1], corrupted[l-1]: the most signals from layer l-1 that a
+    receiver of layer l misses / gets corrupted. eta[l-1]: the largest error of a
     stored weight of W^(l). capacity: C, the Byzantine transmission capacity.
     """
 

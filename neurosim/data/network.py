@@ -183,11 +183,18 @@ def random_network(
 
 
 def load_network(path: str | Path) -> Network:
-    """Read a network file (INTERFACE 1); InputError naming the array if it is bad."""
+    """Read a network .npz file; InputError naming the array if it is bad.
+
+    A path ending in .onnx is read as an ONNX model (see `neurosim.data.onnx_io`).
+    """
     path = Path(path)
     src = str(path)
     if not path.is_file():
         raise InputError(src, None, "network file not found")
+    if path.suffix.lower() == ".onnx":
+        from neurosim.data.onnx_io import read_onnx
+
+        return read_onnx(path)[0]
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as err:  # numpy raises several types for a corrupt file
@@ -224,7 +231,12 @@ def load_network(path: str | Path) -> Network:
 
 
 def save_network(net: Network, path: str | Path) -> None:
-    """Write `net` as an .npz network file (INTERFACE 1)."""
+    """Write `net` as an .npz network file, or as ONNX if `path` ends in .onnx."""
+    if Path(path).suffix.lower() == ".onnx":
+        from neurosim.data.onnx_io import write_onnx
+
+        write_onnx(net, path)
+        return
     arrays: dict[str, Array] = {}
     for l, (W, b) in enumerate(zip(net.weights, net.biases, strict=True), start=1):
         arrays[f"W{l}"] = W

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.bounds.weight_aware import CORRECT, CORRUPTED, MISSING
+from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
 from neurosim.engines.plan import TrialPlan
 
 Array = np.ndarray

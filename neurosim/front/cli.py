@@ -1,4 +1,4 @@
-"""The `neurosim` command (INTERFACE 3): a thin layer over the Python API.
+"""The `neurosim` command: a thin layer over the Python API.
 
 Exit status: 0 success, 1 a check failed (a bound violated), 2 bad input.
 Bad input is reported as one line on stderr, never a traceback.
@@ -22,7 +22,7 @@ def _bound(args: argparse.Namespace) -> int:
 
     target = Path(args.target)
     epsilon = args.epsilon
-    if target.suffix == ".npz":
+    if target.suffix in (".npz", ".onnx"):
         net = load_network(target)
         try:
             failures = failure_counts(net, crash=args.crash, capacity=1.0)
@@ -99,22 +99,43 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from neurosim.data.network import from_sklearn, save_network
+    from neurosim.data.network import from_sklearn, load_network, make_network, save_network
 
-    src = Path(args.model)
+    src, out = Path(args.model), Path(args.out)
+    if out.suffix.lower() not in (".npz", ".onnx"):
+        raise InputError(str(out), None, "the output must end in .npz or .onnx")
     if not src.is_file():
         raise InputError(str(src), None, "model file not found")
-    try:
-        import joblib
+    lo, hi, notes = args.input_low, args.input_high, []
+    if src.suffix.lower() == ".onnx":
+        from neurosim.data.onnx_io import read_onnx
 
-        model = joblib.load(src)
-        net = from_sklearn(model, args.input_low, args.input_high)
-    except InputError:
-        raise
-    except Exception as err:
-        raise InputError(str(src), None, f"not a fitted scikit-learn MLP ({err})") from None
-    save_network(net, args.out)
-    print(f"wrote {args.out}: sizes {net.sizes}, activations {list(net.activations)}")
+        net, notes = read_onnx(src, lo, hi)
+    elif src.suffix.lower() == ".npz":
+        net = load_network(src)
+        if lo is not None or hi is not None:
+            net = make_network(net.weights, net.biases, net.activations,
+                               net.input_low if lo is None else lo,
+                               net.input_high if hi is None else hi, source=str(src))
+    else:
+        try:
+            import joblib
+
+            model = joblib.load(src)
+            net = from_sklearn(model, 0.0 if lo is None else lo, 1.0 if hi is None else hi)
+        except InputError:
+            raise
+        except Exception as err:
+            raise InputError(str(src), None, f"not a fitted scikit-learn MLP ({err})") from None
+    if out.suffix.lower() == ".onnx":
+        from neurosim.data.onnx_io import write_onnx
+
+        write_onnx(net, out, float32=args.float32)
+    else:
+        save_network(net, out)
+    print(f"wrote {out}: sizes {net.sizes}, activations {list(net.activations)}")
+    for note in notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -155,9 +176,10 @@ def format_summary(s: dict[str, Any], out: Path, plots: list[Path]) -> str:
         f"  error      max {num(s['max_error'])}  mean {num(s['mean_error'])}",
         f"  bounds     given-set max {num(s['bound_given_set_max'])}  weight-aware "
         f"{num(s['bound_weight_aware'])}  paper Fep {num(s['bound_paper'])}",
-        f"             (worst-case bounds assume {s['missing_per_layer']} missing and "
-        f"{s['corrupted_per_layer']} corrupted signals per receiver, layers 1..L+1; "
-        f"{s['trials_as_assumed']} of {s['trials']} trials had exactly that)",
+        f"             (worst-case bounds: at most {s['missing_per_layer']} missing and "
+        f"{s['corrupted_per_layer']} corrupted signals per receiver, layers 1..L+1"
+        + (f"; {s['trials_beyond_counts']} trials had more and were checked against "
+           "the bounds for their own counts" if s['trials_beyond_counts'] else "") + ")",
         f"  violations {s['violations']}   blocked trials {s['blocked_trials']}",
         f"  latency    mean {num(s['latency_mean'])}  p50 {num(s['latency_p50'])}  "
         f"p99 {num(s['latency_p99'])}",
@@ -260,16 +282,29 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _examples(args: argparse.Namespace) -> int:
+    from neurosim.data.bundled import copy_examples
+
+    out = Path(args.dir)
+    written = copy_examples(out, force=args.force)
+    print(f"copied {len(written)} example files to {out}/ (scenarios, nets/); try: "
+          f"neurosim run {out / 'crash-vs-bound.toml'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from neurosim import __version__
+
     p = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("bound", help="every bound of SPEC 3-4, without simulating")
-    b.add_argument("target", help="a scenario .toml or a network .npz")
+    b.add_argument("target", help="a scenario .toml, a network .npz or an ONNX model")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.add_argument("--epsilon", type=float, help="tolerated error epsilon - epsilon'")
     b.add_argument("--crash", type=int, default=1,
-                   help="crashed neurons per hidden layer, for a .npz target (default 1)")
+                   help="crashed neurons per hidden layer, for a network target (default 1)")
     b.set_defaults(func=_bound)
 
     r = sub.add_parser("run", help="simulate a scenario; write trials.csv, summary.json, plots")
@@ -305,12 +340,23 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-milp", action="store_true", help="search only, no exact MILP")
     a.set_defaults(func=_attack)
 
-    c = sub.add_parser("convert", help="a scikit-learn MLP (joblib) to a network .npz")
-    c.add_argument("model")
-    c.add_argument("out")
-    c.add_argument("--input-low", type=float, default=0.0)
-    c.add_argument("--input-high", type=float, default=1.0)
+    c = sub.add_parser("convert", help="a scikit-learn MLP (joblib) or an ONNX model to a "
+                       "network .npz, or a network .npz to ONNX")
+    c.add_argument("model", help="MODEL.joblib, MODEL.onnx or NET.npz")
+    c.add_argument("out", help="NET.npz or MODEL.onnx")
+    c.add_argument("--input-low", type=float,
+                   help="input box low end (default: the model's own, else 0)")
+    c.add_argument("--input-high", type=float,
+                   help="input box high end (default: the model's own, else 1)")
+    c.add_argument("--float32", action="store_true",
+                   help="write ONNX in float32 (default float64, which reads back exactly)")
     c.set_defaults(func=_convert)
+
+    ex = sub.add_parser("examples", help="copy the bundled scenarios and networks into DIR")
+    ex.add_argument("dir", help="a new or empty folder")
+    ex.add_argument("--force", action="store_true",
+                    help="copy into a non-empty DIR, overwriting example files of the same names")
+    ex.set_defaults(func=_examples)
 
     return p
 
