@@ -37,6 +37,7 @@ SCREEN_ROWS = 1_000_000  # (set, input) pairs screened at most (inputs are subsa
 CHUNK_ROWS = 40_000      # (set, input) pairs per screening step (bounded memory)
 CLIMBERS = 256           # triples that climb
 STEPS = 200              # climbing steps
+ROUNDS = 3               # climbing rounds, while the time allows
 RESELECT = 10            # failed synapses are reselected every RESELECT steps
 PATTERNS = ("adv", "-adv", "+C", "-C")
 
@@ -174,7 +175,7 @@ class Found:
 
 
 def search(net: Network, model: FaultModel, inputs: Array | None, seed: int,
-           time_limit: float, extra_starts: list[tuple[NeuronSet, Array]] = ()) -> Found:
+           time_limit: float) -> Found:
     """Search failed sets and inputs for the largest output error (a lower bound)."""
     started = time.perf_counter()
     deadline = started + time_limit
@@ -205,43 +206,41 @@ def search(net: Network, model: FaultModel, inputs: Array | None, seed: int,
                 rows.append((best[s, k, t], s, k, t, arg[s, k, t], p))
     rows.sort(key=lambda r: -r[0])
     per_set: dict[int, int] = {}
-    chosen = []
+    ranking = []
     for r in rows:
         if per_set.get(r[1], 0) < 8:
             per_set[r[1]] = per_set.get(r[1], 0) + 1
-            chosen.append(r)
-        if len(chosen) >= CLIMBERS:
-            break
-    x0 = [Xs[r[4]] for r in chosen]
-    # Few sets (e.g. only synapse failures): the best triples again from other starts.
-    n_best = len(chosen)
-    while len(chosen) < CLIMBERS:
-        chosen.append(chosen[len(chosen) % n_best])
-        x0.append(X[rng.integers(len(X))])
-    batch = make_batch(net, model, np.array(x0), [sets[r[1]] for r in chosen],
-                       np.array([r[2] for r in chosen]),
-                       np.array([1.0 if r[3] == 0 else -1.0 for r in chosen]),
-                       [r[5] for r in chosen])
-    for s, x in extra_starts:
-        more = make_batch(net, model, x[None, :], [s], np.zeros(1), np.ones(1))
-        batch = _concat(batch, more)
+            ranking.append(r)
     if screened < len(sets):
         how += f" (time for {screened} of them on {len(Xs)} start inputs)"
-    best = climb(net, model, batch, deadline)
-    ev = evaluate(net, best, gradient=False)
-    i = int(np.argmax(ev.error))
-    return Found(best.take(np.array([i])), float(ev.error[i]), len(sets),
-                 how + "; projected gradient ascent on the input box")
-
-
-def _concat(a: Batch, b: Batch) -> Batch:
-    def cat(x, y):
-        return [None if p is None else np.concatenate([p, q]) for p, q in zip(x, y)]
-    return Batch(np.concatenate([a.x, b.x]), cat(a.missing, b.missing),
-                 cat(a.replaced, b.replaced), cat(a.value, b.value), cat(a.werr, b.werr),
-                 cat(a.neuron_missing, b.neuron_missing),
-                 cat(a.neuron_replaced, b.neuron_replaced), np.concatenate([a.out, b.out]),
-                 np.concatenate([a.sign, b.sign]), a.sets + b.sets)
+    # Rounds: the best-ranked triples from their best starts, then the next ones, then
+    # the best again from random starts; while the time allows (at most ROUNDS).
+    found, found_err, rounds = None, -np.inf, 0
+    for rnd in range(ROUNDS):
+        if rnd and time.perf_counter() > started + 0.6 * time_limit:
+            break
+        part = ranking[rnd * CLIMBERS:(rnd + 1) * CLIMBERS] if rnd < 2 else []
+        fresh = not part
+        part = part or ranking[:CLIMBERS]
+        x0 = [X[rng.integers(len(X))] if fresh else Xs[r[4]] for r in part]
+        # Few triples (e.g. only synapse failures): the same ones again from other starts.
+        n_best = len(part)
+        while len(part) < CLIMBERS:
+            part.append(part[len(part) % n_best])
+            x0.append(X[rng.integers(len(X))])
+        batch = make_batch(net, model, np.array(x0), [sets[r[1]] for r in part],
+                           np.array([r[2] for r in part]),
+                           np.array([1.0 if r[3] == 0 else -1.0 for r in part]),
+                           [r[5] for r in part])
+        best = climb(net, model, batch, deadline)
+        ev = evaluate(net, best, gradient=False)
+        i = int(np.argmax(ev.error))
+        rounds += 1
+        if ev.error[i] > found_err:
+            found, found_err = best.take(np.array([i])), float(ev.error[i])
+    return Found(found, found_err, len(sets),
+                 how + f"; projected gradient ascent on the input box ({rounds} rounds of "
+                 f"{CLIMBERS} climbers)")
 
 
 def reselect(net: Network, model: FaultModel, batch: Batch, ev) -> None:
