@@ -27,6 +27,7 @@ the program bilinear and are not handled.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ Array = np.ndarray
 PIECEWISE_LINEAR = ("relu", "identity", "hard_sigmoid")
 PAD = 1e-7  # relative widening of the big-M intervals, beyond HiGHS's feasibility tolerance
 GAP = 1e-7  # relative MIP gap at which HiGHS stops
+MAX_SETS = 2_000  # up to this many failed-neuron sets, one program per set
 
 
 def milp_supported(net: Network, model: FaultModel) -> str | None:
@@ -167,7 +169,8 @@ def deviation_bounds(net: Network, model: FaultModel, iv) -> list[Array]:
 
 @dataclass
 class MilpResult:
-    """upper: proven upper bound on the worst error (inf if some MILP did not run).
+    """upper: proven upper bound on the worst error (for an output whose program did not
+    finish, its weight-aware deviation bound).
     proven: every MILP solved or proved infeasible. batch: the best solution found
     (one element), or None. status: a short account."""
 
@@ -346,7 +349,7 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
         else:
             out_terms = [(s_terms[j], s_const[j], sf_terms[j], sf_const[j]) for j in range(n_out)]
     return _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit,
-                          lower, started, dev[-1], first)
+                          lower, started, dev[-1], first, iv)
 
 
 def _keep(p: _Program, terms: dict[int, float], const: float, fails: list[int], lo: float,
@@ -370,45 +373,95 @@ def _keep(p: _Program, terms: dict[int, float], const: float, fails: list[int], 
     return u
 
 
+def _objective(out_terms, k: int, s: float, n: int) -> tuple[dict[int, float], float, Array]:
+    """s * (F'_k - F_k) as (terms, constant) and as the cost vector milp minimises."""
+    st, sc, ft, fc = out_terms[k]
+    obj: dict[int, float] = {}
+    for v, c in ft.items():
+        obj[v] = obj.get(v, 0.0) + s * c
+    for v, c in st.items():
+        obj[v] = obj.get(v, 0.0) - s * c
+    cvec = np.zeros(n)
+    for v, c in obj.items():
+        cvec[v] = -c
+    return obj, s * (fc - sc), cvec
+
+
+def _set_jobs(net, model, fail_neuron, iv, lower):
+    """With few failed-neuron sets and no synapse-level failure: one program per set,
+    output and sign whose given-set bound exceeds `lower`, largest bound first, each
+    with the set's binaries fixed (a much tighter relaxation than free binaries)."""
+    from neurosim.attack.search import count_sets, layer_options
+    from neurosim.bounds.weight_aware import MISSING, given_set_layers
+
+    if model.synapse_level or any(model.byzantine) or count_sets(net, model) > MAX_SETS:
+        return None
+    jobs = []
+    for sets in itertools.product(*[layer_options(net.sizes[l], model.crash[l - 1], 0)
+                                    for l in range(1, net.depth + 1)]):
+        signals, fix = [None], {}
+        for l, (crashed, _) in enumerate(sets, start=1):
+            kind = np.zeros((net.sizes[l + 1], net.sizes[l]), dtype=np.int8)
+            kind[:, list(crashed)] = MISSING
+            signals.append(kind)
+            for i, v in enumerate(fail_neuron[l + 1].get("crash", [])):
+                fix[v] = 1.0 if i in crashed else 0.0
+        bound = given_set_layers(net, signals, intervals=iv)[-1]
+        for k in range(net.sizes[-1]):
+            if bound[k] > lower:
+                jobs += [(float(bound[k]), fix, k, 1.0), (float(bound[k]), fix, k, -1.0)]
+    jobs.sort(key=lambda j: -j[0])
+    return jobs
+
+
 def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit, lower,
-                   started, dev_out, first) -> MilpResult:
+                   started, dev_out, first, iv) -> MilpResult:
     n = len(p.lo)
-    bounds = Bounds(np.array(p.lo), np.array(p.hi))
+    lo0, hi0 = np.array(p.lo), np.array(p.hi)
     integrality = np.array(p.integer)
     best_val, best_sol, upper, proven, statuses = lower, None, lower, True, []
-    jobs = [(k, s) for k in range(len(out_terms)) for s in (1.0, -1.0)]
-    if first is not None and first in jobs:
-        jobs.remove(first)
-        jobs.insert(0, first)
-    for n_job, (k, s) in enumerate(jobs):
+    per_set = _set_jobs(net, model, fail_neuron, iv, lower)
+    if per_set is None:
+        jobs = [(float(dev_out[k]), {}, k, s) for k in range(len(out_terms)) for s in (1.0, -1.0)]
+        if first is not None:
+            jobs.sort(key=lambda j: (j[2], j[3]) != first)
+    else:
+        jobs = per_set
+    A = p.matrix()
+    for n_job, (bound, fix, k, s) in enumerate(jobs):
         tag = f"out {k}{'+' if s > 0 else '-'}"
-        if lower > 0 and dev_out[k] < lower:  # the deviation bound rules it out
+        if bound <= best_val:  # a sound bound rules it out
             statuses.append(f"{tag}: below")
             continue
-        st, sc, ft, fc = out_terms[k]
-        obj: dict[int, float] = {}
-        for v, c in ft.items():
-            obj[v] = obj.get(v, 0.0) + s * c
-        for v, c in st.items():
-            obj[v] = obj.get(v, 0.0) - s * c
-        const = s * (fc - sc)
-        cvec = np.zeros(n)
-        for v, c in obj.items():
-            cvec[v] = -c  # milp minimises
+        obj, const, cvec = _objective(out_terms, k, s, n)
+        lo, hi = lo0.copy(), hi0.copy()
+        for v, val in fix.items():
+            lo[v] = hi[v] = val
         left = time_limit - (time.perf_counter() - started)
         if left <= 0:
-            proven, upper = False, np.inf
-            statuses.append(f"out {k}{'+' if s > 0 else '-'}: not run (time)")
+            # Not run: its sound bound stands in.
+            proven, upper = False, max(upper, bound)
+            statuses.append(f"{tag}: not run (time)")
             continue
+        if fix:  # the relaxation first: most sets cannot beat what is found
+            lp = milp(cvec, constraints=A, bounds=Bounds(lo, hi),
+                      options={"time_limit": max(1.0, left), "disp": False})
+            if lp.status == 0 and -lp.fun + const <= best_val:
+                statuses.append(f"{tag}: below")
+                continue
         share = left / (len(jobs) - n_job)
         cut = [(obj, best_val - const, np.inf)]
-        res = milp(cvec, constraints=p.matrix(cut), integrality=integrality, bounds=bounds,
+        res = milp(cvec, constraints=p.matrix(cut), integrality=integrality,
+                   bounds=Bounds(lo, hi),
                    options={"time_limit": max(share, 0.5), "mip_rel_gap": GAP, "disp": False})
-        if res.status == 2:  # infeasible: this output and sign cannot beat best_val
+        if res.status == 2:  # infeasible: this job cannot beat best_val
             statuses.append(f"{tag}: below")
             continue
         dual = getattr(res, "mip_dual_bound", None)
-        ub = (-dual + const) if dual is not None and np.isfinite(dual) else np.inf
+        # scipy reports no dual bound when the time ran out before a solution above the
+        # cut was found: the job's sound bound stands in.
+        ub = (-dual + const) if dual is not None and np.isfinite(dual) else bound
+        ub = min(ub, bound)
         if res.status == 0:
             statuses.append(f"{tag}: optimal")
         else:
@@ -423,7 +476,8 @@ def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_
     if best_sol is not None:
         batch = _to_batch(net, model, best_sol, x, fail_neuron, synapse_vars)
     done = sum(1 for t in statuses if t.endswith(("optimal", "below")))
-    status = f"{done} of {len(jobs)} output-sign programs solved or ruled out"
+    what = "programs (set, output, sign)" if per_set is not None else "output-sign programs"
+    status = f"{done} of {len(jobs)} {what} solved or ruled out"
     return MilpResult(float(upper), proven, batch, float(best_val), status,
                       time.perf_counter() - started)
 

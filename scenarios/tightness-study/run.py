@@ -1,6 +1,6 @@
-"""The tightness study: `neurosim attack` on every case of scenarios/tightness-study/.
+"""The tightness study: `neurosim attack` on every case (*.toml) of this folder.
 
-    python scenarios/tightness_study.py [--time-limit 120] [--out results/tightness-study]
+    python scenarios/tightness-study/run.py [--time-limit 300] [--out results/tightness-study]
 
 Writes OUT/tightness.csv (one row per case), OUT/<case>/ (each witness scenario,
 replayable with `neurosim run`), plots/tightness.png, and prints the table as markdown.
@@ -18,14 +18,14 @@ HERE = Path(__file__).parent
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--time-limit", type=float, default=120.0, help="seconds per case")
+    p.add_argument("--time-limit", type=float, default=300.0, help="seconds per case")
     p.add_argument("--out", default="results/tightness-study")
-    p.add_argument("--plot", default=str(HERE.parent / "plots" / "tightness.png"))
+    p.add_argument("--plot", default=str(HERE.parents[1] / "plots" / "tightness.png"))
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for path in sorted((HERE / "tightness-study").glob("*.toml")):
+    for path in sorted(HERE.glob("*.toml")):
         scn = load_scenario(path)
         report = attack(prepare(scn), args.time_limit, out / scn.name)
         rows.append(study_row(scn.name, report))
