@@ -449,7 +449,9 @@ def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_
             if lp.status == 0 and -lp.fun + const <= best_val:
                 statuses.append(f"{tag}: below")
                 continue
-        share = left / (len(jobs) - n_job)
+        # Per set, the jobs come largest bound first: the first ones decide the upper bound,
+        # so they get the time; the ones left unrun keep their (smaller) bounds.
+        share = left if fix else left / (len(jobs) - n_job)
         cut = [(obj, best_val - const, np.inf)]
         res = milp(cvec, constraints=p.matrix(cut), integrality=integrality,
                    bounds=Bounds(lo, hi),
