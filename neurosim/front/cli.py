@@ -246,7 +246,7 @@ def format_attack(r: dict[str, Any]) -> str:
     lines = [
         f"{r['scenario']}: {r['failure_model']}",
         f"  worst error found  {r['worst_error']:.6g}"
-        f"{'  (exact: proven by the MILP)' if r['exact'] else ''}",
+        f"{'  (exact: proven the worst case)' if r['exact'] else ''}",
         f"  bounds             tightest {r['bound_tightest']:.6g}  weight-aware "
         f"{r['bound_weight_aware']:.6g}  paper Fep {r['bound_paper']:.6g}"
         + (f"  MILP {r['bound_milp']:.6g}" if r.get("bound_milp") is not None else ""),
