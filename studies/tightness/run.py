@@ -1,6 +1,6 @@
 """The tightness study: `neurosim attack` on every case (*.toml) of this folder.
 
-    python scenarios/tightness-study/run.py [--time-limit 300] [--out results/tightness-study]
+    python studies/tightness/run.py [--time-limit 300] [--out results/tightness-study]
 
 Writes OUT/tightness.csv (one row per case), OUT/<case>/ (each witness scenario,
 replayable with `neurosim run`), plots/tightness.png, and prints the table as markdown.
