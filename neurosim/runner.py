@@ -7,6 +7,7 @@ as soon as it is done, so an interrupted run keeps every finished trial.
 Every trial checks
 
     measured error <= given-set bound <= weight-aware <= paper Fep
+    measured error <= given-set signed <= signed <= weight-aware (and <= given-set)
 
 and with quorum = "auto" the certificate measured error <= epsilon. The
 worst-case bounds hold for *at most* the scenario's counts; a trial whose
@@ -21,7 +22,6 @@ scenario, seed and trial that reproduce it, and `run` exits 1.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import time
@@ -31,10 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.applications import Applications
 from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import bounds_ordered
+from neurosim.bounds.signed import given_set_signed_bound, signed_bound
 from neurosim.bounds.weight_aware import given_set_bound, weight_aware_bound
+from neurosim.data import strict_json
 from neurosim.data.counts import Failures
 from neurosim.data.signals import CORRUPTED, MISSING
 from neurosim.engines.des import simulate_des
@@ -44,7 +47,8 @@ from neurosim.setup import Setup
 
 ENGINES = {"des": simulate_des, "fast": simulate_fast}
 
-FIELDS = ["trial", "input_index", "error", "bound_given_set", "latency", "blocked",
+FIELDS = ["trial", "input_index", "error", "bound_given_set", "bound_given_set_signed",
+          "latency", "blocked",
           "messages_sent", "messages_received", "messages_lost", "messages_used",
           "messages_wasted", "prediction", "fault_free_prediction", "label",
           "beyond_counts"]
@@ -74,16 +78,18 @@ class Bounds:
     weight_aware_global: float
     weight_aware: float
     paper_exact_f: float
+    signed: float
 
     @classmethod
     def of(cls, net, failures: Failures, iv: Intervals) -> Bounds:
         paper = paper_fep(net, failures)
         return cls(paper.fep, weight_aware_bound(net, failures, local=False, intervals=iv),
                    weight_aware_bound(net, failures, local=True, intervals=iv),
-                   paper.fep_exact_f)
+                   paper.fep_exact_f, signed_bound(net, failures, intervals=iv))
 
     def chain(self) -> list[tuple[str, float, float]]:
-        return [("weight-aware (local K) above weight-aware (global K)", self.weight_aware,
+        return [("signed bound above the weight-aware", self.signed, self.weight_aware),
+                ("weight-aware (local K) above weight-aware (global K)", self.weight_aware,
                  self.weight_aware_global),
                 ("weight-aware bound above the paper's Fep", self.weight_aware_global,
                  self.paper)]
@@ -132,11 +138,12 @@ class Checks:
         return self.beyond[key], True
 
     def trial(self, trial: int, error: float, given: float, blocked: bool,
-              counts: Failures) -> bool:
+              counts: Failures, given_signed: float | None = None) -> bool:
         """Record every broken link of the chain for one trial; True if the trial's counts
         were beyond the declared ones.
 
-        measured <= given-set <= weight-aware for the counts that cover the trial;
+        measured <= given-set <= weight-aware for the counts that cover the trial, and
+        measured <= given-set signed <= signed (and <= given-set);
         measured <= epsilon under a certified quorum. A blocked trial has no output,
         so nothing to check.
         """
@@ -146,6 +153,13 @@ class Checks:
                         bounds.weight_aware, bounds_ordered)
             self._check(trial, "measured error above the given-set bound", error, given,
                         lambda a, b: a <= b)
+            if given_signed is not None:
+                self._check(trial, "given-set signed bound above the signed", given_signed,
+                            bounds.signed, bounds_ordered)
+                self._check(trial, "given-set signed bound above the given-set", given_signed,
+                            given, bounds_ordered)
+                self._check(trial, "measured error above the given-set signed bound", error,
+                            given_signed, lambda a, b: a <= b)
             if self.certificate is not None:
                 self._check(trial, "certificate (epsilon) broken", error, self.certificate,
                             lambda a, b: a <= b)
@@ -159,8 +173,15 @@ def scenario_checks(setup: Setup, iv: Intervals) -> Checks:
 
 
 def _prediction(output: np.ndarray) -> int | str:
-    if len(output) < 2 or not np.all(np.isfinite(output)):
+    """The predicted class, as scikit-learn's MLPClassifier.predict gives it.
+
+    Several outputs: the argmax. One output (a binary classifier's logit):
+    class 1 when the logit is > 0. "" when an output is NaN or inf.
+    """
+    if len(output) == 0 or not np.all(np.isfinite(output)):
         return ""
+    if len(output) == 1:
+        return int(output[0] > 0)
     return int(np.argmax(output))
 
 
@@ -186,6 +207,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     checks = scenario_checks(setup, iv)
     fault_free = net.forward(setup.inputs)
     eta, C = setup.failures.eta, setup.failures.capacity
+    apps = Applications(setup)
 
     rows: list[dict[str, Any]] = []
     layer_latency: list[list[float]] = []
@@ -208,15 +230,18 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             out = simulate(net, plan, rule)
             kinds = out.signal_kinds(plan)
             given = given_set_bound(net, kinds, eta, C, intervals=iv)
+            given_signed = given_set_signed_bound(net, kinds, eta, C, intervals=iv)
             blocked = out.blocked
             ff = fault_free[plan.input_index]
             error = float("nan") if blocked else float(np.abs(out.output - ff).max())
-            beyond = checks.trial(i, error, given, blocked,
-                                  realised_counts(kinds, out.fire_time, setup.failures))
+            counts = realised_counts(kinds, out.fire_time, setup.failures)
+            beyond = checks.trial(i, error, given, blocked, counts, given_signed)
+            apps.observe(plan, counts, error, blocked)
             label = "" if setup.labels is None else int(setup.labels[plan.input_index])
             lat = out.layer_latency()
             row = dict(trial=i, input_index=plan.input_index, error=error,
-                       bound_given_set=given, latency=out.latency if not blocked else "",
+                       bound_given_set=given, bound_given_set_signed=given_signed,
+                       latency=out.latency if not blocked else "",
                        blocked=int(blocked), prediction=_prediction(out.output),
                        fault_free_prediction=_prediction(ff), label=label,
                        beyond_counts=int(beyond),
@@ -236,8 +261,9 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
         if handle is not None:
             handle.close()
         summary = summarize(setup, engine, rows, layer_latency, checks, elapsed)
+        summary.update(apps.keys())
         if out_dir is not None:
-            (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            (out_dir / "summary.json").write_text(strict_json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -276,7 +302,10 @@ def summarize(setup: Setup, engine: str, rows: list[dict[str, Any]],
         "bound_paper_exact_f": checks.declared.paper_exact_f,
         "bound_weight_aware_global_k": checks.declared.weight_aware_global,
         "bound_weight_aware": checks.declared.weight_aware,
+        "bound_signed": checks.declared.signed,
         "bound_given_set_max": stat(np.array([r["bound_given_set"] for r in done]), np.max),
+        "bound_given_set_signed_max": stat(
+            np.array([r["bound_given_set_signed"] for r in done]), np.max),
         "certificate_epsilon": checks.certificate,
         "quorum": setup.quorum,
         "quorum_plan": setup.quorum_plan,
@@ -299,8 +328,8 @@ def summarize(setup: Setup, engine: str, rows: list[dict[str, Any]],
         summary["accuracy"] = float(np.mean([r["prediction"] == r["label"] for r in rows]))
         summary["fault_free_accuracy"] = float(np.mean(
             [r["fault_free_prediction"] == r["label"] for r in rows]))
-    if setup.net.sizes[-1] >= 2 and rows:
-        # Agreement with the fault-free argmax needs no labels (blocked trials disagree).
+    if rows:
+        # Agreement with the fault-free prediction needs no labels (blocked trials disagree).
         summary["agreement"] = float(np.mean(
             [r["prediction"] == r["fault_free_prediction"] for r in rows]))
     summary["elapsed_s"] = elapsed

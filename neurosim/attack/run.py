@@ -65,6 +65,12 @@ def not_searched(setup: Setup) -> list[str]:
     if f.crash_time is not None:
         notes.append("crash_time: crashes are searched from the start (a neuron that "
                      "crashes after firing has sent its correct value)")
+    if f.crash_probability is not None or f.synapse_crash_probability is not None:
+        notes.append("random failures (crash probabilities): any number can fail; searched "
+                     "only up to the scenario's counts")
+    if f.bits is not None:
+        notes.append("bits: every weight error within the quantization's eta is searched, "
+                     "not only the rounding's")
     if f.placement == "list":
         notes.append("placement = 'list': every set of the listed sizes is searched, "
                      "not only the listed one")

@@ -19,6 +19,8 @@ import numpy as np
 
 from neurosim.data.counts import per_layer
 from neurosim.data.network import Network
+from neurosim.data.quantize import stored_weights
+from neurosim.data.random_failures import probabilities
 from neurosim.data.scenario import Scenario
 from neurosim.engines.latency import load_empirical, make_latency
 from neurosim.errors import InputError
@@ -66,7 +68,7 @@ class TrialPlan:
     replaced[l-1]: bool (N_l, N_{l-1}), value on (j <- i) is replaced (Byzantine
     sender or synapse).
     value[l-1]: float (N_l, N_{l-1}), the replacing values in [-C, C].
-    weights[l-1]: W^(l) as stored (with the precision error), (N_l, N_{l-1}).
+    weights[l-1]: W^(l) as stored (quantized, with the precision error), (N_l, N_{l-1}).
     latency[l-1]: float (N_l, N_{l-1}), delay of the message j <- i, stragglers
     included.
     """
@@ -90,10 +92,16 @@ def trial_rng(seed: int, trial: int) -> np.random.Generator:
 
 
 def latency_model(scn: Scenario):
-    """The scenario's latency model object (has `sample(rng, size)`)."""
+    """The scenario's latency model object (has `sample(rng, size)`).
+
+    A missing or invalid empirical delay file is an InputError naming latency.file.
+    """
     spec = scn.latency
     if spec.model == "empirical":
-        return load_empirical(scn.path(spec.file))
+        try:
+            return load_empirical(scn.path(spec.file))
+        except ValueError as err:
+            raise InputError(scn.source, "latency.file", str(err)) from None
     params = {"constant": ["mean"], "exponential": ["mean"], "lognormal": ["mean", "sigma"],
               "pareto": ["mean", "alpha"], "uniform": ["mean", "low", "high"]}[spec.model]
     kwargs = {k: getattr(spec, k) for k in params if getattr(spec, k) is not None}
@@ -149,6 +157,8 @@ class Planner:
         self.syn_byz = per_layer(f.synapse_byzantine, L + 1, "synapse_byzantine")
         self.syn_straggle = per_layer(f.synapse_stragglers, L + 1, "synapse_stragglers")
         self.eta = per_layer(f.precision, L + 1, "precision")
+        self.stored = stored_weights(net, f.bits)  # quantized once, the same in every trial
+        self.p_crash, self.p_synapse = probabilities(scn, net)
         self.listed_crash = self._listed(f.crashed)
         self.listed_byz = self._listed(f.byzantine_list)
         self.pinned = load_pinned(scn, net) if f.pinned else {}
@@ -174,19 +184,30 @@ class Planner:
         else:
             ys = net.layer_outputs(x) if f.placement == "worst" else None
             for l in range(1, L + 1):
-                if ys is not None:
+                p = self.p_crash[l - 1]
+                if p > 0:  # random failures: each neuron on its own (no count given)
+                    crashed[l] = rng.random(sizes[l]) < p
+                elif ys is not None:
                     crashed[l] = _largest(ys[l], self.crash[l - 1])
-                    byzantine[l] = _largest(ys[l], self.byz[l - 1], crashed[l])
                 else:
                     crashed[l] = _choose(rng, sizes[l], self.crash[l - 1])
+                if ys is not None:
+                    byzantine[l] = _largest(ys[l], self.byz[l - 1], crashed[l])
+                else:
                     byzantine[l] = _choose(rng, sizes[l], self.byz[l - 1], crashed[l])
+                if p > 0:  # too few correct neurons left: the Byzantine ones do not crash
+                    crashed[l] &= ~byzantine[l]
 
         # 2. Failed synapses, per receiver, among synapses from correct senders.
         lost, replaced = [], []
         for l in range(1, L + 2):
             shape = (sizes[l], sizes[l - 1])
             faulty = np.broadcast_to(crashed[l - 1] | byzantine[l - 1], shape)
-            lost.append(_choose_rows(rng, shape, self.syn_crash[l - 1], faulty))
+            q = self.p_synapse[l - 1]
+            if q > 0:  # random failures: each synapse from a correct sender on its own
+                lost.append((rng.random(shape) < q) & ~faulty)
+            else:
+                lost.append(_choose_rows(rng, shape, self.syn_crash[l - 1], faulty))
             syn_byz = _choose_rows(rng, shape, self.syn_byz[l - 1], faulty | lost[-1])
             replaced.append(syn_byz | byzantine[l - 1][None, :])
 
@@ -204,10 +225,11 @@ class Planner:
             else:
                 value.append(np.full(shape, C))
 
-        # 4. Stored weights, each off by +-eta (the largest error the precision allows).
+        # 4. Stored weights (quantized with `bits`), each off by +-eta (the largest error
+        # the precision allows).
         weights = []
         for l in range(1, L + 2):
-            W, eta = net.weights[l - 1], self.eta[l - 1]
+            W, eta = self.stored[l - 1], self.eta[l - 1]
             weights.append(W + eta * rng.choice([-1.0, 1.0], size=W.shape) if eta else W)
 
         # Pinned synapses, values and weights replace the draws (which are still

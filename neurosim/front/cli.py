@@ -7,17 +7,18 @@ Bad input is reported as one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from neurosim.data import strict_json
 from neurosim.errors import BoundViolation, InputError
 
 
 def _bound(args: argparse.Namespace) -> int:
     from neurosim.bounds.report import bound_report
-    from neurosim.data.counts import failure_counts
+    from neurosim.data.counts import failure_counts, per_layer
     from neurosim.data.network import load_network
 
     target = Path(args.target)
@@ -29,6 +30,8 @@ def _bound(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise InputError(str(target), "--crash", str(err)) from None
         quorum = plan = None
+        precision = bits = None
+        random = False
     else:
         from neurosim.data.scenario import load_scenario
         from neurosim.setup import prepare
@@ -37,18 +40,44 @@ def _bound(args: argparse.Namespace) -> int:
         setup = prepare(scn)
         net, failures, quorum = setup.net, setup.failures, setup.quorum
         plan = setup.quorum_plan
+        precision, bits = scn.failures.precision, scn.failures.bits
+        random = (scn.failures.crash_probability is not None
+                  or scn.failures.synapse_crash_probability is not None)
         if epsilon is None:
             epsilon = scn.firing.epsilon
     report = bound_report(net, failures, epsilon)
+    if bits is not None:
+        report["bits_per_layer"] = per_layer(bits, net.depth + 1, "bits")
+    if epsilon is not None:
+        report.update(_bits_question(net, failures, epsilon, precision))
+    if random:
+        from neurosim.applications import expected_keys
+
+        report.update(expected_keys(setup))
     if quorum is not None:
         report["quorum_per_layer"] = quorum
     if plan is not None:
         report["quorum_plan"] = plan
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(strict_json.dumps(report, indent=2))
     else:
         print(format_report(report))
     return 0
+
+
+def _bits_question(net, failures, epsilon: float, precision) -> dict[str, Any]:
+    """The fewest weight bits whose bound fits epsilon (`neurosim.bounds.bits`)."""
+    from neurosim.bounds.bits import bits_report
+    from neurosim.bounds.intervals import interval_bounds
+    from neurosim.bounds.paper import paper_fep
+    from neurosim.bounds.weight_aware import weight_aware_bound
+    from neurosim.data.counts import per_layer
+
+    iv = interval_bounds(net)
+    base = None if precision is None else per_layer(precision, net.depth + 1, "precision")
+    return bits_report(net, failures, epsilon, {
+        "weight_aware": lambda f: weight_aware_bound(net, f, intervals=iv),
+        "paper": lambda f: paper_fep(net, f).fep}, base)
 
 
 def format_report(r: dict[str, Any]) -> str:
@@ -72,16 +101,36 @@ def format_report(r: dict[str, Any]) -> str:
         f"paper Fep (SPEC 3)                      {r['bound_paper']:.6g}",
         f"weight-aware, global K (SPEC 4.1)       {r['bound_weight_aware_global_k']:.6g}",
         f"weight-aware, local K (SPEC 4.1 + 4.3)  {r['bound_weight_aware']:.6g}",
+        f"signed (linear bounds, signs kept)      {r['bound_signed']:.6g}",
     ]
     if "epsilon" in r:
         lines += [
             "",
             f"epsilon - epsilon' = {r['epsilon']:.6g}: tolerated by paper Fep: "
-            f"{r['tolerated_paper']}, by weight-aware: {r['tolerated_weight_aware']}",
+            f"{r['tolerated_paper']}, by weight-aware: {r['tolerated_weight_aware']}, "
+            f"by signed: {r['tolerated_signed']}",
             f"largest crashes tolerated, one hidden layer at a time (no other missing "
             f"signal): paper {r['max_crashes_paper']}, weight-aware "
-            f"{r['max_crashes_weight_aware']}",
+            f"{r['max_crashes_weight_aware']}, signed {r['max_crashes_signed']}",
         ]
+    if "fewest_bits_weight_aware" in r:
+        for name, label in (("weight_aware", "weight-aware"), ("paper", "paper Fep")):
+            b, per = r[f"fewest_bits_{name}"], r[f"fewest_bits_per_layer_{name}"]
+            lines.append(
+                f"fewest weight bits within epsilon ({label}): " + (
+                    "none (the bound exceeds epsilon even at 32 bits)" if b is None else
+                    f"{b} in every layer, or per layer 1..L+1 {per} "
+                    f"(memory saved vs float32: {100 * r[f'memory_saved_{name}']:.1f}%)"))
+    if "expected_error_bound" in r:
+        lines.append(
+            f"random failures (crash probability per hidden layer {r['crash_probability']}, "
+            f"per synapse into layers 1..L+1 {r['synapse_crash_probability']}): expected "
+            f"missing signals per receiver {[round(x, 3) for x in r['expected_missing']]}; "
+            f"mean error at most {r['expected_error_bound']:.6g} (weight-aware), "
+            f"{r['expected_error_bound_paper']:.6g} (paper Fep)")
+    if "bits_per_layer" in r:
+        lines.append(f"weights stored in {r['bits_per_layer']} bits per layer 1..L+1 "
+                     "(eta above: half a quantization step)")
     if "quorum_per_layer" in r:
         lines.append(f"quorum per layer 1..L+1: {r['quorum_per_layer']} (the bounds above "
                      "count the skipped signals as missing)")
@@ -156,7 +205,7 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_trials(setup, args.engine, out, progress=show_progress())
     plots = plot_results(out)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(strict_json.dumps(summary, indent=2))
     else:
         print(format_summary(summary, out, plots))
     if summary["violations"]:
@@ -191,9 +240,45 @@ def format_summary(s: dict[str, Any], out: Path, plots: list[Path]) -> str:
     if "accuracy" in s:
         lines.append(f"  accuracy   {s['accuracy']:.4f} "
                      f"(fault-free {s['fault_free_accuracy']:.4f})")
+    lines += format_applications(s)
     lines.append(f"  results    {out}/ (trials.csv, summary.json, "
                  f"{', '.join(p.name for p in plots)})")
     return "\n".join(lines)
+
+
+def format_applications(s: dict[str, Any]) -> list[str]:
+    """Summary lines for quantized weights, random failures and trained networks."""
+    def num(v: Any) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    lines = []
+    if "bits_per_layer" in s:
+        line = (f"  bits       {s['bits_per_layer']} per weight layer: memory saved vs float32 "
+                f"{100 * s['memory_saved_vs_float32']:.1f}%")
+        if "certified_bits_weight_aware" in s:
+            line += (f"; fewest bits within epsilon {s['epsilon']:g}: "
+                     f"{s['certified_bits_weight_aware']} (weight-aware), "
+                     f"{s['certified_bits_paper']} (paper)")
+        lines.append(line)
+    if "expected_error_bound" in s:
+        lines += [
+            f"  random     error p50 {num(s['error_p50'])}  p99 {num(s['error_p99'])};  "
+            + (f"expected-error bound {num(s['expected_error_bound'])} (paper "
+             f"{num(s['expected_error_bound_paper'])}) >= mean error"
+             if s["expected_error_bound"] is not None else
+             "no expected-error bound (a trial blocked or missed a signal beyond its "
+             "failures)"),
+            f"             missing per receiver, layers 1..L+1: mean "
+            f"{[round(x, 2) for x in s['realised_missing_mean'] or []]}, p99 "
+            f"{s['realised_missing_p99']}; worst-case bound at the p99 counts "
+            f"{num(s['bound_weight_aware_at_p99_counts'])}"]
+    if "tolerated_crashes" in s:
+        lines.append(f"  tolerated  {s['tolerated_crashes']} crashes per hidden layer within "
+                     f"epsilon (weight-aware bound)")
+    if "training_time_s" in s:
+        lines.append(f"  training   {s['training_time_s']:.2f} s, {s['training_epochs']} epochs, "
+                     f"held-out accuracy {s['training_test_accuracy']:.4f}")
+    return lines
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -210,7 +295,13 @@ def _sweep(args: argparse.Namespace) -> int:
             print(f"  {keys}: latency p99 {row['latency_p99']}, max error {row['max_error']}, "
                   f"violations {row['violations']}, blocked {row['blocked_trials']}", flush=True)
 
-    rows = run_sweep(args.scenario, out, args.engine, args.workers, args.scheduler, report)
+    def stale(n: int) -> None:
+        print(f"{scn.name}: {n} point(s) in {out / 'sweep.csv'} were run from another version "
+              "of the scenario or of its files (or are no longer in the grid): dropped, "
+              "and rerun if in the grid", flush=True)
+
+    rows = run_sweep(args.scenario, out, args.engine, args.workers, args.scheduler, report,
+                     stale)
     print(f"{scn.name}: ran {len(rows)} of {total} points ({total - len(rows)} already done); "
           f"{out / 'sweep.csv'}")
     from neurosim.front.study import plot_sweep
@@ -234,7 +325,7 @@ def _attack(args: argparse.Namespace) -> int:
     report = attack(prepare(scn), args.time_limit, Path(args.out) if args.out else None,
                     use_milp=not args.no_milp)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(strict_json.dumps(report, indent=2))
     else:
         print(format_attack(report))
     return 0
@@ -268,15 +359,22 @@ def _plot(args: argparse.Namespace) -> int:
     from neurosim.front.plots import plot_results
 
     out = Path(args.dir)
-    if (out / "sweep.csv").is_file():  # a sweep folder: the sweep and boosting plots
-        from neurosim.front.study import plot_sweep
+    try:
+        if (out / "sweep.csv").is_file():  # a sweep folder: the sweep and boosting plots
+            from neurosim.front.study import plot_sweep
 
-        paths = plot_sweep(out)
-    elif (out / "summary.json").is_file() and (out / "trials.csv").is_file():
-        paths = plot_results(out)
-    else:
-        raise InputError(str(out), None, "not a results folder (needs trials.csv and "
-                         "summary.json, or the sweep.csv of a sweep)")
+            paths = plot_sweep(out)
+        elif (out / "summary.json").is_file() and (out / "trials.csv").is_file():
+            paths = plot_results(out)
+        else:
+            raise InputError(str(out), None, "not a results folder (needs trials.csv and "
+                             "summary.json, or the sweep.csv of a sweep)")
+    except InputError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError) as err:
+        # A file edited or truncated by hand, or written by something else.
+        raise InputError(str(out), None, f"a result file is not as neurosim writes it "
+                         f"({type(err).__name__}: {err})") from None
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -361,9 +459,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numeric flags (InputError naming the flag), before any work.
+
+    argparse checks only the type: --crash -1 or --epsilon nan would otherwise be
+    read as something else (0 crashes, an epsilon that tolerates nothing).
+    """
+    source = next((str(getattr(args, k)) for k in ("target", "scenario", "model", "dir")
+                   if getattr(args, k, None) is not None), "neurosim")
+    checks = {"crash": ("--crash", lambda v: v >= 0, "must be >= 0"),
+              "epsilon": ("--epsilon", lambda v: math.isfinite(v) and v > 0,
+                          "must be a finite number > 0"),
+              "trials": ("--trials", lambda v: v > 0, "must be > 0"),
+              "seed": ("--seed", lambda v: v >= 0, "must be >= 0"),
+              "workers": ("--workers", lambda v: v >= 1, "must be >= 1"),
+              "input_low": ("--input-low", math.isfinite, "must be a finite number"),
+              "input_high": ("--input-high", math.isfinite, "must be a finite number")}
+    for name, (flag, ok, what) in checks.items():
+        value = getattr(args, name, None)
+        if value is not None and not ok(value):
+            raise InputError(source, flag, f"{what}, got {value}")
+    out = getattr(args, "out", None)
+    if out is not None and args.command in ("run", "sweep") and Path(out).exists() \
+            and not Path(out).is_dir():
+        raise InputError(source, "--out", f"{out} is a file, not a folder")
+    low, high = getattr(args, "input_low", None), getattr(args, "input_high", None)
+    if low is not None and high is not None and low > high:
+        raise InputError(source, "--input-low", f"{low} exceeds --input-high {high}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_flags(args)
         return args.func(args)
     except InputError as err:
         print(f"neurosim: error: {err}", file=sys.stderr)

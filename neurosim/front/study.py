@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 
-from neurosim.front.plots import pyplot
-from neurosim.sweep import ROW_KEYS
-
-
-def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """The swept keys and the rows of sweep.csv."""
-    with open(out_dir / "sweep.csv", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        keys = [k for k in reader.fieldnames or [] if k != "point" and k not in ROW_KEYS]
-    return keys, rows
+from neurosim.front.plots import drawn, pyplot
+from neurosim.sweep import read_sweep
 
 
 def _num(v: str) -> float:
@@ -29,11 +19,14 @@ def _num(v: str) -> float:
 
 
 def plot_sweep(out_dir: str | Path) -> list[Path]:
-    """Every plot of a sweep folder: sweep.png (`plot_grid`) and the boosting plots
-    (`neurosim.front.boosting`) that the swept keys allow."""
+    """Every plot of a sweep folder: sweep.png (`plot_grid`) and the boosting and
+    application plots (`neurosim.front.boosting`, `neurosim.front.apps`) that the swept
+    keys allow."""
+    from neurosim.front.apps import plot_apps
     from neurosim.front.boosting import plot_boosting
 
-    return plot_grid(out_dir) + plot_boosting(out_dir)
+    return (drawn(plot_grid, out_dir) + drawn(plot_boosting, out_dir)
+            + drawn(plot_apps, out_dir))
 
 
 def plot_grid(out_dir: str | Path) -> list[Path]:
