@@ -21,8 +21,9 @@ try:
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0+unknown"
 
-# public name -> the module that defines it
+# public name -> the module that defines it ("module:name" where the name differs)
 _LAZY = {
+    "run_attack": "neurosim.attack.run:attack",
     "interval_bounds": "neurosim.bounds.intervals",
     "paper_fep": "neurosim.bounds.paper",
     "bound_report": "neurosim.bounds.report",
@@ -62,7 +63,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neurosim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attr = module.partition(":")
+    value = getattr(importlib.import_module(module), attr or name)
     globals()[name] = value  # later look-ups skip this function
     return value
 
