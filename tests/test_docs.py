@@ -1,10 +1,10 @@
 """Shipped text refers only to what a clone of the repository has.
 
-README.md, docs/, the package's source (docstrings, comments, --help, plot
-labels) and scenarios/ must not cite developer pages that live outside the
-repository (../shared, SPEC.md, INTERFACE.md) or their section numbers
-("SPEC 4.1", "INTERFACE 3", "(4.2)"): cite a page under docs/ or name the
-thing in words.
+README.md, CHANGELOG.md, docs/, the package's source (docstrings, comments,
+--help, plot labels), scenarios/, studies/ and benchmarks/ must not cite
+developer pages that live outside the repository (../shared, SPEC.md,
+INTERFACE.md) or their section numbers ("SPEC 4.1", "INTERFACE 3", "(4.2)"):
+cite a page under docs/ or name the thing in words.
 """
 
 from __future__ import annotations
@@ -30,12 +30,15 @@ OUTSIDE = [
     (re.compile(r"\b[1-6]\.[1-9]\s*\+\s*[1-6]\.[1-9]\b"), "a bare section number"),
 ]
 
-TEXT_SUFFIXES = {".md", ".py", ".toml", ".txt", ".cfg", ".rst", ".csv", ""}
+TEXT_SUFFIXES = {".md", ".py", ".toml", ".txt", ".cfg", ".cff", ".rst", ".csv", ""}
 
 
 def shipped_files() -> list[Path]:
-    files = [ROOT / "README.md", ROOT / "pyproject.toml"]
-    for folder in ("docs", "neurosim", "scenarios"):
+    files = [ROOT / name for name in ("README.md", "pyproject.toml", "CHANGELOG.md",
+                                      "CITATION.cff")]
+    for folder in ("docs", "neurosim", "scenarios", "studies", "benchmarks"):
+        if not (ROOT / folder).is_dir():
+            continue
         files += [p for p in sorted((ROOT / folder).rglob("*"))
                   if p.is_file() and p.suffix in TEXT_SUFFIXES and "__pycache__" not in p.parts]
     return [p for p in files if p.is_file()]
