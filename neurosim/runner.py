@@ -1,8 +1,12 @@
 """`neurosim run`: simulate a scenario's trials, check every bound, write the results.
 
 Life cycle (as desmod's simulate): build (Setup, bounds) -> run the trials
--> collect (summary). Each trial's row is appended to trials.csv and flushed
-as soon as it is done, so an interrupted run keeps every finished trial.
+-> collect (summary). Trials run in blocks (`block_size`): the vectorised
+engine simulates a block at once, the SimPy engine one trial after the other;
+bounds, checks and rows are then computed for the whole block. Each block's
+rows are appended to trials.csv and flushed, and the summary is accumulated
+without keeping rows (`neurosim.summary`), so a run of a million trials
+stays small and an interrupted run keeps every finished trial and a summary.
 
 Every trial checks
 
@@ -33,16 +37,29 @@ import numpy as np
 
 from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
-from neurosim.bounds.rounding import bounds_ordered
-from neurosim.bounds.weight_aware import given_set_bound, weight_aware_bound
+from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
+from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
 from neurosim.data.counts import Failures
 from neurosim.data.signals import CORRUPTED, MISSING
+from neurosim.engines.block import BlockOutcome, simulate_block, stack_outcomes, stack_plans
 from neurosim.engines.des import simulate_des
 from neurosim.engines.fast import simulate_fast
-from neurosim.engines.plan import FiringRule, Planner
+from neurosim.engines.plan import FiringRule, Planner, TrialPlan
 from neurosim.setup import Setup
+from neurosim.summary import Tally
 
+# One trial at a time; `run_trials` runs "fast" a block at a time (simulate_block).
 ENGINES = {"des": simulate_des, "fast": simulate_fast}
+BATCHED = {"fast": simulate_block}
+
+# Block sizes: memory for the block's arrays (about BYTES_PER_SYNAPSE per synapse and
+# trial: latencies, arrivals, masks, the given-set bound's terms), and about
+# BLOCK_SECONDS of work per block, so rows reach trials.csv steadily.
+BLOCK_BYTES = 256 * 2**20
+BYTES_PER_SYNAPSE = 96
+MAX_BLOCK = 4096
+FIRST_BLOCK = 8
+BLOCK_SECONDS = 0.5
 
 FIELDS = ["trial", "input_index", "error", "bound_given_set", "latency", "blocked",
           "messages_sent", "messages_received", "messages_lost", "messages_used",
@@ -151,6 +168,31 @@ class Checks:
                             lambda a, b: a <= b)
         return beyond
 
+    def block(self, trials: np.ndarray, error: np.ndarray, given: np.ndarray,
+              blocked: np.ndarray, missing: np.ndarray, corrupted: np.ndarray) -> np.ndarray:
+        """`trial` for a block of B trials (arrays (B,); missing, corrupted (B, L+1) realised
+        counts); returns beyond (B,) bool.
+
+        The trials within the declared counts whose checks all hold are found at once (the
+        same comparisons as `trial`, elementwise); every other trial goes through `trial`,
+        in trial order, so the violations recorded are the same, in the same order.
+        """
+        f = self.setup.failures
+        within = (missing <= np.array(f.missing)).all(axis=1) & \
+            (corrupted <= np.array(f.corrupted)).all(axis=1)
+        larger = self.declared.weight_aware * (1.0 + CHAIN_RTOL) + TINY  # as bounds_ordered
+        with np.errstate(invalid="ignore"):
+            fine = (given <= larger) & (error <= given)
+            if self.certificate is not None:
+                fine &= error <= self.certificate
+        beyond = np.zeros(len(trials), dtype=bool)
+        for b in np.flatnonzero(~(within & (blocked | fine))):
+            counts = Failures(tuple(int(m) for m in missing[b]),
+                              tuple(int(z) for z in corrupted[b]), f.eta, f.capacity)
+            beyond[b] = self.trial(int(trials[b]), float(error[b]), float(given[b]),
+                                   bool(blocked[b]), counts)
+        return beyond
+
 
 def scenario_checks(setup: Setup, iv: Intervals) -> Checks:
     certified = setup.quorum_plan is not None and setup.quorum_plan["certified"]
@@ -175,70 +217,137 @@ def realised_counts(kinds: list[np.ndarray], fire_time: list[np.ndarray],
     return Failures(tuple(missing), tuple(corrupted), failures.eta, failures.capacity)
 
 
-def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
-               progress: bool = False) -> dict[str, Any]:
-    """Simulate every trial of `setup`; write trials.csv and summary.json to `out_dir`."""
-    scn, net = setup.scenario, setup.net
+def realised_counts_block(kinds: list[np.ndarray],
+                          fire_time: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """`realised_counts` for a block: kinds[l-1] (B, N_l, N_{l-1}), fire_time[l] (B, N_l)
+    -> (missing, corrupted), int arrays (B, L+1)."""
+    missing, corrupted = [], []
+    for kind, t in zip(kinds, fire_time[1:], strict=True):
+        fired = np.isfinite(t)
+        missing.append(np.where(fired, (kind == MISSING).sum(-1), 0).max(axis=1))
+        corrupted.append(np.where(fired, (kind == CORRUPTED).sum(-1), 0).max(axis=1))
+    return np.stack(missing, axis=1), np.stack(corrupted, axis=1)
+
+
+def block_size(net) -> int:
+    """The most trials whose arrays fit in BLOCK_BYTES (at least 1, at most MAX_BLOCK)."""
+    per_trial = BYTES_PER_SYNAPSE * net.n_weights + 64 * sum(net.sizes)
+    return max(1, min(MAX_BLOCK, BLOCK_BYTES // per_trial))
+
+
+def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule,
+              trials: range) -> tuple[list[TrialPlan], BlockOutcome | None, BaseException | None]:
+    """Plan and simulate a block. An interruption in the SimPy engine's loop returns the
+    trials finished before it (and the interruption, to raise once they are kept)."""
+    if engine in BATCHED:
+        plans = [planner.plan(i) for i in trials]
+        return plans, BATCHED[engine](setup.net, stack_plans(plans), rule), None
     simulate = ENGINES[engine]
+    plans, outs = [], []
+    try:
+        for i in trials:
+            plan = planner.plan(i)
+            outs.append(simulate(setup.net, plan, rule))
+            plans.append(plan)
+    except KeyboardInterrupt as err:
+        return plans, stack_outcomes(outs) if outs else None, err
+    return plans, stack_outcomes(outs), None
+
+
+def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
+               progress: bool = False, block: int | None = None) -> dict[str, Any]:
+    """Simulate every trial of `setup`; write trials.csv and summary.json to `out_dir`.
+
+    block: trials per block (default: chosen from memory and time, `block_size`); the
+    results do not depend on it.
+    """
+    scn, net = setup.scenario, setup.net
     rule = FiringRule.from_scenario(scn, setup.quorum)
     planner = Planner(scn, net, setup.inputs)
     iv = interval_bounds(net)
     checks = scenario_checks(setup, iv)
     fault_free = net.forward(setup.inputs)
+    fault_free_pred = [_prediction(ff) for ff in fault_free]
+    labels = None if setup.labels is None else [int(y) for y in setup.labels]
     eta, C = setup.failures.eta, setup.failures.capacity
+    tally = Tally(net.depth + 1, labels is not None)
 
-    rows: list[dict[str, Any]] = []
-    layer_latency: list[list[float]] = []
     writer = handle = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         handle = open(out_dir / "trials.csv", "w", newline="")
-        writer = csv.DictWriter(handle, fieldnames=FIELDS + [
-            f"layer_latency_{l}" for l in range(1, net.depth + 2)])
-        writer.writeheader()
-    trials = range(scn.trials)
+        writer = csv.writer(handle)
+        writer.writerow(FIELDS + [f"layer_latency_{l}" for l in range(1, net.depth + 2)])
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        trials = tqdm(trials, desc=scn.name, unit="trial")
+        bar = tqdm(total=scn.trials, desc=scn.name, unit="trial")
+    cap = block or block_size(net)
+    size = block or min(cap, FIRST_BLOCK)
     started = time.perf_counter()
     try:
-        for i in trials:
-            plan = planner.plan(i)
-            out = simulate(net, plan, rule)
-            kinds = out.signal_kinds(plan)
-            given = given_set_bound(net, kinds, eta, C, intervals=iv)
-            blocked = out.blocked
-            ff = fault_free[plan.input_index]
-            error = float("nan") if blocked else float(np.abs(out.output - ff).max())
-            beyond = checks.trial(i, error, given, blocked,
-                                  realised_counts(kinds, out.fire_time, setup.failures))
-            label = "" if setup.labels is None else int(setup.labels[plan.input_index])
-            lat = out.layer_latency()
-            row = dict(trial=i, input_index=plan.input_index, error=error,
-                       bound_given_set=given, latency=out.latency if not blocked else "",
-                       blocked=int(blocked), prediction=_prediction(out.output),
-                       fault_free_prediction=_prediction(ff), label=label,
-                       beyond_counts=int(beyond),
-                       **{f"messages_{k}": v for k, v in out.messages.items()
-                          if k != "in_flight"})
-            row.update({f"layer_latency_{l}": v for l, v in enumerate(lat, start=1)})
-            rows.append(row)
-            layer_latency.append(lat)
-            if i == 0 and out_dir is not None:
-                save_trace(out_dir / "trace_trial0.npz", plan, out)
-            if writer is not None:
-                writer.writerow({k: ("" if isinstance(v, float) and np.isnan(v) else v)
-                                 for k, v in row.items()})
-                handle.flush()
+        first = 0
+        while first < scn.trials:
+            t0 = time.perf_counter()
+            trials = range(first, min(scn.trials, first + size))
+            plans, outcome, interrupted = _simulate(engine, setup, planner, rule, trials)
+            if outcome is not None:
+                bp = stack_plans(plans)
+                kinds = outcome.signal_kinds(bp.replaced)
+                given = given_set_bounds(net, kinds, eta, C, intervals=iv)
+                blocked = outcome.blocked
+                with np.errstate(invalid="ignore"):
+                    error = np.abs(outcome.output - fault_free[bp.input_index]).max(axis=1)
+                error[blocked] = np.nan
+                missing, corrupted = realised_counts_block(kinds, outcome.fire_time)
+                beyond = checks.block(bp.trials, error, given, blocked, missing, corrupted)
+                predictions = [_prediction(o) for o in outcome.output]
+                ff_pred = [fault_free_pred[i] for i in bp.input_index]
+                block_labels = [""] * len(plans) if labels is None else \
+                    [labels[i] for i in bp.input_index]
+                lat, ll = outcome.latency, outcome.layer_latency()
+                tally.add(error, given, lat, blocked, ll, outcome.messages, beyond,
+                          predictions, ff_pred, block_labels)
+                if first == 0 and out_dir is not None:
+                    save_trace(out_dir / "trace_trial0.npz", plans[0], outcome.trial(0))
+                if writer is not None:
+                    _write_rows(writer, bp, error, given, lat, blocked, outcome.messages,
+                                predictions, ff_pred, block_labels, beyond, ll)
+                    handle.flush()
+                if bar is not None:
+                    bar.update(len(plans))
+            if interrupted is not None:
+                raise interrupted
+            first = trials.stop
+            if block is None:  # about BLOCK_SECONDS per block, within memory
+                per_trial = (time.perf_counter() - t0) / len(trials)
+                size = max(1, min(cap, int(BLOCK_SECONDS / max(per_trial, 1e-9))))
     finally:
         elapsed = time.perf_counter() - started
+        if bar is not None:
+            bar.close()
         if handle is not None:
             handle.close()
-        summary = summarize(setup, engine, rows, layer_latency, checks, elapsed)
+        summary = summarize(setup, engine, tally, checks, elapsed)
         if out_dir is not None:
             (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _write_rows(writer, bp, error, given, latency, blocked, messages, predictions, ff_pred,
+                labels, beyond, layer_latency) -> None:
+    """A block's rows of trials.csv, in FIELDS order: NaN as an empty field, floats as repr."""
+
+    def cells(a: np.ndarray) -> list:
+        return ["" if v != v else v for v in a.tolist()]  # v != v: NaN
+
+    columns = [bp.trials.tolist(), bp.input_index.tolist(), cells(error), cells(given),
+               cells(np.where(blocked, np.nan, latency)), blocked.astype(int).tolist(),
+               *(messages[k].tolist() for k in ("sent", "received", "lost", "used", "wasted")),
+               predictions, ff_pred, labels, beyond.astype(int).tolist(),
+               *(cells(c) for c in layer_latency.T)]
+    writer.writerows(zip(*columns, strict=True))
 
 
 def save_trace(path: Path, plan, out) -> None:
@@ -254,55 +363,31 @@ def save_trace(path: Path, plan, out) -> None:
     np.savez_compressed(path, **arrays)
 
 
-def summarize(setup: Setup, engine: str, rows: list[dict[str, Any]],
-              layer_latency: list[list[float]], checks: Checks,
+def summarize(setup: Setup, engine: str, tally: Tally, checks: Checks,
               elapsed: float) -> dict[str, Any]:
-    """The summary.json of INTERFACE 4 from the finished trials' rows."""
+    """The summary.json of INTERFACE 4 from the finished trials' totals."""
     from neurosim import __version__
 
     scn = setup.scenario
-    done = [r for r in rows if not r["blocked"]]
-    errors = np.array([r["error"] for r in done])
-    lat = np.array([r["latency"] for r in done], dtype=float)
-    ll = np.array(layer_latency, dtype=float).reshape(len(rows), -1)
-
-    def stat(a: np.ndarray, f) -> float | None:
-        return float(f(a)) if len(a) else None
-
+    stats = tally.statistics(setup.net.sizes[-1])
     summary: dict[str, Any] = {
-        "scenario": scn.name, "source": scn.source, "seed": scn.seed, "trials": len(rows),
+        "scenario": scn.name, "source": scn.source, "seed": scn.seed, "trials": tally.trials,
         "trials_requested": scn.trials, "engine": engine, "version": __version__,
         "bound_paper": checks.declared.paper,
         "bound_paper_exact_f": checks.declared.paper_exact_f,
         "bound_weight_aware_global_k": checks.declared.weight_aware_global,
         "bound_weight_aware": checks.declared.weight_aware,
-        "bound_given_set_max": stat(np.array([r["bound_given_set"] for r in done]), np.max),
+        "bound_given_set_max": stats.pop("bound_given_set_max"),
         "certificate_epsilon": checks.certificate,
         "quorum": setup.quorum,
         "quorum_plan": setup.quorum_plan,
         "missing_per_layer": list(setup.failures.missing),
         "corrupted_per_layer": list(setup.failures.corrupted),
-        "max_error": stat(errors, np.max), "mean_error": stat(errors, np.mean),
+        "max_error": stats.pop("max_error"), "mean_error": stats.pop("mean_error"),
         "violations": len(checks.violations),
         "violation_details": [v.describe(setup) for v in checks.violations[:20]],
-        "latency_mean": stat(lat, np.mean), "latency_p50": stat(lat, np.median),
-        "latency_p99": stat(lat, lambda a: np.percentile(a, 99)),
-        "layer_latency_mean": [None if np.all(np.isnan(c)) else float(np.nanmean(c))
-                               for c in ll.T] if len(rows) else [],
-        "blocked_trials": len(rows) - len(done),
-        # Trials checked against the bounds for their own, larger counts (timeouts).
-        "trials_beyond_counts": sum(r["beyond_counts"] for r in rows),
     }
-    for k in ("sent", "received", "lost", "used", "wasted"):
-        summary[f"messages_{k}"] = int(sum(r[f"messages_{k}"] for r in rows))
-    if setup.labels is not None and rows:
-        summary["accuracy"] = float(np.mean([r["prediction"] == r["label"] for r in rows]))
-        summary["fault_free_accuracy"] = float(np.mean(
-            [r["fault_free_prediction"] == r["label"] for r in rows]))
-    if setup.net.sizes[-1] >= 2 and rows:
-        # Agreement with the fault-free argmax needs no labels (blocked trials disagree).
-        summary["agreement"] = float(np.mean(
-            [r["prediction"] == r["fault_free_prediction"] for r in rows]))
+    summary.update(stats)
     summary["elapsed_s"] = elapsed
     return summary
 

@@ -124,6 +124,12 @@ def _choose_rows(rng: np.random.Generator, shape: tuple[int, int], k: int,
     return out
 
 
+def _frozen(a: Array) -> Array:
+    """`a`, read-only: shared by every trial's plan, so no engine may write to it."""
+    a.flags.writeable = False
+    return a
+
+
 def _largest(values: Array, k: int, exclude: Array | None = None) -> Array:
     """Bool mask of the k largest |values| (ties by index), outside `exclude`."""
     order = np.argsort(-np.abs(values), kind="stable")
@@ -150,6 +156,20 @@ class Planner:
         self.eta = per_layer(f.precision, L + 1, "precision")
         self.listed_crash = self._listed(f.crashed)
         self.listed_byz = self._listed(f.byzantine_list)
+        # What every trial shares, made once (read-only): all-False masks per weight
+        # layer, and the Byzantine values when they are not drawn.
+        sizes = net.sizes
+        self.none = [_frozen(np.zeros((sizes[l], sizes[l - 1]), dtype=bool))
+                     for l in range(1, net.depth + 2)]
+        C = f.capacity
+        if f.byzantine_mode == "adversarial":
+            # Push every receiver's pre-activation the same way: +C through a
+            # positive weight, -C through a negative one.
+            self.fixed_value = [_frozen(C * np.where(W >= 0, 1.0, -1.0)) for W in net.weights]
+        elif f.byzantine_mode == "constant":
+            self.fixed_value = [_frozen(np.full(W.shape, C)) for W in net.weights]
+        else:
+            self.fixed_value = None
 
     def _listed(self, pairs) -> list[Array]:
         masks = [np.zeros(n, dtype=bool) for n in self.net.sizes]
@@ -183,24 +203,23 @@ class Planner:
         lost, replaced = [], []
         for l in range(1, L + 2):
             shape = (sizes[l], sizes[l - 1])
-            faulty = np.broadcast_to(crashed[l - 1] | byzantine[l - 1], shape)
-            lost.append(_choose_rows(rng, shape, self.syn_crash[l - 1], faulty))
-            syn_byz = _choose_rows(rng, shape, self.syn_byz[l - 1], faulty | lost[-1])
-            replaced.append(syn_byz | byzantine[l - 1][None, :])
+            n_lost, n_byz = self.syn_crash[l - 1], self.syn_byz[l - 1]
+            if n_lost > 0 or n_byz > 0:
+                faulty = np.broadcast_to(crashed[l - 1] | byzantine[l - 1], shape)
+                lost.append(_choose_rows(rng, shape, n_lost, faulty))
+                syn_byz = _choose_rows(rng, shape, n_byz, faulty | lost[-1])
+                replaced.append(syn_byz | byzantine[l - 1][None, :])
+            else:  # no draw: nothing to choose
+                lost.append(self.none[l - 1])
+                replaced.append(self.none[l - 1] | byzantine[l - 1][None, :]
+                                if byzantine[l - 1].any() else self.none[l - 1])
 
         # 3. What Byzantine senders and synapses deliver, in [-C, C].
         C = f.capacity
-        value = []
-        for l in range(1, L + 2):
-            shape = (sizes[l], sizes[l - 1])
-            if f.byzantine_mode == "random":
-                value.append(rng.uniform(-C, C, shape))
-            elif f.byzantine_mode == "adversarial":
-                # Push every receiver's pre-activation the same way: +C through a
-                # positive weight, -C through a negative one.
-                value.append(C * np.where(net.weights[l - 1] >= 0, 1.0, -1.0))
-            else:
-                value.append(np.full(shape, C))
+        if self.fixed_value is not None:  # adversarial or constant: nothing drawn
+            value = self.fixed_value
+        else:
+            value = [rng.uniform(-C, C, (sizes[l], sizes[l - 1])) for l in range(1, L + 2)]
 
         # 4. Stored weights, each off by +-eta (the largest error the precision allows).
         weights = []
@@ -209,19 +228,27 @@ class Planner:
             weights.append(W + eta * rng.choice([-1.0, 1.0], size=W.shape) if eta else W)
 
         # 5. Stragglers: neurons whose messages all take `factor` times longer, and slow synapses.
-        slow = [np.zeros(n, dtype=bool) for n in sizes]
+        slow = [None] * len(sizes)
         for l in range(1, L + 1):
-            slow[l] = _choose(rng, sizes[l], self.stragglers[l - 1])
+            if self.stragglers[l - 1] > 0:
+                slow[l] = _choose(rng, sizes[l], self.stragglers[l - 1])
         slow_syn = [_choose_rows(rng, (sizes[l], sizes[l - 1]), self.syn_straggle[l - 1],
-                                 np.zeros((sizes[l], sizes[l - 1]), dtype=bool))
+                                 self.none[l - 1]) if self.syn_straggle[l - 1] > 0 else None
                     for l in range(1, L + 2)]
 
         # 6. Latencies of every message.
         latency = []
         for l in range(1, L + 2):
             lat = self.latency.sample(rng, (sizes[l], sizes[l - 1]))
-            factor = np.where(slow[l - 1][None, :] | slow_syn[l - 1], f.straggler_factor, 1.0)
-            latency.append(lat * factor)
+            slow_l = slow[l - 1]
+            if slow_l is not None or slow_syn[l - 1] is not None:
+                mask = self.none[l - 1]
+                if slow_l is not None:
+                    mask = mask | slow_l[None, :]
+                if slow_syn[l - 1] is not None:
+                    mask = mask | slow_syn[l - 1]
+                lat = lat * np.where(mask, f.straggler_factor, 1.0)
+            latency.append(lat)
 
         return TrialPlan(trial, input_index, x, crashed,
                          f.crash_time if f.crash_time is not None else 0.0,
