@@ -41,7 +41,13 @@ from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
 from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
 from neurosim.data.counts import Failures
 from neurosim.data.signals import CORRUPTED, MISSING
-from neurosim.engines.block import BlockOutcome, simulate_block, stack_outcomes, stack_plans
+from neurosim.engines.block import (
+    BlockOutcome,
+    BlockPlan,
+    simulate_block,
+    stack_outcomes,
+    stack_plans,
+)
 from neurosim.engines.des import simulate_des
 from neurosim.engines.fast import simulate_fast
 from neurosim.engines.plan import FiringRule, Planner, TrialPlan
@@ -235,23 +241,27 @@ def block_size(net) -> int:
     return max(1, min(MAX_BLOCK, BLOCK_BYTES // per_trial))
 
 
-def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule,
-              trials: range) -> tuple[list[TrialPlan], BlockOutcome | None, BaseException | None]:
+def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, trials: range
+              ) -> tuple[list[TrialPlan], BlockPlan | None, BlockOutcome | None,
+                         BaseException | None]:
     """Plan and simulate a block. An interruption in the SimPy engine's loop returns the
     trials finished before it (and the interruption, to raise once they are kept)."""
     if engine in BATCHED:
         plans = [planner.plan(i) for i in trials]
-        return plans, BATCHED[engine](setup.net, stack_plans(plans), rule), None
+        bp = stack_plans(plans)
+        return plans, bp, BATCHED[engine](setup.net, bp, rule), None
     simulate = ENGINES[engine]
-    plans, outs = [], []
+    plans, outs, interrupted = [], [], None
     try:
         for i in trials:
             plan = planner.plan(i)
             outs.append(simulate(setup.net, plan, rule))
             plans.append(plan)
     except KeyboardInterrupt as err:
-        return plans, stack_outcomes(outs) if outs else None, err
-    return plans, stack_outcomes(outs), None
+        interrupted = err
+    if not outs:
+        return plans, None, None, interrupted
+    return plans, stack_plans(plans), stack_outcomes(outs), interrupted
 
 
 def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
@@ -291,9 +301,8 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
         while first < scn.trials:
             t0 = time.perf_counter()
             trials = range(first, min(scn.trials, first + size))
-            plans, outcome, interrupted = _simulate(engine, setup, planner, rule, trials)
+            plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials)
             if outcome is not None:
-                bp = stack_plans(plans)
                 kinds = outcome.signal_kinds(bp.replaced)
                 given = given_set_bounds(net, kinds, eta, C, intervals=iv)
                 blocked = outcome.blocked

@@ -32,9 +32,10 @@ MESSAGES = ("sent", "received", "lost", "in_flight", "used", "wasted")
 class BlockPlan:
     """B trials' plans stacked: each TrialPlan field with a leading trial axis.
 
-    value[l-1] and weights[l-1] are (N_l, N_{l-1}) when every trial of the
-    block shares the same array (no per-trial draw: adversarial or constant
-    Byzantine values, exact weights), else (B, N_l, N_{l-1}).
+    lost, replaced, value and weights are (N_l, N_{l-1}) when every trial of
+    the block shares the same array (no per-trial draw: no failed synapse,
+    adversarial or constant Byzantine values, exact weights), else
+    (B, N_l, N_{l-1}); either way they broadcast against the block's arrays.
     crash_time is the scenario's, the same for every trial.
     """
 
@@ -72,6 +73,9 @@ def stack_plans(plans: Sequence[TrialPlan]) -> BlockPlan:
     def per_trial(name: str, l: int) -> Array:
         return np.stack([getattr(p, name)[l] for p in plans])
 
+    def shared(name: str, l: int) -> Array:
+        return _stack([getattr(p, name)[l] for p in plans])
+
     return BlockPlan(
         trials=np.array([p.trial for p in plans]),
         input_index=np.array([p.input_index for p in plans]),
@@ -79,10 +83,10 @@ def stack_plans(plans: Sequence[TrialPlan]) -> BlockPlan:
         crashed=[per_trial("crashed", l) for l in range(n_layers + 1)],
         crash_time=crash_times.pop(),
         byzantine=[per_trial("byzantine", l) for l in range(n_layers + 1)],
-        lost=[per_trial("lost", l) for l in range(n_layers)],
-        replaced=[per_trial("replaced", l) for l in range(n_layers)],
-        value=[_stack([p.value[l] for p in plans]) for l in range(n_layers)],
-        weights=[_stack([p.weights[l] for p in plans]) for l in range(n_layers)],
+        lost=[shared("lost", l) for l in range(n_layers)],
+        replaced=[shared("replaced", l) for l in range(n_layers)],
+        value=[shared("value", l) for l in range(n_layers)],
+        weights=[shared("weights", l) for l in range(n_layers)],
         latency=[per_trial("latency", l) for l in range(n_layers)],
     )
 
@@ -149,23 +153,28 @@ def block_rule_times(arrival: Array, k: int | None, rule: FiringRule) -> tuple[A
 
     The k-th smallest arrival comes from a partition rather than a sort. The
     signals used are the first k by (arrival, sender index), as a stable sort
-    ranks them: every one strictly before the k-th value, then, among those
-    tied with it, the lowest sender indices up to k in all.
+    ranks them. A receiver firing before its k-th arrival (a deadline) used
+    fewer than k, all ranked before k; one firing at its k-th arrival used
+    every signal up to it, unless several tie with the k-th value: then, of
+    those tied, the lowest sender indices up to k in all.
     Returns (time (B, N_l), used bool (B, N_l, N_{l-1})).
     """
     n = arrival.shape[-1]
     kk = n if k is None else k
-    kth = np.partition(arrival, kk - 1, axis=-1)[..., kk - 1]
+    kth = arrival.max(axis=-1) if kk == n else \
+        np.partition(arrival, kk - 1, axis=-1)[..., kk - 1]
     time = kth
     if rule.timeout is not None:
         start = np.zeros(kth.shape) if rule.timeout_from_start else arrival.min(axis=-1)
         time = np.minimum(time, start + rule.timeout)
     used = arrival <= time[..., None]
     if kk < n:
-        at = kth[..., None]
-        tie = arrival == at
-        room = kk - (arrival < at).sum(axis=-1, dtype=np.int64)
-        used &= (arrival < at) | (tie & (np.cumsum(tie, axis=-1) <= room[..., None]))
+        over = used.sum(axis=-1) > kk  # only where signals tie with the k-th one
+        if over.any():
+            rows, at = arrival[over], kth[over][:, None]
+            tie = rows == at
+            room = kk - (rows < at).sum(axis=-1)
+            used[over] &= (rows < at) | (tie & (np.cumsum(tie, axis=-1) <= room[:, None]))
     return time, used
 
 
@@ -181,10 +190,14 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
     for l in range(1, L + 2):
         sent = np.isfinite(fire[-1])  # (B, N_{l-1}): which senders sent
         msgs["sent"] += sent.sum(axis=1) * sizes[l]
-        lost = plan.lost[l - 1] & sent[:, None, :]
-        msgs["lost"] += lost.sum(axis=(1, 2))
         arrival = fire[-1][:, None, :] + plan.latency[l - 1]
-        arrival[lost | ~sent[:, None, :]] = np.inf
+        gone = ~sent[:, None, :]
+        if plan.lost[l - 1].any():
+            lost = plan.lost[l - 1] & sent[:, None, :]
+            msgs["lost"] += lost.sum(axis=(1, 2))
+            gone = gone | lost
+        if not sent.all() or plan.lost[l - 1].any():
+            np.copyto(arrival, np.inf, where=gone)
         arrived = arrival < rule.horizon
         n_arrived = arrived.sum(axis=(1, 2))
         msgs["received"] += n_arrived
@@ -202,7 +215,9 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
 
         # What each receiver computed with: the sender's value, the replacing one
         # (Byzantine sender or synapse), or 0 for a missing signal.
-        sent_values = np.where(plan.replaced[l - 1], plan.value[l - 1], y_prev[:, None, :])
+        replaced = plan.replaced[l - 1]
+        sent_values = (np.where(replaced, plan.value[l - 1], y_prev[:, None, :])
+                       if replaced.any() else y_prev[:, None, :])
         u = np.where(used, sent_values, 0.0)
         s = preactivation(plan.weights[l - 1], u, net.biases[l - 1])
         y = phis[l - 1](s) if l <= L else s

@@ -1,0 +1,74 @@
+"""Runs in blocks: the summary accumulated without rows is the one the rows give, and an
+interrupted batched run keeps its finished blocks and a summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import neurosim.runner as runner
+from neurosim.data.scenario import parse_scenario
+from neurosim.setup import prepare
+
+# Sizes and a horizon such that some trials block; dataset inputs carry labels.
+SCENARIO = dict(
+    seed=4, trials=23, network=dict(sizes=[5, 6, 4, 3], activation="tanh"),
+    failures=dict(crash=[1, 0], synapse_crash=[0, 1, 0]),
+    latency=dict(model="lognormal", mean=1.0, sigma=1.0),
+    firing=dict(rule="quorum", quorum=[4, 4, 3], horizon=5.0))
+
+
+def _rows(folder):
+    with open(folder / "trials.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("engine,block", [("fast", 4), ("fast", None), ("des", 7)])
+def test_summary_is_what_the_rows_give(tmp_path, engine, block):
+    setup = prepare(parse_scenario(SCENARIO))
+    s = runner.run_trials(setup, engine, tmp_path, block=block)
+    assert json.loads((tmp_path / "summary.json").read_text())["trials"] == 23
+    rows = _rows(tmp_path)
+    assert [int(r["trial"]) for r in rows] == list(range(23))
+    done = [r for r in rows if r["blocked"] == "0"]
+    assert 0 < len(done) < len(rows), "the scenario should block some trials"
+    errors = np.array([float(r["error"]) for r in done])
+    lat = np.array([float(r["latency"]) for r in done])
+    assert s["blocked_trials"] == len(rows) - len(done)
+    assert s["max_error"] == errors.max() and s["mean_error"] == errors.mean()
+    assert s["latency_mean"] == lat.mean() and s["latency_p50"] == np.median(lat)
+    assert s["latency_p99"] == np.percentile(lat, 99)
+    assert s["bound_given_set_max"] == max(float(r["bound_given_set"]) for r in done)
+    for k in ("sent", "received", "lost", "used", "wasted"):
+        assert s[f"messages_{k}"] == sum(int(r[f"messages_{k}"]) for r in rows)
+    for l, mean in enumerate(s["layer_latency_mean"], start=1):
+        col = np.array([float(r[f"layer_latency_{l}"] or "nan") for r in rows])
+        assert mean == np.nanmean(col)
+    assert s["agreement"] == np.mean([r["prediction"] == r["fault_free_prediction"]
+                                      for r in rows])
+    assert s["trials_beyond_counts"] == sum(int(r["beyond_counts"]) for r in rows)
+
+
+def test_interrupted_batched_run_keeps_finished_blocks(tmp_path, monkeypatch):
+    real = runner.BATCHED["fast"]
+    calls = []
+
+    def interrupt_third_block(net, plan, rule):
+        calls.append(list(plan.trials))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(net, plan, rule)
+
+    monkeypatch.setitem(runner.BATCHED, "fast", interrupt_third_block)
+    setup = prepare(parse_scenario(SCENARIO))
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_trials(setup, "fast", tmp_path, block=4)
+    assert calls == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    rows = _rows(tmp_path)
+    assert [int(r["trial"]) for r in rows] == list(range(8))
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["trials"] == 8 and s["trials_requested"] == 23
+    assert s["messages_sent"] == sum(int(r["messages_sent"]) for r in rows)
