@@ -2,8 +2,9 @@
 
 The grid is the product of the [sweep] lists over dotted keys (as desmod's
 factorial sweeps). Each point is an ordinary run in DIR/points/<id>/ (its own
-trials.csv, summary.json, plots) and a row of DIR/sweep.csv, appended as soon
-as the point is done. A point whose row is already in sweep.csv is not run
+trials.csv and summary.json; no plots: a sweep's time goes to simulating, and
+the front draws a point's plots on request) and a row of DIR/sweep.csv,
+appended as soon as the point is done. A point whose row is already in sweep.csv is not run
 again, so an interrupted sweep resumes where it stopped. Points run one after
 the other, or on dask.distributed workers (`--workers N`, `--scheduler ADDR`);
 a point's results do not depend on where it ran, since all its randomness
@@ -45,7 +46,6 @@ def point_id(point: dict[str, Any]) -> str:
 
 def run_point(path: str, point: dict[str, Any], out_dir: str, engine: str) -> dict[str, Any]:
     """Run one grid point; returns its sweep.csv row. Importable by dask workers."""
-    from neurosim.front.plots import plot_results
     from neurosim.runner import run_trials
     from neurosim.setup import prepare
 
@@ -53,7 +53,6 @@ def run_point(path: str, point: dict[str, Any], out_dir: str, engine: str) -> di
     pid = point_id(point)
     folder = Path(out_dir) / "points" / pid
     summary = run_trials(prepare(scn), engine, folder)
-    plot_results(folder)
     row = {"point": pid, **{k: json.dumps(v) for k, v in point.items()}}
     row.update({k: summary.get(k, "") for k in ROW_KEYS})
     row["quorum"] = json.dumps(row["quorum"])

@@ -1,6 +1,7 @@
 """`neurosim sweep`: the grid, one row per point, resumable after an interruption."""
 
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,32 @@ def test_dask_workers_give_the_same_results(scenario, tmp_path):
             {k: v for k, v in b[pid].items() if k != "elapsed_s"}
         assert (serial / "points" / pid / "trials.csv").read_bytes() == \
             (parallel / "points" / pid / "trials.csv").read_bytes()
+
+
+def test_points_are_not_drawn_unless_asked(scenario, tmp_path):
+    """A sweep only simulates: no per-point plots, and the sweep module draws nothing
+    (matplotlib is not even imported); `--point-plots` draws them from the front."""
+    import ast
+    import subprocess
+    import sys
+
+    tree = ast.parse(Path(sweep.__file__).read_text())
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not [m for m in imported if m and m.startswith("neurosim.front")], imported
+    out = tmp_path / "out"
+    code = ("import sys; from pathlib import Path; from neurosim.sweep import run_sweep; "
+            f"run_sweep({str(scenario)!r}, Path({str(out)!r}), engine='fast'); "
+            "print('matplotlib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
+    points = list((out / "points").iterdir())
+    assert len(points) == 4 and not list((out / "points").rglob("*.png"))
+    drawn = tmp_path / "drawn"
+    assert main(["sweep", str(scenario), "--out", str(drawn), "--engine", "fast", "--quiet",
+                 "--point-plots"]) == 0
+    for point in (drawn / "points").iterdir():
+        assert list(point.glob("*.png")), point
+    # One point drawn later, from its folder.
+    assert main(["plot", str(points[0])]) == 0
+    assert list(points[0].glob("*.png"))
