@@ -174,10 +174,13 @@ def given_set_layers(
             per_signal = A * ei + et * (B + ei)
             U = np.broadcast_to(B + ei, per_signal.shape)  # |what the faulty run sums|
             if kind is not None:
-                per_signal = np.where(kind == MISSING, A * B, per_signal)
-                per_signal = np.where(kind == CORRUPTED, A * (capacity + B) + et * capacity,
-                                      per_signal)
-                U = np.where(kind == MISSING, 0.0, np.where(kind == CORRUPTED, capacity, U))
+                missing, corrupted = kind == MISSING, kind == CORRUPTED
+                per_signal = np.where(missing, A * B, per_signal)
+                if corrupted.any():  # (else both wheres would keep every entry)
+                    per_signal = np.where(corrupted, A * (capacity + B) + et * capacity,
+                                          per_signal)
+                    U = np.where(corrupted, capacity, U)
+                U = np.where(missing, 0.0, U)
             d = _rounded(finite_or_inf(per_signal.sum(axis=-1)), W, bias, B,
                          ((A + et) * U).sum(axis=-1))
         e = _activate(net, iv, l, d, local)

@@ -198,10 +198,12 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
             gone = gone | lost
         if not sent.all() or plan.lost[l - 1].any():
             np.copyto(arrival, np.inf, where=gone)
-        arrived = arrival < rule.horizon
-        n_arrived = arrived.sum(axis=(1, 2))
+        n_arrived = (arrival < rule.horizon).sum(axis=(1, 2))
         msgs["received"] += n_arrived
-        msgs["in_flight"] += (np.isfinite(arrival) & ~arrived).sum(axis=(1, 2))
+        # Still travelling at the horizon: sent (finite arrival) but not arrived.
+        n_travelling = np.isfinite(arrival).sum(axis=(1, 2)) if np.isinf(arrival).any() \
+            else arrival[0].size
+        msgs["in_flight"] += n_travelling - n_arrived
 
         k = None if rule.quorum is None else rule.quorum[l - 1]
         t, used = block_rule_times(arrival, k, rule)
