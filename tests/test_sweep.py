@@ -134,3 +134,50 @@ def test_points_are_not_drawn_unless_asked(scenario, tmp_path):
     # One point drawn later, from its folder.
     assert main(["plot", str(points[0])]) == 0
     assert list(points[0].glob("*.png"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_scheduler_address_runs_on_a_real_cluster(scenario, tmp_path):
+    """`--scheduler ADDR` against a dask scheduler and a worker started as separate
+    processes on localhost (as on a cluster): the same rows and trials as one process."""
+    import subprocess
+    import sys
+
+    from distributed import Client
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+         "--no-dashboard", "--local-directory", str(tmp_path / "worker")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=120)
+        cluster, serial = tmp_path / "cluster", tmp_path / "serial"
+        assert main(["sweep", str(scenario), "--out", str(cluster), "--engine", "fast",
+                     "--scheduler", address, "--quiet"]) == 0
+    finally:
+        for proc in (worker, scheduler):
+            proc.terminate()
+            proc.wait(timeout=60)
+    assert main(["sweep", str(scenario), "--out", str(serial), "--engine", "fast",
+                 "--quiet"]) == 0
+    a = {r["point"]: r for r in rows(serial / "sweep.csv")}
+    b = {r["point"]: r for r in rows(cluster / "sweep.csv")}
+    assert a.keys() == b.keys() and len(a) == 4
+    for pid in a:
+        assert {k: v for k, v in a[pid].items() if k != "elapsed_s"} == \
+            {k: v for k, v in b[pid].items() if k != "elapsed_s"}
+        assert (serial / "points" / pid / "trials.csv").read_bytes() == \
+            (cluster / "points" / pid / "trials.csv").read_bytes()
