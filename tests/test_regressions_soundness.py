@@ -172,3 +172,21 @@ def test_summation_rounding_is_charged():
     lost = [np.array([CORRECT, MISSING], dtype=np.int8), None]  # x1's synapse
     assert given_set_bound(net, lost) >= 4.0
     assert given_set_bound(net, lost, local=False) >= 4.0
+
+
+def test_activation_rounding_allowance_covers_numpy():
+    """The per-activation rounding allowance against 64-bit-mantissa long doubles."""
+    from neurosim.bounds.rounding import ACTIVATION_ULPS, UNIT
+    from neurosim.data.activations import ACTIVATIONS
+
+    if np.finfo(np.longdouble).nmant < 60:
+        pytest.skip("long double is float64 here: no reference to compare with")
+    rng = np.random.default_rng(11)
+    s = np.concatenate([rng.uniform(-40, 40, 200_000), rng.uniform(-745, 745, 20_000)])
+    ref = {"sigmoid": 1 / (1 + np.exp(-s.astype(np.longdouble))),
+           "tanh": np.tanh(s.astype(np.longdouble)),
+           "hard_sigmoid": np.clip(0.25 * s.astype(np.longdouble) + 0.5, 0, 1)}
+    for name, exact in ref.items():
+        got = ACTIVATIONS[name](s).astype(np.longdouble)
+        err = np.abs(got - exact) / np.maximum(np.abs(exact), np.longdouble(1e-300))
+        assert float(err.max()) <= ACTIVATION_ULPS[name] * UNIT, name

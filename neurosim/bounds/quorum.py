@@ -5,9 +5,9 @@ N_{l-1} signals, so it skips s_l = N_{l-1} - k_l of them; signals that never
 arrive (crashed senders, lost messages) are among the skipped ones, so it
 misses max(crash_{l-1} + synapse_crash_l, s_l) signals
 (`failure_counts(..., skipped=...)`). The worst-case
-bounds take, per receiver, exactly that many missing signals (top-f per
+bounds hold for at most that many missing signals per receiver (top-f per
 receiver), so a certified plan holds when every receiver misses a different
-set.
+set, and when a skipped signal was a corrupted one.
 
 The search runs over the skip vector s = (s_1, ..., s_{L+1}) with
 
@@ -16,10 +16,9 @@ The search runs over the skip vector s = (s_1, ..., s_{L+1}) with
 
 (k_l >= 1, and the missing plus corrupted signals fit in N_{l-1}). Nothing
 assumes the bound is monotone in s: every plan returned has its combined
-bound evaluated, and `certified` is that value <= budget. (It is not monotone
-in general: a missing signal deviates by at most B_i, a correct one by its
-propagated bound, which may be larger, e.g. the paper's delta_l > 1 on a
-sigmoid network; so one skip more can lower the bound.)
+bound evaluated, and `certified` is that value <= budget. (The at-most bounds
+are non-decreasing in s, since one skip more only adds configurations;
+`tests/test_quorum.py` checks it. The search does not rely on it.)
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ def bound_report(net: Network, failures: Failures, epsilon: float | None = None)
         "precision_per_layer": list(failures.eta),
         "capacity": failures.capacity,
         "bound_paper": paper.fep,
+        "bound_paper_exact_f": paper.fep_exact_f,
         "bound_weight_aware_global_k": wa_global,
         "bound_weight_aware": wa_local,
         "paper_delta_per_layer": paper.delta,
