@@ -42,6 +42,7 @@ from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
 from neurosim.data.counts import Failures
 from neurosim.data.signals import CORRUPTED, MISSING
 from neurosim.engines.block import (
+    BlockBuilder,
     BlockOutcome,
     BlockPlan,
     simulate_block,
@@ -244,12 +245,24 @@ def block_size(net) -> int:
 def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, trials: range
               ) -> tuple[list[TrialPlan], BlockPlan | None, BlockOutcome | None,
                          BaseException | None]:
-    """Plan and simulate a block. An interruption in the SimPy engine's loop returns the
-    trials finished before it (and the interruption, to raise once they are kept)."""
+    """Plan and simulate a block: (plans, the BlockPlan, the outcome, an interruption).
+
+    plans: the block's TrialPlans (batched engines: only the first, for the trace of
+    trial 0). An interruption in the SimPy engine's loop returns the trials finished
+    before it, and the interruption, to raise once they are kept.
+    """
     if engine in BATCHED:
-        plans = [planner.plan(i) for i in trials]
-        bp = stack_plans(plans)
-        return plans, bp, BATCHED[engine](setup.net, bp, rule), None
+        # Each plan goes into the block's arrays as soon as it is drawn; only the first
+        # is kept (for the trace of trial 0).
+        builder = BlockBuilder(len(trials), setup.net.depth + 1)
+        first = None
+        for i in trials:
+            plan = planner.plan(i)
+            builder.add(plan)
+            if first is None:
+                first = plan
+        bp = builder.build()
+        return [first], bp, BATCHED[engine](setup.net, bp, rule), None
     simulate = ENGINES[engine]
     plans, outs, interrupted = [], [], None
     try:
@@ -313,7 +326,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
                 beyond = checks.block(bp.trials, error, given, blocked, missing, corrupted)
                 predictions = [_prediction(o) for o in outcome.output]
                 ff_pred = [fault_free_pred[i] for i in bp.input_index]
-                block_labels = [""] * len(plans) if labels is None else \
+                block_labels = [""] * len(bp) if labels is None else \
                     [labels[i] for i in bp.input_index]
                 lat, ll = outcome.latency, outcome.layer_latency()
                 tally.add(error, given, lat, blocked, ll, outcome.messages, beyond,
@@ -325,7 +338,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
                                 predictions, ff_pred, block_labels, beyond, ll)
                     handle.flush()
                 if bar is not None:
-                    bar.update(len(plans))
+                    bar.update(len(bp))
             if interrupted is not None:
                 raise interrupted
             first = trials.stop

@@ -32,10 +32,10 @@ MESSAGES = ("sent", "received", "lost", "in_flight", "used", "wasted")
 class BlockPlan:
     """B trials' plans stacked: each TrialPlan field with a leading trial axis.
 
-    lost, replaced, value and weights are (N_l, N_{l-1}) when every trial of
-    the block shares the same array (no per-trial draw: no failed synapse,
-    adversarial or constant Byzantine values, exact weights), else
-    (B, N_l, N_{l-1}); either way they broadcast against the block's arrays.
+    A field every trial shares (one of the Planner's read-only arrays: no
+    failed neuron or synapse, adversarial or constant Byzantine values, exact
+    weights) has no trial axis: (N_l,) or (N_l, N_{l-1}) instead of (B, N_l)
+    or (B, N_l, N_{l-1}); either way it broadcasts against the block's arrays.
     crash_time is the scenario's, the same for every trial.
     """
 
@@ -55,40 +55,74 @@ class BlockPlan:
         return len(self.trials)
 
 
-def _stack(arrays: Sequence[Array]) -> Array:
-    """One array for every trial if all share it (the same object), else stacked."""
-    first = arrays[0]
-    if all(a is first for a in arrays):
-        return first
-    return np.stack(arrays)
+class _Column:
+    """One field of one layer, filled trial by trial: an array shared by every trial
+    (a read-only one of the Planner's) stays one array; others go to a (B, ...) buffer,
+    copied in while they are fresh in the cache."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.shared, self.buf = n, None, None
+
+    def put(self, b: int, a: Array) -> None:
+        if self.buf is None:
+            if b == 0 and not a.flags.writeable:
+                self.shared = a
+                return
+            if a is self.shared:
+                return
+            self.buf = np.empty((self.n, *a.shape), dtype=a.dtype)
+            if self.shared is not None:  # trials before this one shared an array
+                self.buf[:b] = self.shared
+        self.buf[b] = a
+
+    def value(self) -> Array:
+        return self.buf if self.buf is not None else self.shared
+
+
+class BlockBuilder:
+    """Collects the TrialPlans of a block, in trial order, into one BlockPlan."""
+
+    PER_NEURON = ("crashed", "byzantine")
+    PER_SYNAPSE = ("lost", "replaced", "value", "weights", "latency")
+
+    def __init__(self, n: int, n_layers: int) -> None:
+        self.n, self.count = n, 0
+        self.trials = np.empty(n, dtype=np.int64)
+        self.input_index = np.empty(n, dtype=np.int64)
+        self.x = _Column(n)
+        self.columns = {name: [_Column(n) for _ in range(n_layers + 1)]
+                        for name in self.PER_NEURON}
+        self.columns.update({name: [_Column(n) for _ in range(n_layers)]
+                             for name in self.PER_SYNAPSE})
+        self.crash_time: float | None = None
+
+    def add(self, plan: TrialPlan) -> None:
+        b = self.count
+        if self.crash_time is None:
+            self.crash_time = plan.crash_time
+        elif plan.crash_time != self.crash_time:
+            raise ValueError("a block's trials must share the crash time")
+        self.trials[b], self.input_index[b] = plan.trial, plan.input_index
+        self.x.put(b, plan.x)
+        for name, columns in self.columns.items():
+            for column, a in zip(columns, getattr(plan, name), strict=True):
+                column.put(b, a)
+        self.count += 1
+
+    def build(self) -> BlockPlan:
+        if self.count != self.n:
+            raise ValueError(f"block of {self.n} trials got {self.count}")
+        fields = {name: [c.value() for c in columns] for name, columns in self.columns.items()}
+        return BlockPlan(trials=self.trials, input_index=self.input_index, x=self.x.value(),
+                         crash_time=self.crash_time, **fields)
 
 
 def stack_plans(plans: Sequence[TrialPlan]) -> BlockPlan:
     """Stack the TrialPlans of a block (in trial order) into one BlockPlan."""
-    n_layers = len(plans[0].latency)
-    crash_times = {p.crash_time for p in plans}
-    if len(crash_times) != 1:
-        raise ValueError("a block's trials must share the crash time")
-
-    def per_trial(name: str, l: int) -> Array:
-        return np.stack([getattr(p, name)[l] for p in plans])
-
-    def shared(name: str, l: int) -> Array:
-        return _stack([getattr(p, name)[l] for p in plans])
-
-    return BlockPlan(
-        trials=np.array([p.trial for p in plans]),
-        input_index=np.array([p.input_index for p in plans]),
-        x=np.stack([p.x for p in plans]),
-        crashed=[per_trial("crashed", l) for l in range(n_layers + 1)],
-        crash_time=crash_times.pop(),
-        byzantine=[per_trial("byzantine", l) for l in range(n_layers + 1)],
-        lost=[shared("lost", l) for l in range(n_layers)],
-        replaced=[shared("replaced", l) for l in range(n_layers)],
-        value=[shared("value", l) for l in range(n_layers)],
-        weights=[shared("weights", l) for l in range(n_layers)],
-        latency=[per_trial("latency", l) for l in range(n_layers)],
-    )
+    builder = BlockBuilder(len(plans), len(plans[0].latency))
+    for plan in plans:
+        builder.add(plan)
+    return builder.build()
 
 
 @dataclass
@@ -128,8 +162,12 @@ class BlockOutcome:
     def signal_kinds(self, replaced: Sequence[Array]) -> list[Array]:
         """Per layer 1..L+1: int8 (B, N_l, N_{l-1}) CORRECT / MISSING / CORRUPTED (as
         `TrialOutcome.signal_kinds`), from the plans' `replaced` masks."""
-        return [np.where(used, np.where(rep, CORRUPTED, CORRECT), MISSING).astype(np.int8)
-                for used, rep in zip(self.used, replaced, strict=True)]
+        kinds = []
+        correct, missing, corrupted = np.int8(CORRECT), np.int8(MISSING), np.int8(CORRUPTED)
+        for used, rep in zip(self.used, replaced, strict=True):
+            used_as = np.where(rep, corrupted, correct) if rep.any() else correct
+            kinds.append(np.where(used, used_as, missing))
+        return kinds
 
     def trial(self, b: int) -> TrialOutcome:
         """The b-th trial of the block as a TrialOutcome."""

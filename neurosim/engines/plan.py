@@ -159,6 +159,7 @@ class Planner:
         # What every trial shares, made once (read-only): all-False masks per weight
         # layer, and the Byzantine values when they are not drawn.
         sizes = net.sizes
+        self.no_neuron = [_frozen(np.zeros(n, dtype=bool)) for n in sizes]
         self.none = [_frozen(np.zeros((sizes[l], sizes[l - 1]), dtype=bool))
                      for l in range(1, net.depth + 2)]
         C = f.capacity
@@ -175,7 +176,7 @@ class Planner:
         masks = [np.zeros(n, dtype=bool) for n in self.net.sizes]
         for layer, index in pairs or []:
             masks[layer][index] = True
-        return masks
+        return [_frozen(m) for m in masks]
 
     def plan(self, trial: int) -> TrialPlan:
         scn, net, sizes, L = self.scn, self.net, self.net.sizes, self.net.depth
@@ -185,13 +186,14 @@ class Planner:
         x = self.inputs[input_index]
 
         # 1. Failed neurons, per hidden layer; Byzantine ones disjoint from crashed ones.
-        crashed = [np.zeros(n, dtype=bool) for n in sizes]
-        byzantine = [np.zeros(n, dtype=bool) for n in sizes]
+        crashed, byzantine = list(self.no_neuron), list(self.no_neuron)
         if f.placement == "list":
             crashed, byzantine = self.listed_crash, self.listed_byz
         else:
             ys = net.layer_outputs(x) if f.placement == "worst" else None
             for l in range(1, L + 1):
+                if not self.crash[l - 1] and not self.byz[l - 1]:
+                    continue  # nothing to choose, nothing drawn
                 if ys is not None:
                     crashed[l] = _largest(ys[l], self.crash[l - 1])
                     byzantine[l] = _largest(ys[l], self.byz[l - 1], crashed[l])
