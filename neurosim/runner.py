@@ -284,6 +284,8 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     block: trials per block (default: chosen from memory and time, `block_size`); the
     results do not depend on it.
     """
+    if block is not None and block < 1:
+        raise ValueError(f"block must be at least 1 trial, got {block}")
     scn, net = setup.scenario, setup.net
     rule = FiringRule.from_scenario(scn, setup.quorum)
     planner = Planner(scn, net, setup.inputs)
