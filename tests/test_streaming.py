@@ -72,3 +72,30 @@ def test_interrupted_batched_run_keeps_finished_blocks(tmp_path, monkeypatch):
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["trials"] == 8 and s["trials_requested"] == 23
     assert s["messages_sent"] == sum(int(r["messages_sent"]) for r in rows)
+
+
+def test_block_plan_holds_every_trials_draws():
+    """Stacking keeps each trial's arrays (a shared read-only one only while every trial
+    of the block has that very array), whatever mix the plans bring."""
+    import dataclasses
+
+    from neurosim.engines.block import stack_plans
+    from neurosim.engines.plan import Planner
+
+    setup = prepare(parse_scenario(SCENARIO))
+    planner = Planner(setup.scenario, setup.net, setup.inputs)
+    plans = [planner.plan(t) for t in range(4)]
+    assert not plans[0].lost[0].flags.writeable  # no lost message into layer 1: shared
+    # Trial 2 brings its own array where the others share one.
+    own = np.zeros_like(plans[2].lost[0])
+    own[0, 1] = True
+    plans[2] = dataclasses.replace(plans[2], lost=[own, *plans[2].lost[1:]])
+    bp = stack_plans(plans)
+    for name in ("crashed", "byzantine", "lost", "replaced", "value", "weights", "latency"):
+        for l, stacked in enumerate(getattr(bp, name)):
+            for b, plan in enumerate(plans):
+                row = stacked if stacked.ndim == getattr(plan, name)[l].ndim else stacked[b]
+                assert np.array_equal(row, getattr(plan, name)[l]), (name, l, b)
+    assert bp.lost[0].shape == (4, *own.shape)  # no longer shared
+    assert bp.value[0].ndim == 2  # adversarial values: one array for the block
+    assert list(bp.trials) == [0, 1, 2, 3]
