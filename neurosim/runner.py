@@ -5,7 +5,7 @@ Life cycle (as desmod's simulate): build (Setup, bounds) -> run the trials
 engine simulates a block at once, the SimPy engine one trial after the other;
 bounds, checks and rows are then computed for the whole block. Each block's
 rows are appended to trials.csv and flushed, and the summary is accumulated
-without keeping rows (`neurosim.summary`), so a run of a million trials
+without keeping rows (`neurosim.results`), so a run of a million trials
 stays small and an interrupted run keeps every finished trial and a summary.
 
 Every trial checks
@@ -52,8 +52,8 @@ from neurosim.engines.block import (
 from neurosim.engines.des import simulate_des
 from neurosim.engines.fast import simulate_fast
 from neurosim.engines.plan import FiringRule, Planner, TrialPlan
+from neurosim.results import Tally, summarize, write_rows
 from neurosim.setup import Setup
-from neurosim.summary import Tally
 
 # One trial at a time; `run_trials` runs "fast" a block at a time (simulate_block).
 ENGINES = {"des": simulate_des, "fast": simulate_fast}
@@ -336,7 +336,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
                 if first == 0 and out_dir is not None:
                     save_trace(out_dir / "trace_trial0.npz", plans[0], outcome.trial(0))
                 if writer is not None:
-                    _write_rows(writer, bp, error, given, lat, blocked, outcome.messages,
+                    write_rows(writer, bp, error, given, lat, blocked, outcome.messages,
                                 predictions, ff_pred, block_labels, beyond, ll)
                     handle.flush()
                 if bar is not None:
@@ -359,21 +359,6 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     return summary
 
 
-def _write_rows(writer, bp, error, given, latency, blocked, messages, predictions, ff_pred,
-                labels, beyond, layer_latency) -> None:
-    """A block's rows of trials.csv, in FIELDS order: NaN as an empty field, floats as repr."""
-
-    def cells(a: np.ndarray) -> list:
-        return ["" if v != v else v for v in a.tolist()]  # v != v: NaN
-
-    columns = [bp.trials.tolist(), bp.input_index.tolist(), cells(error), cells(given),
-               cells(np.where(blocked, np.nan, latency)), blocked.astype(int).tolist(),
-               *(messages[k].tolist() for k in ("sent", "received", "lost", "used", "wasted")),
-               predictions, ff_pred, labels, beyond.astype(int).tolist(),
-               *(cells(c) for c in layer_latency.T)]
-    writer.writerows(zip(*columns, strict=True))
-
-
 def save_trace(path: Path, plan, out) -> None:
     """Who fired when and what was used in one trial, for the timeline and network plots."""
     arrays = {}
@@ -385,35 +370,6 @@ def save_trace(path: Path, plan, out) -> None:
         arrays[f"used_{l}"] = u
         arrays[f"lost_{l}"] = plan.lost[l - 1]
     np.savez_compressed(path, **arrays)
-
-
-def summarize(setup: Setup, engine: str, tally: Tally, checks: Checks,
-              elapsed: float) -> dict[str, Any]:
-    """The summary.json of INTERFACE 4 from the finished trials' totals."""
-    from neurosim import __version__
-
-    scn = setup.scenario
-    stats = tally.statistics(setup.net.sizes[-1])
-    summary: dict[str, Any] = {
-        "scenario": scn.name, "source": scn.source, "seed": scn.seed, "trials": tally.trials,
-        "trials_requested": scn.trials, "engine": engine, "version": __version__,
-        "bound_paper": checks.declared.paper,
-        "bound_paper_exact_f": checks.declared.paper_exact_f,
-        "bound_weight_aware_global_k": checks.declared.weight_aware_global,
-        "bound_weight_aware": checks.declared.weight_aware,
-        "bound_given_set_max": stats.pop("bound_given_set_max"),
-        "certificate_epsilon": checks.certificate,
-        "quorum": setup.quorum,
-        "quorum_plan": setup.quorum_plan,
-        "missing_per_layer": list(setup.failures.missing),
-        "corrupted_per_layer": list(setup.failures.corrupted),
-        "max_error": stats.pop("max_error"), "mean_error": stats.pop("mean_error"),
-        "violations": len(checks.violations),
-        "violation_details": [v.describe(setup) for v in checks.violations[:20]],
-    }
-    summary.update(stats)
-    summary["elapsed_s"] = elapsed
-    return summary
 
 
 def show_progress() -> bool:

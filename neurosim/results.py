@@ -1,4 +1,6 @@
-"""A run's summary.json, accumulated block by block without keeping the rows.
+"""A run's result files, a block of trials at a time: trials.csv rows and summary.json.
+
+The summary is accumulated block by block without keeping the rows.
 
 Counts, sums and maxima are kept as numbers. The statistics that need every
 value (means, the median and p99 of the latency, the per-layer latency means)
@@ -10,9 +12,13 @@ from a list of every row) and stays small next to the run.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # types only: the runner imports this module
+    from neurosim.runner import Checks
+    from neurosim.setup import Setup
 
 Array = np.ndarray
 
@@ -57,7 +63,7 @@ class Tally:
         self.agree += sum(p == q for p, q in zip(predictions, fault_free_predictions))
 
     def statistics(self, n_outputs: int) -> dict[str, Any]:
-        """The summary.json entries computed from the trials (INTERFACE 4)."""
+        """The summary.json entries computed from the trials."""
         errors = np.concatenate(self._errors) if self._errors else np.empty(0)
         lat = np.concatenate(self._latency) if self._latency else np.empty(0)
         ll = (np.concatenate(self._layer_latency) if self._layer_latency
@@ -87,3 +93,49 @@ class Tally:
             # Agreement with the fault-free argmax needs no labels (blocked trials disagree).
             out["agreement"] = self.agree / n
         return out
+
+
+def summarize(setup: Setup, engine: str, tally: Tally, checks: Checks,
+              elapsed: float) -> dict[str, Any]:
+    """The summary.json of a run, from its finished trials' totals and checks."""
+    from neurosim import __version__
+
+    scn = setup.scenario
+    stats = tally.statistics(setup.net.sizes[-1])
+    summary: dict[str, Any] = {
+        "scenario": scn.name, "source": scn.source, "seed": scn.seed, "trials": tally.trials,
+        "trials_requested": scn.trials, "engine": engine, "version": __version__,
+        "bound_paper": checks.declared.paper,
+        "bound_paper_exact_f": checks.declared.paper_exact_f,
+        "bound_weight_aware_global_k": checks.declared.weight_aware_global,
+        "bound_weight_aware": checks.declared.weight_aware,
+        "bound_given_set_max": stats.pop("bound_given_set_max"),
+        "certificate_epsilon": checks.certificate,
+        "quorum": setup.quorum,
+        "quorum_plan": setup.quorum_plan,
+        "missing_per_layer": list(setup.failures.missing),
+        "corrupted_per_layer": list(setup.failures.corrupted),
+        "max_error": stats.pop("max_error"), "mean_error": stats.pop("mean_error"),
+        "violations": len(checks.violations),
+        "violation_details": [v.describe(setup) for v in checks.violations[:20]],
+    }
+    summary.update(stats)
+    summary["elapsed_s"] = elapsed
+    return summary
+
+
+def write_rows(writer, bp, error, given, latency, blocked, messages, predictions, ff_pred,
+               labels, beyond, layer_latency) -> None:
+    """A block's rows of trials.csv (columns as `neurosim.runner.FIELDS`, then the layer
+    latencies): arrays (B,) or (B, L+1), lists of B values; NaN as an empty cell, floats
+    as their repr (as csv writes a float)."""
+
+    def cells(a: np.ndarray) -> list:
+        return ["" if v != v else v for v in a.tolist()]  # v != v: NaN
+
+    columns = [bp.trials.tolist(), bp.input_index.tolist(), cells(error), cells(given),
+               cells(np.where(blocked, np.nan, latency)), blocked.astype(int).tolist(),
+               *(messages[k].tolist() for k in ("sent", "received", "lost", "used", "wasted")),
+               predictions, ff_pred, labels, beyond.astype(int).tolist(),
+               *(cells(c) for c in layer_latency.T)]
+    writer.writerows(zip(*columns, strict=True))
