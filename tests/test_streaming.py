@@ -75,7 +75,7 @@ def test_interrupted_batched_run_keeps_finished_blocks(tmp_path, monkeypatch):
 
 
 def test_block_plan_holds_every_trials_draws():
-    """Stacking keeps each trial's arrays (a shared read-only one only while every trial
+    """Stacking keeps each trial's arrays (one shared array only while every trial
     of the block has that very array), whatever mix the plans bring."""
     import dataclasses
 

@@ -32,9 +32,9 @@ MESSAGES = ("sent", "received", "lost", "in_flight", "used", "wasted")
 class BlockPlan:
     """B trials' plans stacked: each TrialPlan field with a leading trial axis.
 
-    A field every trial shares (one of the Planner's read-only arrays: no
-    failed neuron or synapse, adversarial or constant Byzantine values, exact
-    weights) has no trial axis: (N_l,) or (N_l, N_{l-1}) instead of (B, N_l)
+    A field every trial shares (the same array object: no failed neuron or
+    synapse, adversarial or constant Byzantine values, exact weights) has no
+    trial axis: (N_l,) or (N_l, N_{l-1}) instead of (B, N_l)
     or (B, N_l, N_{l-1}); either way it broadcasts against the block's arrays.
     crash_time is the scenario's, the same for every trial.
     """
@@ -56,16 +56,17 @@ class BlockPlan:
 
 
 class _Column:
-    """One field of one layer, filled trial by trial: an array shared by every trial
-    (a read-only one of the Planner's) stays one array; others go to a (B, ...) buffer,
-    copied in while they are fresh in the cache."""
+    """One field of one layer, filled trial by trial: an array every trial of the block
+    shares (the very same object: the network's weights, the Planner's all-False masks)
+    stays one array; otherwise every trial's goes to a (B, ...) buffer, copied in while
+    it is fresh in the cache."""
 
     def __init__(self, n: int) -> None:
         self.n, self.shared, self.buf = n, None, None
 
     def put(self, b: int, a: Array) -> None:
         if self.buf is None:
-            if b == 0 and not a.flags.writeable:
+            if b == 0:
                 self.shared = a
                 return
             if a is self.shared:
