@@ -61,12 +61,12 @@ class _Column:
     stays one array; otherwise every trial's goes to a (B, ...) buffer, copied in while
     it is fresh in the cache."""
 
-    def __init__(self, n: int) -> None:
-        self.n, self.shared, self.buf = n, None, None
+    def __init__(self, n: int, share: bool = True) -> None:
+        self.n, self.share, self.shared, self.buf = n, share, None, None
 
     def put(self, b: int, a: Array) -> None:
         if self.buf is None:
-            if b == 0:
+            if b == 0 and self.share:
                 self.shared = a
                 return
             if a is self.shared:
@@ -90,7 +90,7 @@ class BlockBuilder:
         self.n, self.count = n, 0
         self.trials = np.empty(n, dtype=np.int64)
         self.input_index = np.empty(n, dtype=np.int64)
-        self.x = _Column(n)
+        self.x = _Column(n, share=False)  # the inputs always have a trial axis
         self.columns = {name: [_Column(n) for _ in range(n_layers + 1)]
                         for name in self.PER_NEURON}
         self.columns.update({name: [_Column(n) for _ in range(n_layers)]
