@@ -1,12 +1,17 @@
 """neurosim: feed-forward networks as distributed systems whose neurons and synapses fail.
 
-The Python API behind the `neurosim` command (INTERFACE 5).
+The Python API behind the `neurosim` command. Installed as the distribution `neurosim-fep`
+(the name `neurosim` on the package index is an unrelated project); imported as `neurosim`.
 """
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.report import bound_report
 from neurosim.bounds.weight_aware import given_set_bound, weight_aware_bound
+from neurosim.data.bundled import copy_examples, example_files
 from neurosim.data.counts import Failures, failure_counts
 from neurosim.data.network import (
     Network,
@@ -27,12 +32,18 @@ from neurosim.runner import run_trials
 from neurosim.setup import Setup, prepare
 from neurosim.sweep import run_sweep
 
-__version__ = "0.1.0"
+# The name on the package index; the version has one source, the package metadata (pyproject).
+DISTRIBUTION = "neurosim-fep"
+try:
+    __version__ = _dist_version(DISTRIBUTION)
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "BoundViolation", "Failures", "FiringRule", "InputError", "Network", "Planner", "Scenario",
-    "Setup", "TrialPlan", "bound_report", "failure_counts", "from_sklearn", "given_set_bound",
-    "interval_bounds", "load_network", "load_scenario", "make_network", "paper_fep",
-    "plot_results", "prepare", "random_network", "run_sweep", "run_trials", "save_network",
-    "simulate_des", "simulate_fast", "to_graph", "weight_aware_bound",
+    "Setup", "TrialPlan", "bound_report", "copy_examples", "example_files", "failure_counts",
+    "from_sklearn", "given_set_bound", "interval_bounds", "load_network", "load_scenario",
+    "make_network", "paper_fep", "plot_results", "prepare", "random_network", "run_sweep",
+    "run_trials", "save_network", "simulate_des", "simulate_fast", "to_graph",
+    "weight_aware_bound",
 ]

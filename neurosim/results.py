@@ -62,7 +62,7 @@ class Tally:
                                                                    labels))
         self.agree += sum(p == q for p, q in zip(predictions, fault_free_predictions))
 
-    def statistics(self, n_outputs: int) -> dict[str, Any]:
+    def statistics(self) -> dict[str, Any]:
         """The summary.json entries computed from the trials."""
         errors = np.concatenate(self._errors) if self._errors else np.empty(0)
         lat = np.concatenate(self._latency) if self._latency else np.empty(0)
@@ -89,8 +89,9 @@ class Tally:
         if self.labelled and n:
             out["accuracy"] = self.correct / n
             out["fault_free_accuracy"] = self.fault_free_correct / n
-        if n_outputs >= 2 and n:
-            # Agreement with the fault-free argmax needs no labels (blocked trials disagree).
+        if n:
+            # Agreement with the fault-free prediction needs no labels (blocked trials
+            # disagree).
             out["agreement"] = self.agree / n
         return out
 
@@ -101,7 +102,7 @@ def summarize(setup: Setup, engine: str, tally: Tally, checks: Checks,
     from neurosim import __version__
 
     scn = setup.scenario
-    stats = tally.statistics(setup.net.sizes[-1])
+    stats = tally.statistics()
     summary: dict[str, Any] = {
         "scenario": scn.name, "source": scn.source, "seed": scn.seed, "trials": tally.trials,
         "trials_requested": scn.trials, "engine": engine, "version": __version__,

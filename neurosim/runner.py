@@ -25,7 +25,6 @@ scenario, seed and trial that reproduce it, and `run` exits 1.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import time
@@ -39,6 +38,7 @@ from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
 from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
+from neurosim.data import strict_json
 from neurosim.data.counts import Failures
 from neurosim.data.signals import CORRUPTED, MISSING
 from neurosim.engines.block import (
@@ -208,8 +208,15 @@ def scenario_checks(setup: Setup, iv: Intervals) -> Checks:
 
 
 def _prediction(output: np.ndarray) -> int | str:
-    if len(output) < 2 or not np.all(np.isfinite(output)):
+    """The predicted class, as scikit-learn's MLPClassifier.predict gives it.
+
+    Several outputs: the argmax. One output (a binary classifier's logit):
+    class 1 when the logit is > 0. "" when an output is NaN or inf.
+    """
+    if len(output) == 0 or not np.all(np.isfinite(output)):
         return ""
+    if len(output) == 1:
+        return int(output[0] > 0)
     return int(np.argmax(output))
 
 
@@ -355,7 +362,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             handle.close()
         summary = summarize(setup, engine, tally, checks, elapsed)
         if out_dir is not None:
-            (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            (out_dir / "summary.json").write_text(strict_json.dumps(summary, indent=2) + "\n")
     return summary
 
 

@@ -13,6 +13,7 @@ from neurosim.data.build import build_failures, build_inputs, build_network
 from neurosim.data.counts import Failures, per_layer
 from neurosim.data.network import Network
 from neurosim.data.scenario import Scenario
+from neurosim.engines.plan import latency_model
 from neurosim.errors import InputError
 
 Array = np.ndarray
@@ -57,6 +58,8 @@ def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | 
 
         try:
             plan = auto_quorum(net, scn)
+        except InputError:
+            raise  # it already names its key (latency.file, ...)
         except ValueError as err:
             raise InputError(scn.source, "firing.quorum", str(err)) from None
         return plan.quorum, plan.as_dict()
@@ -84,6 +87,7 @@ def prepare(scn: Scenario) -> Setup:
                          f"{int(np.argmin(finite))} (float64 overflow): the network cannot be "
                          "simulated in float64")
     failures = build_failures(scn, net)  # checks the counts before a quorum is derived
+    latency_model(scn)  # a bad delay file is refused here, whether or not a quorum needs it
     quorum, plan = build_quorum(scn, net)
     if quorum is not None:
         # The bounds must cover the signals a quorum does not wait for.

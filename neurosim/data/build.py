@@ -46,30 +46,57 @@ def train_digits(hidden: list[int], activation: str = "sigmoid", seed: int = 0,
 
 def build_network(scn: Scenario) -> Network:
     spec = scn.network
-    lo = 0.0 if spec.input_low is None else spec.input_low
-    hi = 1.0 if spec.input_high is None else spec.input_high
     try:
         if spec.file is not None:
             if not scn.path(spec.file).is_file():
                 raise InputError(scn.source, "network.file",
                                  f"network file not found: {scn.path(spec.file)}")
             net = load_network(scn.path(spec.file))
-            if spec.input_low is not None or spec.input_high is not None:
-                net = with_input_box(net, lo, hi)
-            return net
-        if spec.sizes is not None:
-            acts = per_layer(spec.activation, len(spec.sizes) - 2, "activation") \
-                if isinstance(spec.activation, list) else spec.activation
+        elif spec.sizes is not None:
+            acts = spec.activation
+            if isinstance(acts, list) and len(acts) != len(spec.sizes) - 2:
+                raise InputError(scn.source, "network.activation",
+                                 f"{len(acts)} names for {len(spec.sizes) - 2} hidden layers "
+                                 f"(give one name or one per hidden layer)")
             rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x6E6574]))
-            return random_network(spec.sizes, acts, spec.weight_scale, rng, lo, hi)
-        t = spec.train
-        model = train_digits(t.hidden, t.activation, t.seed, t.max_iter, t.test_fraction)
-        return from_sklearn(model, lo, hi)
+            net = random_network(spec.sizes, acts, spec.weight_scale, rng)
+        else:
+            t = spec.train
+            model = train_digits(t.hidden, t.activation, t.seed, t.max_iter, t.test_fraction)
+            net = from_sklearn(model)
     except InputError:
         raise
     except ValueError as err:
         key = "network.sizes" if spec.sizes is not None else "network"
         raise InputError(scn.source, key, str(err)) from None
+    if spec.input_low is None and spec.input_high is None:
+        return net
+    return with_input_box(net, *input_box(scn, net))
+
+
+def input_box(scn: Scenario, net: Network) -> tuple[Array, Array]:
+    """The scenario's [network] input_low / input_high as (N_0,) arrays, checked.
+
+    A side not given keeps the network's own (the file's, else [0, 1]).
+    InputError naming network.input_low / network.input_high otherwise.
+    """
+    spec, n0 = scn.network, net.sizes[0]
+    box = {}
+    for side, given, default in (("input_low", spec.input_low, net.input_low),
+                                 ("input_high", spec.input_high, net.input_high)):
+        value = default if given is None else np.asarray(given, dtype=float)
+        if value.ndim == 1 and value.shape != (n0,):
+            raise InputError(scn.source, f"network.{side}",
+                             f"{len(value)} values, but the network has {n0} inputs "
+                             f"(give one value or {n0})")
+        box[side] = np.broadcast_to(value, (n0,)).copy()
+    lo, hi = box["input_low"], box["input_high"]
+    if np.any(lo > hi):
+        i = int(np.flatnonzero(lo > hi)[0])
+        key = "network.input_low" if spec.input_low is not None else "network.input_high"
+        raise InputError(scn.source, key, f"input {i}: input_low {lo[i]:.6g} exceeds "
+                         f"input_high {hi[i]:.6g}")
+    return lo, hi
 
 
 def with_input_box(net: Network, lo, hi) -> Network:
@@ -80,7 +107,33 @@ def with_input_box(net: Network, lo, hi) -> Network:
 
 
 def build_inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
-    """The evaluation inputs (n, N_0) and their labels, if any."""
+    """The evaluation inputs (n, N_0) and their labels, if any.
+
+    Every input lies in the network's input box: the bounds hold over that
+    box only, so an input outside it is refused (not simulated against bounds
+    that do not cover it).
+    """
+    X, labels = _inputs(scn, net)
+    key = "inputs.file" if scn.inputs.kind == "file" else "inputs.kind"
+    check_in_box(X, net, scn.source, key)
+    return X, labels
+
+
+def check_in_box(X: Array, net: Network, source: str, key: str) -> None:
+    """InputError naming `key` and the first row of X (n, N_0) outside the input box."""
+    outside = (X < net.input_low) | (X > net.input_high)
+    if not outside.any():
+        return
+    row = int(np.flatnonzero(outside.any(axis=1))[0])
+    col = int(np.flatnonzero(outside[row])[0])
+    raise InputError(source, key,
+                     f"row {row} is outside the network's input box: input {col} is "
+                     f"{X[row, col]:.6g}, not in [{net.input_low[col]:.6g}, "
+                     f"{net.input_high[col]:.6g}] (the bounds hold over the box only; "
+                     f"widen [network] input_low / input_high to cover the inputs)")
+
+
+def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
     spec, n0 = scn.inputs, net.sizes[0]
     if spec.kind == "corner":
         return net.input_high[None, :].copy(), None
@@ -105,6 +158,15 @@ def build_inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
         if labels.shape != (len(X),):
             raise InputError(scn.source, "inputs.labels",
                              f"shape {labels.shape}, expected ({len(X)},)")
+        # Labels are class indices, compared with the predicted index (the argmax;
+        # logit > 0 for one output): anything else could never be predicted.
+        classes = max(net.sizes[-1], 2)
+        wrong = (labels != np.round(labels)) | (labels < 0) | (labels >= classes)
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            raise InputError(scn.source, "inputs.labels",
+                             f"row {i}: {labels[i]:.6g} is not a class index 0..{classes - 1} "
+                             f"(the network has {net.sizes[-1]} output(s))")
         labels = labels.astype(int)
     return X, labels
 
@@ -117,6 +179,8 @@ def _load_array(scn: Scenario, key: str, rel: str) -> Array:
         raise InputError(scn.source, key, f"file not found: {path}") from None
     except Exception as err:
         raise InputError(scn.source, key, f"cannot read {path} ({err})") from None
+    if arr.dtype.kind not in "biuf":  # complex would lose its imaginary part
+        raise InputError(scn.source, key, f"{path} must hold real numbers, not dtype {arr.dtype}")
     arr = np.asarray(arr, dtype=float)
     if not np.all(np.isfinite(arr)):
         raise InputError(scn.source, key, f"{path} contains NaN or inf")
@@ -168,23 +232,36 @@ def scenario_counts(scn: Scenario, net: Network) -> dict:
     f, L = scn.failures, net.depth
     crash, byz = per_layer(f.crash, L, "crash"), per_layer(f.byzantine, L, "byzantine")
     if f.placement == "list":
-        crash = _listed(scn, net, "crashed", f.crashed)
-        byz = _listed(scn, net, "byzantine_list", f.byzantine_list)
+        # A neuron fails one way: listed in two lists, the counts would hold it twice
+        # while the engine applies one failure to it.
+        claimed: dict[tuple[int, int], str] = {}
+        crash = _listed(scn, net, "crashed", f.crashed, claimed)
+        byz = _listed(scn, net, "byzantine_list", f.byzantine_list, claimed)
     return {"crash": crash, "byzantine": byz, "synapse_crash": f.synapse_crash,
             "synapse_byzantine": f.synapse_byzantine, "precision": f.precision,
             "capacity": f.capacity}
 
 
-def _listed(scn: Scenario, net: Network, key: str, pairs) -> list[int]:
-    """Count per hidden layer of an explicit [[layer, index], ...] list."""
+def _listed(scn: Scenario, net: Network, key: str, pairs,
+            claimed: dict[tuple[int, int], str]) -> list[int]:
+    """Count per hidden layer of an explicit [[layer, index], ...] list.
+
+    claimed: the neurons of the lists read before (neuron -> its list's key);
+    this list's neurons are added. A neuron in two lists is refused, naming
+    the later list.
+    """
     counts = [0] * net.depth
-    seen = set()
     for layer, index in pairs or []:
         if not 1 <= layer <= net.depth or not 0 <= index < net.sizes[layer]:
             raise InputError(scn.source, f"failures.{key}",
                              f"[{layer}, {index}] is not a hidden neuron (layers 1..{net.depth})")
-        if (layer, index) in seen:
+        other = claimed.get((layer, index))
+        if other == key:
             raise InputError(scn.source, f"failures.{key}", f"[{layer}, {index}] listed twice")
-        seen.add((layer, index))
+        if other is not None:
+            raise InputError(scn.source, f"failures.{key}",
+                             f"[{layer}, {index}] is also in failures.{other}: a neuron fails "
+                             f"one way only")
+        claimed[(layer, index)] = key
         counts[layer - 1] += 1
     return counts

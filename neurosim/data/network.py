@@ -152,6 +152,10 @@ def make_network(
 ) -> Network:
     """Build and check a Network from plain arrays (missing biases are zeros)."""
     ws = tuple(np.array(W, dtype=float, order="C") for W in weights)
+    for l, W in enumerate(ws, start=1):  # before W.shape[0] is read below
+        if W.ndim != 2 or W.size == 0:
+            raise InputError(source, f"W{l}",
+                             f"must be a non-empty 2-D array, got shape {W.shape}")
     bs_in = list(biases) if biases is not None else [None] * len(ws)
     bs = tuple(
         np.zeros(W.shape[0]) if b is None else np.array(b, dtype=float).reshape(-1)
@@ -208,18 +212,15 @@ def load_network(path: str | Path) -> Network:
             n += 1
         if "activations" not in keys:
             raise InputError(src, "activations", "missing array")
-        try:
-            ws = [np.asarray(data[f"W{l}"], dtype=float) for l in range(1, n + 1)]
-            bs = [np.asarray(data[f"b{l}"], dtype=float) if f"b{l}" in keys else None
-                  for l in range(1, n + 1)]
-        except (TypeError, ValueError) as err:
-            raise InputError(src, "W", f"non-numeric weights ({err})") from None
-        acts = data["activations"]
+        ws = [_real_array(data, f"W{l}", src) for l in range(1, n + 1)]
+        bs = [_real_array(data, f"b{l}", src) if f"b{l}" in keys else None
+              for l in range(1, n + 1)]
+        acts = _array(data, "activations", src)
         if acts.dtype.kind not in "US":
             raise InputError(src, "activations", "must be an array of strings")
         acts = [str(a) for a in np.atleast_1d(acts)]
-        lo = data["input_low"] if "input_low" in keys else 0.0
-        hi = data["input_high"] if "input_high" in keys else 1.0
+        lo = _real_array(data, "input_low", src) if "input_low" in keys else 0.0
+        hi = _real_array(data, "input_high", src) if "input_high" in keys else 1.0
         for k in sorted(keys - {"activations", "input_low", "input_high"}):
             if not (k[0] in "Wb" and k[1:].isdigit() and 1 <= int(k[1:]) <= n):
                 raise InputError(src, k, f"unexpected array (layers are W1..W{n})")
@@ -228,6 +229,24 @@ def load_network(path: str | Path) -> Network:
         if np.ndim(v) not in (0, 1) or (np.ndim(v) == 1 and np.shape(v) != (n0,)):
             raise InputError(src, name, f"shape {np.shape(v)}, expected scalar or ({n0},)")
     return make_network(ws, bs, acts, lo, hi, source=src)
+
+
+def _array(data, name: str, src: str) -> Array:
+    try:
+        return data[name]
+    except Exception as err:  # e.g. an object array, which would need pickle
+        raise InputError(src, name, f"cannot be read ({err})") from None
+
+
+def _real_array(data, name: str, src: str) -> Array:
+    """data[name] as float64, refused unless it holds real numbers (ints or floats):
+    complex values would lose their imaginary part, strings and booleans are no weights."""
+    arr = _array(data, name, src)
+    if arr.dtype.kind not in "iuf":
+        what = {"c": "complex numbers", "U": "strings", "S": "strings", "b": "booleans",
+                "O": "Python objects"}.get(arr.dtype.kind, f"dtype {arr.dtype}")
+        raise InputError(src, name, f"must hold real numbers, got {what}")
+    return arr.astype(float)
 
 
 def save_network(net: Network, path: str | Path) -> None:

@@ -17,10 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from neurosim.errors import InputError
 
-NonNegInt = Annotated[int, Field(ge=0)]
-PosInt = Annotated[int, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-PosFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+# Strict numbers: TOML's true/false are not counts or sizes (lax pydantic reads
+# true as 1), and 2.5 is not a count. Floats still accept integers (mean = 1).
+Int = Annotated[int, Field(strict=True)]
+NonNegInt = Annotated[int, Field(ge=0, strict=True)]
+PosInt = Annotated[int, Field(gt=0, strict=True)]
+Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
+PosFloat = Annotated[float, Field(gt=0.0, strict=True, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0, strict=True)]
 Counts = NonNegInt | list[NonNegInt]
 Activation = Literal["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
 
@@ -33,21 +38,21 @@ class TrainSpec(Section):
     """Train a scikit-learn MLPClassifier on a bundled dataset."""
 
     dataset: Literal["digits"] = "digits"
-    hidden: list[Annotated[int, Field(gt=0)]] = [32, 16]
+    hidden: list[PosInt] = [32, 16]
     activation: Literal["sigmoid", "tanh", "relu", "identity"] = "sigmoid"
-    seed: int = 0
-    max_iter: Annotated[int, Field(gt=0)] = 300
-    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    seed: Int = 0
+    max_iter: PosInt = 300
+    test_fraction: Fraction = 0.3
 
 
 class NetworkSpec(Section):
     file: str | None = None
-    sizes: list[Annotated[int, Field(gt=0)]] | None = None
+    sizes: list[PosInt] | None = None
     activation: Activation | list[Activation] = "sigmoid"
     weight_scale: PosFloat = 0.5
     train: TrainSpec | None = None
-    input_low: float | list[float] | None = None
-    input_high: float | list[float] | None = None
+    input_low: Float | list[Float] | None = None
+    input_high: Float | list[Float] | None = None
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> NetworkSpec:
@@ -69,13 +74,16 @@ class InputsSpec(Section):
     file: str | None = None
     labels: str | None = None
     dataset: Literal["digits"] = "digits"
-    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
-    split_seed: int = 0
+    test_fraction: Fraction = 0.3
+    split_seed: Int = 0
 
     @model_validator(mode="after")
     def _file_given(self) -> InputsSpec:
         if self.kind == "file" and self.file is None:
             raise ValueError("kind = 'file' needs file = 'x.npy'")
+        if self.kind != "file" and (self.file is not None or self.labels is not None):
+            raise ValueError(f"file/labels are only read with kind = 'file' (kind is "
+                             f"'{self.kind}')")
         return self
 
 
@@ -89,13 +97,13 @@ class FailuresSpec(Section):
     precision: NonNegFloat | list[NonNegFloat] = 0.0
     capacity: NonNegFloat = 1.0
     placement: Literal["random", "worst", "list"] = "random"
-    crashed: list[tuple[int, int]] | None = None
-    byzantine_list: list[tuple[int, int]] | None = None
+    crashed: list[tuple[Int, Int]] | None = None
+    byzantine_list: list[tuple[Int, Int]] | None = None
     byzantine_mode: Literal["random", "adversarial", "constant"] = "adversarial"
     crash_time: NonNegFloat | None = None
     stragglers: Counts = 0
     synapse_stragglers: Counts = 0
-    straggler_factor: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = 10.0
+    straggler_factor: Annotated[float, Field(ge=1.0, strict=True, allow_inf_nan=False)] = 10.0
 
     @model_validator(mode="after")
     def _list_placement(self) -> FailuresSpec:
@@ -112,7 +120,7 @@ class LatencySpec(Section):
     )
     mean: PosFloat | None = None
     sigma: NonNegFloat = 1.0
-    alpha: Annotated[float, Field(gt=1.0, allow_inf_nan=False)] = 1.5
+    alpha: Annotated[float, Field(gt=1.0, strict=True, allow_inf_nan=False)] = 1.5
     low: NonNegFloat | None = None
     high: PosFloat | None = None
     file: str | None = None
@@ -171,7 +179,7 @@ class Scenario(Section):
 
     name: str = ""
     seed: NonNegInt = 0
-    trials: Annotated[int, Field(gt=0)] = 100
+    trials: PosInt = 100
     network: NetworkSpec
     inputs: InputsSpec = InputsSpec()
     failures: FailuresSpec = FailuresSpec()
@@ -180,6 +188,14 @@ class Scenario(Section):
     sweep: dict[str, list[Any]] = {}
     source: str = Field(default="<scenario>", exclude=True)
     base_dir: str = Field(default=".", exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        # The name is a folder under results/: a path in it would write elsewhere.
+        if v in ("", ".", "..") or "/" in v or "\\" in v:
+            raise ValueError(f"must be a plain folder name (no '/' or '\\'), got {v!r}")
+        return v
 
     @field_validator("sweep")
     @classmethod

@@ -164,9 +164,14 @@ class Empirical(LatencyModel):
 
     def __init__(self, samples: Any) -> None:
         try:
-            data = np.array(samples, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("empirical latency samples must be numbers") from None
+            raw = np.asarray(samples)
+        except (TypeError, ValueError):  # e.g. a ragged list
+            raise ValueError("empirical latency samples must be a 1-D array of numbers") from None
+        # Real numbers only: strings would be parsed, complex values truncated.
+        if raw.dtype.kind not in "iuf":
+            raise ValueError(f"empirical latency samples must be real numbers, not dtype "
+                             f"{raw.dtype}")
+        data = np.array(raw, dtype=np.float64)
         if data.ndim != 1 or data.size == 0:
             raise ValueError(f"empirical latency needs a non-empty 1-D array, got shape "
                              f"{data.shape}")

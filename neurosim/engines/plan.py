@@ -21,6 +21,7 @@ from neurosim.data.counts import per_layer
 from neurosim.data.network import Network
 from neurosim.data.scenario import Scenario
 from neurosim.engines.latency import load_empirical, make_latency
+from neurosim.errors import InputError
 
 Array = np.ndarray
 
@@ -89,10 +90,16 @@ def trial_rng(seed: int, trial: int) -> np.random.Generator:
 
 
 def latency_model(scn: Scenario):
-    """The scenario's latency model object (has `sample(rng, size)`)."""
+    """The scenario's latency model object (has `sample(rng, size)`).
+
+    A missing or invalid empirical delay file is an InputError naming latency.file.
+    """
     spec = scn.latency
     if spec.model == "empirical":
-        return load_empirical(scn.path(spec.file))
+        try:
+            return load_empirical(scn.path(spec.file))
+        except ValueError as err:
+            raise InputError(scn.source, "latency.file", str(err)) from None
     params = {"constant": ["mean"], "exponential": ["mean"], "lognormal": ["mean", "sigma"],
               "pareto": ["mean", "alpha"], "uniform": ["mean", "low", "high"]}[spec.model]
     kwargs = {k: getattr(spec, k) for k in params if getattr(spec, k) is not None}

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.data import strict_json
 from neurosim.front.plots import pyplot, read_trials, save_figure
 
 DPI = 100
@@ -84,7 +85,7 @@ def read_points(out_dir: Path) -> tuple[list[str], list[Point]]:
         folder = out_dir / "points" / r["point"]
         if (folder / "summary.json").is_file():
             points.append(Point({k: json.loads(r[k]) for k in keys},
-                                json.loads((folder / "summary.json").read_text()), folder))
+                                strict_json.loads((folder / "summary.json").read_text()), folder))
     return keys, points
 
 

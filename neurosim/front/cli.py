@@ -1,4 +1,4 @@
-"""The `neurosim` command (INTERFACE 3): a thin layer over the Python API.
+"""The `neurosim` command: a thin layer over the Python API.
 
 Exit status: 0 success, 1 a check failed (a bound violated), 2 bad input.
 Bad input is reported as one line on stderr, never a traceback.
@@ -7,11 +7,12 @@ Bad input is reported as one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from neurosim.data import strict_json
 from neurosim.errors import BoundViolation, InputError
 
 
@@ -45,7 +46,7 @@ def _bound(args: argparse.Namespace) -> int:
     if plan is not None:
         report["quorum_plan"] = plan
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(strict_json.dumps(report, indent=2))
     else:
         print(format_report(report))
     return 0
@@ -156,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_trials(setup, args.engine, out, progress=show_progress())
     plots = plot_results(out)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(strict_json.dumps(summary, indent=2))
     else:
         print(format_summary(summary, out, plots))
     if summary["violations"]:
@@ -214,7 +215,13 @@ def _sweep(args: argparse.Namespace) -> int:
             print(f"  {keys}: latency p99 {row['latency_p99']}, max error {row['max_error']}, "
                   f"violations {row['violations']}, blocked {row['blocked_trials']}", flush=True)
 
-    rows = run_sweep(args.scenario, out, args.engine, args.workers, args.scheduler, report)
+    def stale(n: int) -> None:
+        print(f"{scn.name}: {n} point(s) in {out / 'sweep.csv'} were run from another version "
+              "of the scenario or of its files (or are no longer in the grid): dropped, "
+              "and rerun if in the grid", flush=True)
+
+    rows = run_sweep(args.scenario, out, args.engine, args.workers, args.scheduler, report,
+                     stale)
     print(f"{scn.name}: ran {len(rows)} of {total} points ({total - len(rows)} already done); "
           f"{out / 'sweep.csv'}")
     from neurosim.front.study import plot_sweep
@@ -231,22 +238,42 @@ def _plot(args: argparse.Namespace) -> int:
     from neurosim.front.plots import plot_results
 
     out = Path(args.dir)
-    if (out / "sweep.csv").is_file():  # a sweep folder: the sweep and boosting plots
-        from neurosim.front.study import plot_sweep
+    try:
+        if (out / "sweep.csv").is_file():  # a sweep folder: the sweep and boosting plots
+            from neurosim.front.study import plot_sweep
 
-        paths = plot_sweep(out)
-    elif (out / "summary.json").is_file() and (out / "trials.csv").is_file():
-        paths = plot_results(out)
-    else:
-        raise InputError(str(out), None, "not a results folder (needs trials.csv and "
-                         "summary.json, or the sweep.csv of a sweep)")
+            paths = plot_sweep(out)
+        elif (out / "summary.json").is_file() and (out / "trials.csv").is_file():
+            paths = plot_results(out)
+        else:
+            raise InputError(str(out), None, "not a results folder (needs trials.csv and "
+                             "summary.json, or the sweep.csv of a sweep)")
+    except InputError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError) as err:
+        # A file edited or truncated by hand, or written by something else.
+        raise InputError(str(out), None, f"a result file is not as neurosim writes it "
+                         f"({type(err).__name__}: {err})") from None
     for p in paths:
         print(f"wrote {p}")
     return 0
 
 
+def _examples(args: argparse.Namespace) -> int:
+    from neurosim.data.bundled import copy_examples
+
+    out = Path(args.dir)
+    written = copy_examples(out, force=args.force)
+    print(f"copied {len(written)} example files to {out}/ (scenarios, nets/); try: "
+          f"neurosim run {out / 'crash-vs-bound.toml'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from neurosim import __version__
+
     p = argparse.ArgumentParser(prog="neurosim", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("bound", help="every bound of SPEC 3-4, without simulating")
@@ -295,12 +322,48 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write ONNX in float32 (default float64, which reads back exactly)")
     c.set_defaults(func=_convert)
 
+    ex = sub.add_parser("examples", help="copy the bundled scenarios and networks into DIR")
+    ex.add_argument("dir", help="a new or empty folder")
+    ex.add_argument("--force", action="store_true",
+                    help="copy into a non-empty DIR, overwriting example files of the same names")
+    ex.set_defaults(func=_examples)
+
     return p
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numeric flags (InputError naming the flag), before any work.
+
+    argparse checks only the type: --crash -1 or --epsilon nan would otherwise be
+    read as something else (0 crashes, an epsilon that tolerates nothing).
+    """
+    source = next((str(getattr(args, k)) for k in ("target", "scenario", "model", "dir")
+                   if getattr(args, k, None) is not None), "neurosim")
+    checks = {"crash": ("--crash", lambda v: v >= 0, "must be >= 0"),
+              "epsilon": ("--epsilon", lambda v: math.isfinite(v) and v > 0,
+                          "must be a finite number > 0"),
+              "trials": ("--trials", lambda v: v > 0, "must be > 0"),
+              "seed": ("--seed", lambda v: v >= 0, "must be >= 0"),
+              "workers": ("--workers", lambda v: v >= 1, "must be >= 1"),
+              "input_low": ("--input-low", math.isfinite, "must be a finite number"),
+              "input_high": ("--input-high", math.isfinite, "must be a finite number")}
+    for name, (flag, ok, what) in checks.items():
+        value = getattr(args, name, None)
+        if value is not None and not ok(value):
+            raise InputError(source, flag, f"{what}, got {value}")
+    out = getattr(args, "out", None)
+    if out is not None and args.command in ("run", "sweep") and Path(out).exists() \
+            and not Path(out).is_dir():
+        raise InputError(source, "--out", f"{out} is a file, not a folder")
+    low, high = getattr(args, "input_low", None), getattr(args, "input_high", None)
+    if low is not None and high is not None and low > high:
+        raise InputError(source, "--input-low", f"{low} exceeds --input-high {high}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_flags(args)
         return args.func(args)
     except InputError as err:
         print(f"neurosim: error: {err}", file=sys.stderr)

@@ -7,10 +7,13 @@ interrupted run.
 from __future__ import annotations
 
 import csv
-import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from neurosim.data import strict_json
 
 
 def pyplot():
@@ -79,14 +82,22 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
     floor = 1e-17  # log scale: an exact zero error is drawn at the floor
     ax.scatter(t, np.maximum(err, floor), s=8, label="measured error", color="black", zorder=3)
     ax.scatter(t, trials["bound_given_set"], s=8, label="given-set bound (4.2)", color="C2")
-    for key, label, color in (("bound_weight_aware", "weight-aware (4.1+4.3)", "C1"),
-                              ("bound_weight_aware_global_k", "weight-aware, global K", "C4"),
-                              ("bound_paper", "paper Fep", "C3")):
-        ax.axhline(summary[key], color=color, label=f"{label} = {summary[key]:.3g}")
-    if summary.get("certificate_epsilon"):
-        ax.axhline(summary["certificate_epsilon"], color="C0", ls="--",
-                   label=f"epsilon = {summary['certificate_epsilon']:.3g}")
-    ax.set_yscale("log")
+    drawn = [np.maximum(err, floor), trials["bound_given_set"]]
+    for key, label, color, ls in (("bound_weight_aware", "weight-aware (4.1+4.3)", "C1", "-"),
+                                  ("bound_weight_aware_global_k", "weight-aware, global K",
+                                   "C4", "-"),
+                                  ("bound_paper", "paper Fep", "C3", "-"),
+                                  ("certificate_epsilon", "epsilon", "C0", "--")):
+        value = strict_json.number(summary.get(key))
+        if np.isfinite(value) and value > 0:
+            ax.axhline(value, color=color, ls=ls, label=f"{label} = {value:.3g}")
+            drawn.append(np.array([value]))
+        elif key != "certificate_epsilon" or summary.get(key) is not None:
+            # inf (overflowed), undefined or 0: in the legend, not on a log axis.
+            ax.plot([], [], color=color, ls=ls, label=f"{label} = {value:.3g} (not drawn)")
+    values = np.concatenate([np.asarray(v, dtype=float).ravel() for v in drawn])
+    # A log axis needs a positive finite value (all errors NaN: draw it linear, empty).
+    ax.set_yscale("log" if np.any(np.isfinite(values) & (values > 0)) else "linear")
     ax.set_xlabel("trial")
     ax.set_ylabel("output error (max-norm)")
     ax.set_title(f"{summary['scenario']}: measured error vs bounds "
@@ -96,18 +107,36 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
     return save_figure(fig, out_dir / "error_vs_bounds.png")
 
 
+def drawn(plot: Callable[..., Path | list[Path]], *args) -> list[Path]:
+    """The files `plot(*args)` writes, or none, with a warning on stderr, if
+    matplotlib cannot draw its values (e.g. a log axis up to 1e308 overflows).
+
+    The plots only show what trials.csv and summary.json hold, and those are
+    written first: a figure that cannot be drawn must not turn a finished run
+    into a crash.
+    """
+    try:
+        out = plot(*args)
+    except (ValueError, OverflowError, FloatingPointError) as err:
+        pyplot().close("all")
+        print(f"neurosim: warning: {plot.__name__} not drawn ({err})", file=sys.stderr)
+        return []
+    return out if isinstance(out, list) else [out]
+
+
 def plot_results(out_dir: str | Path) -> list[Path]:
     """Draw every plot of a results folder; returns the files written."""
     out_dir = Path(out_dir)
-    summary = json.loads((out_dir / "summary.json").read_text())
+    summary = strict_json.loads((out_dir / "summary.json").read_text())
     trials = read_trials(out_dir)
     if not trials:
         return []
-    paths = [plot_latency_cdf(out_dir, trials, summary),
-             plot_error_vs_bounds(out_dir, trials, summary)]
+    paths = drawn(plot_latency_cdf, out_dir, trials, summary) + \
+        drawn(plot_error_vs_bounds, out_dir, trials, summary)
     if (out_dir / "trace_trial0.npz").is_file():
         trace = read_trace(out_dir / "trace_trial0.npz")
-        paths += [plot_timeline(out_dir, trace, summary), plot_network(out_dir, trace, summary)]
+        paths += drawn(plot_timeline, out_dir, trace, summary) + \
+            drawn(plot_network, out_dir, trace, summary)
     return paths
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.front.plots import pyplot
+from neurosim.front.plots import drawn, pyplot
 from neurosim.sweep import ROW_KEYS
 
 
@@ -17,7 +17,8 @@ def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
     with open(out_dir / "sweep.csv", newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-        keys = [k for k in reader.fieldnames or [] if k != "point" and k not in ROW_KEYS]
+        keys = [k for k in reader.fieldnames or []
+                if k not in ("point", "scenario_hash") and k not in ROW_KEYS]
     return keys, rows
 
 
@@ -33,7 +34,7 @@ def plot_sweep(out_dir: str | Path) -> list[Path]:
     (`neurosim.front.boosting`) that the swept keys allow."""
     from neurosim.front.boosting import plot_boosting
 
-    return plot_grid(out_dir) + plot_boosting(out_dir)
+    return drawn(plot_grid, out_dir) + drawn(plot_boosting, out_dir)
 
 
 def plot_grid(out_dir: str | Path) -> list[Path]:
