@@ -239,10 +239,14 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
             np.copyto(arrival, np.inf, where=gone)
         n_arrived = (arrival < rule.horizon).sum(axis=(1, 2))
         msgs["received"] += n_arrived
-        # Still travelling at the horizon: sent (finite arrival) but not arrived.
-        n_travelling = np.isfinite(arrival).sum(axis=(1, 2)) if np.isinf(arrival).any() \
-            else arrival[0].size
-        msgs["in_flight"] += n_travelling - n_arrived
+        # Still travelling at the horizon: a finite arrival, not before the horizon. Only
+        # trials with a message neither arrived nor gone (unsent, lost) can have one.
+        n_gone = gone.sum(axis=(1, 2)) if gone.shape == arrival.shape else \
+            (~sent).sum(axis=1) * sizes[l]
+        in_flight = arrival[0].size - n_arrived - n_gone
+        for b in np.flatnonzero(in_flight):
+            in_flight[b] = np.isfinite(arrival[b]).sum() - n_arrived[b]
+        msgs["in_flight"] += in_flight
 
         k = None if rule.quorum is None else rule.quorum[l - 1]
         t, used = block_rule_times(arrival, k, rule)
