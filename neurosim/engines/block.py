@@ -230,12 +230,13 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
         sent = np.isfinite(fire[-1])  # (B, N_{l-1}): which senders sent
         msgs["sent"] += sent.sum(axis=1) * sizes[l]
         arrival = fire[-1][:, None, :] + plan.latency[l - 1]
-        gone = ~sent[:, None, :]
-        if plan.lost[l - 1].any():
+        gone = ~sent[:, None, :]  # messages that never come: unsent, then lost
+        any_lost = plan.lost[l - 1].any()
+        if any_lost:
             lost = plan.lost[l - 1] & sent[:, None, :]
             msgs["lost"] += lost.sum(axis=(1, 2))
             gone = gone | lost
-        if not sent.all() or plan.lost[l - 1].any():
+        if any_lost or not sent.all():
             np.copyto(arrival, np.inf, where=gone)
         n_arrived = (arrival < rule.horizon).sum(axis=(1, 2))
         msgs["received"] += n_arrived
