@@ -290,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trials", type=int, help="override the scenario's trials")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--engine", choices=["des", "fast"], default="des",
-                   help="des: SimPy processes (default); fast: vectorised, same results")
+                   help="des: SimPy processes (default); fast: vectorised, a block of trials at "
+                   "once, the same trials.csv")
     r.add_argument("--json", action="store_true", help="also print the summary as JSON")
     r.set_defaults(func=_run)
 
