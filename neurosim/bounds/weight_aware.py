@@ -171,18 +171,23 @@ def given_set_layers(
         kind = signals[l - 1]
         ei = e[..., None, :]  # the senders' deviations, as a row of every receiver
         with np.errstate(invalid="ignore", over="ignore"):
-            per_signal = A * ei + et * (B + ei)
-            U = np.broadcast_to(B + ei, per_signal.shape)  # |what the faulty run sums|
+            # Each signal's term, then overwritten where the signal is missing or
+            # corrupted (in place: a block of trials makes these arrays large).
+            shape = np.broadcast_shapes(A.shape, ei.shape, np.shape(kind))
+            per_signal = np.multiply(A, ei, out=np.empty(shape))
+            per_signal += et * (B + ei)
+            # (A + eta) U, U = |what the faulty run sums|: B + e for a correct signal,
+            # C for a corrupted one, 0 for a missing one.
+            faulty = np.multiply(A + et, B + ei, out=np.empty(shape))
             if kind is not None:
                 missing, corrupted = kind == MISSING, kind == CORRUPTED
-                per_signal = np.where(missing, A * B, per_signal)
-                if corrupted.any():  # (else both wheres would keep every entry)
-                    per_signal = np.where(corrupted, A * (capacity + B) + et * capacity,
-                                          per_signal)
-                    U = np.where(corrupted, capacity, U)
-                U = np.where(missing, 0.0, U)
+                np.copyto(per_signal, A * B, where=missing)
+                if corrupted.any():
+                    np.copyto(per_signal, A * (capacity + B) + et * capacity, where=corrupted)
+                    np.copyto(faulty, (A + et) * capacity, where=corrupted)
+                np.copyto(faulty, (A + et) * 0.0, where=missing)
             d = _rounded(finite_or_inf(per_signal.sum(axis=-1)), W, bias, B,
-                         ((A + et) * U).sum(axis=-1))
+                         faulty.sum(axis=-1))
         e = _activate(net, iv, l, d, local)
         es.append(e)
     return es
