@@ -43,7 +43,7 @@ def measure(scenario: Path, engine: str, trials: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenario", default=str(ROOT / "scenarios" / "large-network.toml"))
+    ap.add_argument("--scenario", default=str(ROOT / "benchmarks" / "large-network.toml"))
     ap.add_argument("--des-trials", type=int, default=2)
     ap.add_argument("--fast-trials", type=int, default=50)
     args = ap.parse_args()

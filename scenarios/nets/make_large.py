@@ -1,11 +1,11 @@
-"""Make large.npz (a 784-1000-200-10 sigmoid network, about 1M weights) and its inputs.
+"""Make large/net.npz (a 784-1000-200-10 sigmoid network, about 1M weights) and its inputs.
 
 The bundled 8x8 digits are upsampled to 28x28 (bilinear, MNIST's size, pixels
 in [0, 1]) and a scikit-learn MLPClassifier 784-1000-200-10 (logistic) is
 trained on the 70 % training split of `neurosim.data.build.digits_split(0.3, 0)`
-at random_state 0. The held-out digits go to large_inputs.npy and
-large_labels.npy for scenarios/large-network.toml. The files are about 8 MB
-and are not committed: run this script once.
+at random_state 0. The held-out digits go to large/inputs.npy and
+large/labels.npy, for benchmarks/large-network.toml. The files (about 8 MB) are
+not committed, and not shipped with the examples: run this script once.
 
     python scenarios/nets/make_large.py
 """
@@ -37,9 +37,10 @@ if __name__ == "__main__":
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X_train, y_train)
-    here = Path(__file__).parent
-    save_network(from_sklearn(model), here / "large.npz")
-    np.save(here / "large_inputs.npy", X_test)
-    np.save(here / "large_labels.npy", y_test)
-    print(f"wrote {here / 'large.npz'}: 784-1000-200-10, test accuracy "
+    here = Path(__file__).parent / "large"
+    here.mkdir(exist_ok=True)
+    save_network(from_sklearn(model), here / "net.npz")
+    np.save(here / "inputs.npy", X_test)
+    np.save(here / "labels.npy", y_test)
+    print(f"wrote {here / 'net.npz'}: 784-1000-200-10, test accuracy "
           f"{model.score(X_test, y_test):.4f}")
