@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,22 @@ def test_block_plan_holds_every_trials_draws():
     assert bp.lost[0].shape == (4, *own.shape)  # no longer shared
     assert bp.value[0].ndim == 2  # adversarial values: one array for the block
     assert list(bp.trials) == [0, 1, 2, 3]
+
+
+def test_accuracy_is_what_the_rows_give(tmp_path):
+    """Labelled inputs (the digits classifier on held-out digits), blocks of 7."""
+    from neurosim.data.scenario import load_scenario
+
+    root = Path(__file__).resolve().parents[1]
+    scn = load_scenario(root / "scenarios" / "crash-vs-bound.toml", {"trials": 40})
+    setup = prepare(scn)
+    assert setup.labels is not None
+    s = runner.run_trials(setup, "fast", tmp_path, block=7)
+    rows = _rows(tmp_path)
+    assert len(rows) == 40
+    assert s["accuracy"] == np.mean([r["prediction"] == r["label"] for r in rows])
+    assert s["fault_free_accuracy"] == np.mean([r["fault_free_prediction"] == r["label"]
+                                                for r in rows])
+    assert s["agreement"] == np.mean([r["prediction"] == r["fault_free_prediction"]
+                                      for r in rows])
+    assert 0 < s["accuracy"] < 1
