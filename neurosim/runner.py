@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.applications import Applications
 from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
@@ -303,6 +304,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     labels = None if setup.labels is None else [int(y) for y in setup.labels]
     eta, C = setup.failures.eta, setup.failures.capacity
     tally = Tally(net.depth + 1, labels is not None)
+    apps = Applications(setup)
 
     writer = handle = None
     if out_dir is not None:
@@ -333,6 +335,10 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
                 error[blocked] = np.nan
                 missing, corrupted = realised_counts_block(kinds, outcome.fire_time)
                 beyond = checks.block(bp.trials, error, given, blocked, missing, corrupted)
+                if apps.random:  # it follows the run trial by trial, in trial order
+                    for b, (m, z) in enumerate(zip(missing.tolist(), corrupted.tolist())):
+                        apps.observe(bp.trial_plan(b), Failures(tuple(m), tuple(z), eta, C),
+                                     float(error[b]), bool(blocked[b]))
                 predictions = [_prediction(o) for o in outcome.output]
                 ff_pred = [fault_free_pred[i] for i in bp.input_index]
                 block_labels = [""] * len(bp) if labels is None else \
@@ -361,6 +367,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
         if handle is not None:
             handle.close()
         summary = summarize(setup, engine, tally, checks, elapsed)
+        summary.update(apps.keys())
         if out_dir is not None:
             (out_dir / "summary.json").write_text(strict_json.dumps(summary, indent=2) + "\n")
     return summary

@@ -13,6 +13,7 @@ from neurosim.data.build import build_failures, build_inputs, build_network
 from neurosim.data.counts import Failures, per_layer
 from neurosim.data.network import Network
 from neurosim.data.scenario import Scenario
+from neurosim.data.training import train_network
 from neurosim.engines.plan import latency_model
 from neurosim.errors import InputError
 
@@ -38,6 +39,8 @@ class Setup:
     failures: Failures
     quorum: list[int] | None
     quorum_plan: dict | None = None
+    training: dict | None = None
+    tolerated_crashes: list[int] | None = None
 
 
 def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | None]:
@@ -78,6 +81,7 @@ def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | 
 def prepare(scn: Scenario) -> Setup:
     """Build the network, inputs, failure counts and quorums of a scenario."""
     net = build_network(scn)
+    scn, tolerated = resolve_tolerated(scn, net)
     inputs, labels = build_inputs(scn, net)
     with np.errstate(all="ignore"):
         finite = np.isfinite(net.forward(inputs)).all(axis=1)
@@ -93,4 +97,38 @@ def prepare(scn: Scenario) -> Setup:
         # The bounds must cover the signals a quorum does not wait for.
         skipped = [n - k for n, k in zip(net.sizes, quorum)]
         failures = build_failures(scn, net, skipped)
-    return Setup(scn, net, inputs, labels, failures, quorum, plan)
+    # The record of the fit build_network made (cached: not trained twice).
+    training = train_network(scn.network.train)[1].as_dict() \
+        if scn.network.train is not None else None
+    return Setup(scn, net, inputs, labels, failures, quorum, plan, training, tolerated)
+
+
+def resolve_tolerated(scn: Scenario, net: Network) -> tuple[Scenario, list[int] | None]:
+    """The scenario with crash = "tolerated" replaced by its counts, and those counts.
+
+    Per hidden layer, the largest crash count whose weight-aware bound fits
+    [firing] epsilon with the scenario's other failures but no other missing
+    signal (`neurosim.bounds.report.largest_tolerated`), one layer at a time:
+    with several hidden layers, crashing all of them at once may exceed epsilon.
+    """
+    if scn.failures.crash != "tolerated":
+        return scn, None
+    if scn.firing.epsilon is None:
+        raise InputError(scn.source, "failures.crash",
+                         'crash = "tolerated" needs [firing] epsilon (the tolerated error)')
+    from dataclasses import replace
+
+    from neurosim.bounds.intervals import interval_bounds
+    from neurosim.bounds.report import largest_tolerated
+    from neurosim.bounds.weight_aware import weight_aware_bound
+
+    def with_crash(crash) -> Scenario:
+        return scn.model_copy(update={"failures": scn.failures.model_copy(
+            update={"crash": crash})})
+
+    base = build_failures(with_crash(0), net)
+    base = replace(base, missing=(0,) * len(base.missing))
+    iv = interval_bounds(net)
+    counts = largest_tolerated(net, scn.firing.epsilon,
+                               lambda f: weight_aware_bound(net, f, intervals=iv), base)
+    return with_crash(counts), counts

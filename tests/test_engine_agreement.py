@@ -73,6 +73,13 @@ def scenarios(draw) -> dict:
         failures["precision"] = draw(st.sampled_from([0.0, 0.01, 0.1]))
     if draw(st.booleans()):
         failures["crash_time"] = draw(st.sampled_from([0.0, 0.5, 1.2, 1.5, 2.75, 4.0]))
+    if draw(st.booleans()):
+        failures["bits"] = draw(st.sampled_from([2, 3, 8, 16]))
+    if draw(st.booleans()):  # random failures instead of counts
+        failures["crash"] = [0] * len(crash)
+        failures["synapse_crash"] = 0
+        failures["crash_probability"] = draw(st.sampled_from([0.0, 0.2, 0.5]))
+        failures["synapse_crash_probability"] = draw(st.sampled_from([0.0, 0.1, 0.3]))
     rule = draw(st.sampled_from(["wait-all", "quorum", "timeout", "quorum-or-timeout"]))
     firing: dict = {"rule": rule,
                     "horizon": draw(st.sampled_from([1000.0, 1000.0, 6.0, 2.5, 2.0]))}

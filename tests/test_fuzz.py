@@ -47,6 +47,13 @@ def scenarios(draw) -> dict:
         failures["stragglers"] = [draw(st.integers(0, 1)) for _ in range(L)]
     if draw(st.booleans()):
         failures["crash_time"] = draw(st.sampled_from([0.5, 2.0]))
+    if draw(st.booleans()):
+        failures["bits"] = draw(st.sampled_from([2, 3, 8]))
+    if draw(st.booleans()):  # random failures instead of counts
+        failures["crash"] = 0
+        failures["crash_probability"] = draw(st.sampled_from([0.2, 0.5]))
+        failures["synapse_crash"] = 0
+        failures["synapse_crash_probability"] = draw(st.sampled_from([0.0, 0.2]))
     latency = draw(st.sampled_from([
         {"model": "constant"}, {"model": "exponential"}, {"model": "uniform", "mean": 1.0},
         {"model": "lognormal", "sigma": 1.0}, {"model": "pareto", "alpha": 1.5}]))

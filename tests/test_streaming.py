@@ -97,6 +97,14 @@ def test_block_plan_holds_every_trials_draws():
             for b, plan in enumerate(plans):
                 row = stacked if stacked.ndim == getattr(plan, name)[l].ndim else stacked[b]
                 assert np.array_equal(row, getattr(plan, name)[l]), (name, l, b)
+    for b, plan in enumerate(plans):  # and each trial's plan back, as it was drawn
+        back = bp.trial_plan(b)
+        assert (back.trial, back.input_index, back.crash_time) == \
+            (plan.trial, plan.input_index, plan.crash_time)
+        assert np.array_equal(back.x, plan.x)
+        for name in ("crashed", "byzantine", "lost", "replaced", "value", "weights", "latency"):
+            for a, c in zip(getattr(back, name), getattr(plan, name), strict=True):
+                assert a.shape == c.shape and np.array_equal(a, c), (name, b)
     assert bp.lost[0].shape == (4, *own.shape)  # no longer shared
     assert bp.value[0].ndim == 2  # adversarial values: one array for the block
     assert list(bp.trials) == [0, 1, 2, 3]

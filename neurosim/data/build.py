@@ -12,8 +12,11 @@ import warnings
 import numpy as np
 
 from neurosim.data.counts import Failures, failure_counts, per_layer
-from neurosim.data.network import Network, from_sklearn, load_network, random_network
+from neurosim.data.network import Network, load_network, random_network
+from neurosim.data.quantize import quantization_etas
+from neurosim.data.random_failures import check_random_failures
 from neurosim.data.scenario import Scenario
+from neurosim.data.training import train_network
 from neurosim.errors import InputError
 
 Array = np.ndarray
@@ -61,9 +64,7 @@ def build_network(scn: Scenario) -> Network:
             rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x6E6574]))
             net = random_network(spec.sizes, acts, spec.weight_scale, rng)
         else:
-            t = spec.train
-            model = train_digits(t.hidden, t.activation, t.seed, t.max_iter, t.test_fraction)
-            net = from_sklearn(model)
+            net = train_network(spec.train)[0]
     except InputError:
         raise
     except ValueError as err:
@@ -200,6 +201,8 @@ def build_failures(scn: Scenario, net: Network, skipped: list[int] | None = None
               ("synapse_stragglers", f.synapse_stragglers, L + 1, sizes[:-1]),
               ("synapse_byzantine", f.synapse_byzantine, L + 1, sizes[:-1]),
               ("precision", f.precision, L + 1, None)]
+    if f.bits is not None:
+        checks.append(("bits", f.bits, L + 1, None))
     for key, value, n, limit in checks:
         try:
             values = per_layer(value, n, key)
@@ -210,6 +213,7 @@ def build_failures(scn: Scenario, net: Network, skipped: list[int] | None = None
             if cap is not None and v > cap:
                 raise InputError(scn.source, f"failures.{key}",
                                  f"{v} in layer {l} but the layer has only {cap}")
+    check_random_failures(scn, net)
     counts = scenario_counts(scn, net)
     crash, byz = counts["crash"], counts["byzantine"]
     for l in range(1, L + 1):
@@ -227,7 +231,8 @@ def scenario_counts(scn: Scenario, net: Network) -> dict:
     """The scenario's failure counts as keyword arguments of `failure_counts`.
 
     With placement "list", the crash and Byzantine counts per hidden layer
-    are those of the listed neurons.
+    are those of the listed neurons. With `bits`, precision is the
+    quantization's eta_l = Delta_l / 2 plus the scenario's precision.
     """
     f, L = scn.failures, net.depth
     crash, byz = per_layer(f.crash, L, "crash"), per_layer(f.byzantine, L, "byzantine")
@@ -238,8 +243,15 @@ def scenario_counts(scn: Scenario, net: Network) -> dict:
         crash = _listed(scn, net, "crashed", f.crashed, claimed)
         byz = _listed(scn, net, "byzantine_list", f.byzantine_list, claimed)
     return {"crash": crash, "byzantine": byz, "synapse_crash": f.synapse_crash,
-            "synapse_byzantine": f.synapse_byzantine, "precision": f.precision,
+            "synapse_byzantine": f.synapse_byzantine, "precision": weight_precision(scn, net),
             "capacity": f.capacity}
+
+
+def weight_precision(scn: Scenario, net: Network) -> list[float]:
+    """eta per weight layer 1..L+1: the scenario's precision plus its quantization's."""
+    precision = per_layer(scn.failures.precision, net.depth + 1, "precision")
+    return [p + q for p, q in zip(precision, quantization_etas(net, scn.failures.bits),
+                                  strict=True)]
 
 
 def _listed(scn: Scenario, net: Network, key: str, pairs,

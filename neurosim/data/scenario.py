@@ -13,7 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from neurosim.errors import InputError
 
@@ -27,6 +35,8 @@ NonNegFloat = Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
 PosFloat = Annotated[float, Field(gt=0.0, strict=True, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0, strict=True)]
 Counts = NonNegInt | list[NonNegInt]
+Bits = Annotated[StrictInt, Field(ge=2, le=32)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True, allow_inf_nan=False)]
 Activation = Literal["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
 
 
@@ -43,6 +53,7 @@ class TrainSpec(Section):
     seed: Int = 0
     max_iter: PosInt = 300
     test_fraction: Fraction = 0.3
+    alpha: NonNegFloat = 1e-4  # L2 weight penalty (scikit-learn's default)
 
 
 class NetworkSpec(Section):
@@ -90,11 +101,19 @@ class InputsSpec(Section):
 class FailuresSpec(Section):
     """Counts per hidden layer 1..L (neurons) or per receiving layer 1..L+1 (synapses)."""
 
-    crash: Counts = 0
+    # "tolerated": per hidden layer, the most crashes the weight-aware bound tolerates
+    # within [firing] epsilon, one layer at a time (resolved in neurosim.setup).
+    crash: Counts | Literal["tolerated"] = 0
     byzantine: Counts = 0
     synapse_crash: Counts = 0
     synapse_byzantine: Counts = 0
     precision: NonNegFloat | list[NonNegFloat] = 0.0
+    # b-bit symmetric fixed-point weights, per weight layer 1..L+1 (neurosim.data.quantize).
+    bits: Bits | list[Bits] | None = None
+    # Independent failures in each trial, per hidden layer 1..L / receiving layer 1..L+1
+    # (neurosim.data.random_failures); instead of crash / synapse_crash for those layers.
+    crash_probability: Probability | list[Probability] | None = None
+    synapse_crash_probability: Probability | list[Probability] | None = None
     capacity: NonNegFloat = 1.0
     placement: Literal["random", "worst", "list"] = "random"
     crashed: list[tuple[Int, Int]] | None = None
@@ -104,6 +123,28 @@ class FailuresSpec(Section):
     stragglers: Counts = 0
     synapse_stragglers: Counts = 0
     straggler_factor: Annotated[float, Field(ge=1.0, strict=True, allow_inf_nan=False)] = 10.0
+
+    @field_validator("bits", mode="before")
+    @classmethod
+    def _bits_shape(cls, v: Any) -> Any:
+        def width(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool) and 2 <= x <= 32
+
+        if v is None or width(v) or (isinstance(v, list) and v and all(width(x) for x in v)):
+            return v
+        raise ValueError(f"must be an integer from 2 to 32, or a list of them (one per "
+                         f"weight layer 1..L+1); got {v!r}")
+
+    @field_validator("crash_probability", "synapse_crash_probability", mode="before")
+    @classmethod
+    def _probability_shape(cls, v: Any) -> Any:
+        def prob(x: Any) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
+
+        if v is None or prob(v) or (isinstance(v, list) and v and all(prob(x) for x in v)):
+            return v
+        raise ValueError(f"must be a probability in [0, 1], or a list of them (one per "
+                         f"layer); got {v!r}")
 
     @model_validator(mode="after")
     def _list_placement(self) -> FailuresSpec:

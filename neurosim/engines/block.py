@@ -54,6 +54,17 @@ class BlockPlan:
     def __len__(self) -> int:
         return len(self.trials)
 
+    def trial_plan(self, b: int) -> TrialPlan:
+        """The b-th trial's TrialPlan (views into the block's arrays)."""
+
+        def pick(arrays: list[Array], ndim: int) -> list[Array]:
+            return [a[b] if a.ndim == ndim + 1 else a for a in arrays]
+
+        return TrialPlan(int(self.trials[b]), int(self.input_index[b]), self.x[b],
+                         pick(self.crashed, 1), self.crash_time, pick(self.byzantine, 1),
+                         pick(self.lost, 2), pick(self.replaced, 2), pick(self.value, 2),
+                         pick(self.weights, 2), pick(self.latency, 2))
+
 
 class _Column:
     """One field of one layer, filled trial by trial: an array every trial of the block

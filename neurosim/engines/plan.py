@@ -19,6 +19,8 @@ import numpy as np
 
 from neurosim.data.counts import per_layer
 from neurosim.data.network import Network
+from neurosim.data.quantize import stored_weights
+from neurosim.data.random_failures import probabilities
 from neurosim.data.scenario import Scenario
 from neurosim.engines.latency import load_empirical, make_latency
 from neurosim.errors import InputError
@@ -66,7 +68,7 @@ class TrialPlan:
     replaced[l-1]: bool (N_l, N_{l-1}), value on (j <- i) is replaced (Byzantine
     sender or synapse).
     value[l-1]: float (N_l, N_{l-1}), the replacing values in [-C, C].
-    weights[l-1]: W^(l) as stored (with the precision error), (N_l, N_{l-1}).
+    weights[l-1]: W^(l) as stored (quantized, with the precision error), (N_l, N_{l-1}).
     latency[l-1]: float (N_l, N_{l-1}), delay of the message j <- i, stragglers
     included.
     """
@@ -161,6 +163,8 @@ class Planner:
         self.syn_byz = per_layer(f.synapse_byzantine, L + 1, "synapse_byzantine")
         self.syn_straggle = per_layer(f.synapse_stragglers, L + 1, "synapse_stragglers")
         self.eta = per_layer(f.precision, L + 1, "precision")
+        self.stored = stored_weights(net, f.bits)  # quantized once, the same in every trial
+        self.p_crash, self.p_synapse = probabilities(scn, net)
         self.listed_crash = self._listed(f.crashed)
         self.listed_byz = self._listed(f.byzantine_list)
         # What every trial shares, made once (read-only): all-False masks per weight
@@ -199,23 +203,33 @@ class Planner:
         else:
             ys = net.layer_outputs(x) if f.placement == "worst" else None
             for l in range(1, L + 1):
-                if not self.crash[l - 1] and not self.byz[l - 1]:
+                p = self.p_crash[l - 1]
+                if not p and not self.crash[l - 1] and not self.byz[l - 1]:
                     continue  # nothing to choose, nothing drawn
-                if ys is not None:
+                if p > 0:  # random failures: each neuron on its own (no count given)
+                    crashed[l] = rng.random(sizes[l]) < p
+                elif ys is not None:
                     crashed[l] = _largest(ys[l], self.crash[l - 1])
-                    byzantine[l] = _largest(ys[l], self.byz[l - 1], crashed[l])
                 else:
                     crashed[l] = _choose(rng, sizes[l], self.crash[l - 1])
+                if ys is not None:
+                    byzantine[l] = _largest(ys[l], self.byz[l - 1], crashed[l])
+                else:
                     byzantine[l] = _choose(rng, sizes[l], self.byz[l - 1], crashed[l])
+                if p > 0:  # too few correct neurons left: the Byzantine ones do not crash
+                    crashed[l] &= ~byzantine[l]
 
         # 2. Failed synapses, per receiver, among synapses from correct senders.
         lost, replaced = [], []
         for l in range(1, L + 2):
             shape = (sizes[l], sizes[l - 1])
-            n_lost, n_byz = self.syn_crash[l - 1], self.syn_byz[l - 1]
-            if n_lost > 0 or n_byz > 0:
+            n_lost, n_byz, q = self.syn_crash[l - 1], self.syn_byz[l - 1], self.p_synapse[l - 1]
+            if n_lost > 0 or n_byz > 0 or q > 0:
                 faulty = np.broadcast_to(crashed[l - 1] | byzantine[l - 1], shape)
-                lost.append(_choose_rows(rng, shape, n_lost, faulty))
+                if q > 0:  # random failures: each synapse from a correct sender on its own
+                    lost.append((rng.random(shape) < q) & ~faulty)
+                else:
+                    lost.append(_choose_rows(rng, shape, n_lost, faulty))
                 syn_byz = _choose_rows(rng, shape, n_byz, faulty | lost[-1])
                 replaced.append(syn_byz | byzantine[l - 1][None, :])
             else:  # no draw: nothing to choose
@@ -230,10 +244,11 @@ class Planner:
         else:
             value = [rng.uniform(-C, C, (sizes[l], sizes[l - 1])) for l in range(1, L + 2)]
 
-        # 4. Stored weights, each off by +-eta (the largest error the precision allows).
+        # 4. Stored weights (quantized with `bits`), each off by +-eta (the largest error
+        # the precision allows).
         weights = []
         for l in range(1, L + 2):
-            W, eta = net.weights[l - 1], self.eta[l - 1]
+            W, eta = self.stored[l - 1], self.eta[l - 1]
             weights.append(W + eta * rng.choice([-1.0, 1.0], size=W.shape) if eta else W)
 
         # 5. Stragglers: neurons whose messages all take `factor` times longer, and slow synapses.

@@ -18,7 +18,7 @@ from neurosim.errors import BoundViolation, InputError
 
 def _bound(args: argparse.Namespace) -> int:
     from neurosim.bounds.report import bound_report
-    from neurosim.data.counts import failure_counts
+    from neurosim.data.counts import failure_counts, per_layer
     from neurosim.data.network import load_network
 
     target = Path(args.target)
@@ -30,6 +30,8 @@ def _bound(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise InputError(str(target), "--crash", str(err)) from None
         quorum = plan = None
+        precision = bits = None
+        random = False
     else:
         from neurosim.data.scenario import load_scenario
         from neurosim.setup import prepare
@@ -38,9 +40,20 @@ def _bound(args: argparse.Namespace) -> int:
         setup = prepare(scn)
         net, failures, quorum = setup.net, setup.failures, setup.quorum
         plan = setup.quorum_plan
+        precision, bits = scn.failures.precision, scn.failures.bits
+        random = (scn.failures.crash_probability is not None
+                  or scn.failures.synapse_crash_probability is not None)
         if epsilon is None:
             epsilon = scn.firing.epsilon
     report = bound_report(net, failures, epsilon)
+    if bits is not None:
+        report["bits_per_layer"] = per_layer(bits, net.depth + 1, "bits")
+    if epsilon is not None:
+        report.update(_bits_question(net, failures, epsilon, precision))
+    if random:
+        from neurosim.applications import expected_keys
+
+        report.update(expected_keys(setup))
     if quorum is not None:
         report["quorum_per_layer"] = quorum
     if plan is not None:
@@ -50,6 +63,21 @@ def _bound(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
     return 0
+
+
+def _bits_question(net, failures, epsilon: float, precision) -> dict[str, Any]:
+    """The fewest weight bits whose bound fits epsilon (`neurosim.bounds.bits`)."""
+    from neurosim.bounds.bits import bits_report
+    from neurosim.bounds.intervals import interval_bounds
+    from neurosim.bounds.paper import paper_fep
+    from neurosim.bounds.weight_aware import weight_aware_bound
+    from neurosim.data.counts import per_layer
+
+    iv = interval_bounds(net)
+    base = None if precision is None else per_layer(precision, net.depth + 1, "precision")
+    return bits_report(net, failures, epsilon, {
+        "weight_aware": lambda f: weight_aware_bound(net, f, intervals=iv),
+        "paper": lambda f: paper_fep(net, f).fep}, base)
 
 
 def format_report(r: dict[str, Any]) -> str:
@@ -83,6 +111,24 @@ def format_report(r: dict[str, Any]) -> str:
             f"signal): paper {r['max_crashes_paper']}, weight-aware "
             f"{r['max_crashes_weight_aware']}",
         ]
+    if "fewest_bits_weight_aware" in r:
+        for name, label in (("weight_aware", "weight-aware"), ("paper", "paper Fep")):
+            b, per = r[f"fewest_bits_{name}"], r[f"fewest_bits_per_layer_{name}"]
+            lines.append(
+                f"fewest weight bits within epsilon ({label}): " + (
+                    "none (the bound exceeds epsilon even at 32 bits)" if b is None else
+                    f"{b} in every layer, or per layer 1..L+1 {per} "
+                    f"(memory saved vs float32: {100 * r[f'memory_saved_{name}']:.1f}%)"))
+    if "expected_error_bound" in r:
+        lines.append(
+            f"random failures (crash probability per hidden layer {r['crash_probability']}, "
+            f"per synapse into layers 1..L+1 {r['synapse_crash_probability']}): expected "
+            f"missing signals per receiver {[round(x, 3) for x in r['expected_missing']]}; "
+            f"mean error at most {r['expected_error_bound']:.6g} (weight-aware), "
+            f"{r['expected_error_bound_paper']:.6g} (paper Fep)")
+    if "bits_per_layer" in r:
+        lines.append(f"weights stored in {r['bits_per_layer']} bits per layer 1..L+1 "
+                     "(eta above: half a quantization step)")
     if "quorum_per_layer" in r:
         lines.append(f"quorum per layer 1..L+1: {r['quorum_per_layer']} (the bounds above "
                      "count the skipped signals as missing)")
@@ -192,9 +238,45 @@ def format_summary(s: dict[str, Any], out: Path, plots: list[Path]) -> str:
     if "accuracy" in s:
         lines.append(f"  accuracy   {s['accuracy']:.4f} "
                      f"(fault-free {s['fault_free_accuracy']:.4f})")
+    lines += format_applications(s)
     lines.append(f"  results    {out}/ (trials.csv, summary.json, "
                  f"{', '.join(p.name for p in plots)})")
     return "\n".join(lines)
+
+
+def format_applications(s: dict[str, Any]) -> list[str]:
+    """Summary lines for quantized weights, random failures and trained networks."""
+    def num(v: Any) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    lines = []
+    if "bits_per_layer" in s:
+        line = (f"  bits       {s['bits_per_layer']} per weight layer: memory saved vs float32 "
+                f"{100 * s['memory_saved_vs_float32']:.1f}%")
+        if "certified_bits_weight_aware" in s:
+            line += (f"; fewest bits within epsilon {s['epsilon']:g}: "
+                     f"{s['certified_bits_weight_aware']} (weight-aware), "
+                     f"{s['certified_bits_paper']} (paper)")
+        lines.append(line)
+    if "expected_error_bound" in s:
+        lines += [
+            f"  random     error p50 {num(s['error_p50'])}  p99 {num(s['error_p99'])};  "
+            + (f"expected-error bound {num(s['expected_error_bound'])} (paper "
+             f"{num(s['expected_error_bound_paper'])}) >= mean error"
+             if s["expected_error_bound"] is not None else
+             "no expected-error bound (a trial blocked or missed a signal beyond its "
+             "failures)"),
+            f"             missing per receiver, layers 1..L+1: mean "
+            f"{[round(x, 2) for x in s['realised_missing_mean'] or []]}, p99 "
+            f"{s['realised_missing_p99']}; worst-case bound at the p99 counts "
+            f"{num(s['bound_weight_aware_at_p99_counts'])}"]
+    if "tolerated_crashes" in s:
+        lines.append(f"  tolerated  {s['tolerated_crashes']} crashes per hidden layer within "
+                     f"epsilon (weight-aware bound)")
+    if "training_time_s" in s:
+        lines.append(f"  training   {s['training_time_s']:.2f} s, {s['training_epochs']} epochs, "
+                     f"held-out accuracy {s['training_test_accuracy']:.4f}")
+    return lines
 
 
 def _sweep(args: argparse.Namespace) -> int:

@@ -30,11 +30,14 @@ def _num(v: str) -> float:
 
 
 def plot_sweep(out_dir: str | Path) -> list[Path]:
-    """Every plot of a sweep folder: sweep.png (`plot_grid`) and the boosting plots
-    (`neurosim.front.boosting`) that the swept keys allow."""
+    """Every plot of a sweep folder: sweep.png (`plot_grid`) and the boosting and
+    application plots (`neurosim.front.boosting`, `neurosim.front.apps`) that the swept
+    keys allow."""
+    from neurosim.front.apps import plot_apps
     from neurosim.front.boosting import plot_boosting
 
-    return drawn(plot_grid, out_dir) + drawn(plot_boosting, out_dir)
+    return (drawn(plot_grid, out_dir) + drawn(plot_boosting, out_dir)
+            + drawn(plot_apps, out_dir))
 
 
 def plot_grid(out_dir: str | Path) -> list[Path]:
