@@ -3,25 +3,29 @@
     python benchmarks/bench_bounds.py [--repeats 5]
 
 Best of `repeats` wall-clock runs per bound, 5 crashes per hidden layer.
-Targets: paper Fep < 10 ms, weight-aware (global or local K) < 200 ms.
+Targets: paper Fep < 10 ms, weight-aware (global or local K) < 200 ms, signed < 1 s
+(and < 20 ms on the bundled digits net, 64-32-16-10).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
+from neurosim.bounds.signed import signed_bound
 from neurosim.bounds.weight_aware import weight_aware_bound
 from neurosim.data.counts import failure_counts
-from neurosim.data.network import random_network
+from neurosim.data.network import load_network, random_network
 
 SIZES = [784, 1000, 200, 10]
 TARGET_MS = {"paper_fep": 10.0, "weight_aware (global K)": 200.0,
-             "weight_aware (local K)": 200.0, "interval_bounds": None}
+             "weight_aware (local K)": 200.0, "interval_bounds": None, "signed": 1000.0,
+             "signed, digits [2, 1] crashes": 20.0}
 
 
 def best_ms(fn, repeats):
@@ -41,17 +45,22 @@ def main() -> int:
     net = random_network(SIZES, "sigmoid", 0.1, rng=0)
     failures = failure_counts(net, crash=5)
     iv = interval_bounds(net)
+    digits = load_network(Path(__file__).resolve().parents[1] / "scenarios/nets/digits.npz")
+    digits_failures = failure_counts(digits, crash=[2, 1])
     cases = {
         "paper_fep": lambda: paper_fep(net, failures),
         "weight_aware (global K)": lambda: weight_aware_bound(net, failures, local=False),
         "weight_aware (local K)": lambda: weight_aware_bound(net, failures, local=True),
         "interval_bounds": lambda: interval_bounds(net),
+        "signed": lambda: signed_bound(net, failures),
+        "signed, digits [2, 1] crashes": lambda: signed_bound(digits, digits_failures),
     }
     print(f"network {'-'.join(map(str, SIZES))} sigmoid, {net.n_weights:,} weights, "
           f"5 crashes per hidden layer, best of {args.repeats}")
     print(f"  bounds: paper {paper_fep(net, failures).fep:.4g}, weight-aware global "
           f"{weight_aware_bound(net, failures, local=False, intervals=iv):.4g}, local "
-          f"{weight_aware_bound(net, failures, intervals=iv):.4g}")
+          f"{weight_aware_bound(net, failures, intervals=iv):.4g}, signed "
+          f"{signed_bound(net, failures, intervals=iv):.4g}")
     ok = True
     for name, fn in cases.items():
         fn()  # warm up

@@ -32,12 +32,13 @@ class Tally:
         self.correct = self.fault_free_correct = self.agree = 0
         self.messages = dict.fromkeys(("sent", "received", "lost", "used", "wasted"), 0)
         self.given_max: float | None = None
+        self.given_signed_max: float | None = None
         self._errors: list[Array] = []
         self._latency: list[Array] = []
         self._layer_latency: list[Array] = []
 
-    def add(self, error: Array, given: Array, latency: Array, blocked: Array,
-            layer_latency: Array, messages: dict[str, Array], beyond: Array,
+    def add(self, error: Array, given: Array, given_signed: Array, latency: Array,
+            blocked: Array, layer_latency: Array, messages: dict[str, Array], beyond: Array,
             predictions: list, fault_free_predictions: list, labels: list) -> None:
         """One block of B finished trials, arrays of shape (B,) (layer_latency (B, L+1)).
 
@@ -51,8 +52,10 @@ class Tally:
         for k in self.messages:
             self.messages[k] += int(messages[k].sum())
         if done.any():
-            g = float(given[done].max())
+            g, gs = float(given[done].max()), float(given_signed[done].max())
             self.given_max = g if self.given_max is None else max(self.given_max, g)
+            self.given_signed_max = gs if self.given_signed_max is None else \
+                max(self.given_signed_max, gs)
         self._errors.append(error[done])
         self._latency.append(np.asarray(latency, dtype=float)[done])
         self._layer_latency.append(layer_latency)
@@ -75,6 +78,7 @@ class Tally:
         n = self.trials
         out: dict[str, Any] = {
             "bound_given_set_max": self.given_max,
+            "bound_given_set_signed_max": self.given_signed_max,
             "max_error": stat(errors, np.max), "mean_error": stat(errors, np.mean),
             "latency_mean": stat(lat, np.mean), "latency_p50": stat(lat, np.median),
             "latency_p99": stat(lat, lambda a: np.percentile(a, 99)),
@@ -110,7 +114,9 @@ def summarize(setup: Setup, engine: str, tally: Tally, checks: Checks,
         "bound_paper_exact_f": checks.declared.paper_exact_f,
         "bound_weight_aware_global_k": checks.declared.weight_aware_global,
         "bound_weight_aware": checks.declared.weight_aware,
+        "bound_signed": checks.declared.signed,
         "bound_given_set_max": stats.pop("bound_given_set_max"),
+        "bound_given_set_signed_max": stats.pop("bound_given_set_signed_max"),
         "certificate_epsilon": checks.certificate,
         "quorum": setup.quorum,
         "quorum_plan": setup.quorum_plan,
@@ -125,8 +131,8 @@ def summarize(setup: Setup, engine: str, tally: Tally, checks: Checks,
     return summary
 
 
-def write_rows(writer, bp, error, given, latency, blocked, messages, predictions, ff_pred,
-               labels, beyond, layer_latency) -> None:
+def write_rows(writer, bp, error, given, given_signed, latency, blocked, messages,
+               predictions, ff_pred, labels, beyond, layer_latency) -> None:
     """A block's rows of trials.csv (columns as `neurosim.runner.FIELDS`, then the layer
     latencies): arrays (B,) or (B, L+1), lists of B values; NaN as an empty cell, floats
     as their repr (as csv writes a float)."""
@@ -135,7 +141,8 @@ def write_rows(writer, bp, error, given, latency, blocked, messages, predictions
         return ["" if v != v else v for v in a.tolist()]  # v != v: NaN
 
     columns = [bp.trials.tolist(), bp.input_index.tolist(), cells(error), cells(given),
-               cells(np.where(blocked, np.nan, latency)), blocked.astype(int).tolist(),
+               cells(given_signed), cells(np.where(blocked, np.nan, latency)),
+               blocked.astype(int).tolist(),
                *(messages[k].tolist() for k in ("sent", "received", "lost", "used", "wasted")),
                predictions, ff_pred, labels, beyond.astype(int).tolist(),
                *(cells(c) for c in layer_latency.T)]

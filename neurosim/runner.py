@@ -11,6 +11,7 @@ stays small and an interrupted run keeps every finished trial and a summary.
 Every trial checks
 
     measured error <= given-set bound <= weight-aware <= paper Fep
+    measured error <= given-set signed <= signed <= weight-aware (and <= given-set)
 
 and with quorum = "auto" the certificate measured error <= epsilon. The
 worst-case bounds hold for *at most* the scenario's counts; a trial whose
@@ -38,6 +39,7 @@ from neurosim.applications import Applications
 from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
+from neurosim.bounds.signed import given_set_signed_bound, signed_bound
 from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
 from neurosim.data import strict_json
 from neurosim.data.counts import Failures
@@ -71,7 +73,8 @@ MAX_BLOCK = 4096
 FIRST_BLOCK = 8
 BLOCK_SECONDS = 0.5
 
-FIELDS = ["trial", "input_index", "error", "bound_given_set", "latency", "blocked",
+FIELDS = ["trial", "input_index", "error", "bound_given_set", "bound_given_set_signed",
+          "latency", "blocked",
           "messages_sent", "messages_received", "messages_lost", "messages_used",
           "messages_wasted", "prediction", "fault_free_prediction", "label",
           "beyond_counts"]
@@ -101,16 +104,18 @@ class Bounds:
     weight_aware_global: float
     weight_aware: float
     paper_exact_f: float
+    signed: float
 
     @classmethod
     def of(cls, net, failures: Failures, iv: Intervals) -> Bounds:
         paper = paper_fep(net, failures)
         return cls(paper.fep, weight_aware_bound(net, failures, local=False, intervals=iv),
                    weight_aware_bound(net, failures, local=True, intervals=iv),
-                   paper.fep_exact_f)
+                   paper.fep_exact_f, signed_bound(net, failures, intervals=iv))
 
     def chain(self) -> list[tuple[str, float, float]]:
-        return [("weight-aware (local K) above weight-aware (global K)", self.weight_aware,
+        return [("signed bound above the weight-aware", self.signed, self.weight_aware),
+                ("weight-aware (local K) above weight-aware (global K)", self.weight_aware,
                  self.weight_aware_global),
                 ("weight-aware bound above the paper's Fep", self.weight_aware_global,
                  self.paper)]
@@ -159,11 +164,12 @@ class Checks:
         return self.beyond[key], True
 
     def trial(self, trial: int, error: float, given: float, blocked: bool,
-              counts: Failures) -> bool:
+              counts: Failures, given_signed: float | None = None) -> bool:
         """Record every broken link of the chain for one trial; True if the trial's counts
         were beyond the declared ones.
 
-        measured <= given-set <= weight-aware for the counts that cover the trial;
+        measured <= given-set <= weight-aware for the counts that cover the trial, and
+        measured <= given-set signed <= signed (and <= given-set);
         measured <= epsilon under a certified quorum. A blocked trial has no output,
         so nothing to check.
         """
@@ -173,13 +179,21 @@ class Checks:
                         bounds.weight_aware, bounds_ordered)
             self._check(trial, "measured error above the given-set bound", error, given,
                         lambda a, b: a <= b)
+            if given_signed is not None:
+                self._check(trial, "given-set signed bound above the signed", given_signed,
+                            bounds.signed, bounds_ordered)
+                self._check(trial, "given-set signed bound above the given-set", given_signed,
+                            given, bounds_ordered)
+                self._check(trial, "measured error above the given-set signed bound", error,
+                            given_signed, lambda a, b: a <= b)
             if self.certificate is not None:
                 self._check(trial, "certificate (epsilon) broken", error, self.certificate,
                             lambda a, b: a <= b)
         return beyond
 
     def block(self, trials: np.ndarray, error: np.ndarray, given: np.ndarray,
-              blocked: np.ndarray, missing: np.ndarray, corrupted: np.ndarray) -> np.ndarray:
+              blocked: np.ndarray, missing: np.ndarray, corrupted: np.ndarray,
+              given_signed: np.ndarray) -> np.ndarray:
         """`trial` for a block of B trials (arrays (B,); missing, corrupted (B, L+1) realised
         counts); returns beyond (B,) bool.
 
@@ -187,12 +201,17 @@ class Checks:
         same comparisons as `trial`, elementwise); every other trial goes through `trial`,
         in trial order, so the violations recorded are the same, in the same order.
         """
-        f = self.setup.failures
+        f, d = self.setup.failures, self.declared
         within = (missing <= np.array(f.missing)).all(axis=1) & \
             (corrupted <= np.array(f.corrupted)).all(axis=1)
-        larger = self.declared.weight_aware * (1.0 + CHAIN_RTOL) + TINY  # as bounds_ordered
-        with np.errstate(invalid="ignore"):
-            fine = (given <= larger) & (error <= given)
+
+        def ordered(smaller, larger):  # bounds_ordered, elementwise
+            return smaller <= larger * (1.0 + CHAIN_RTOL) + TINY
+
+        with np.errstate(invalid="ignore", over="ignore"):
+            fine = ordered(given, d.weight_aware) & (error <= given) & \
+                ordered(given_signed, d.signed) & ordered(given_signed, given) & \
+                (error <= given_signed)
             if self.certificate is not None:
                 fine &= error <= self.certificate
         beyond = np.zeros(len(trials), dtype=bool)
@@ -200,7 +219,7 @@ class Checks:
             counts = Failures(tuple(int(m) for m in missing[b]),
                               tuple(int(z) for z in corrupted[b]), f.eta, f.capacity)
             beyond[b] = self.trial(int(trials[b]), float(error[b]), float(given[b]),
-                                   bool(blocked[b]), counts)
+                                   bool(blocked[b]), counts, float(given_signed[b]))
         return beyond
 
 
@@ -331,12 +350,18 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
                 given = given_set_bounds(net, kinds, eta, C, intervals=iv)
+                # The signed given-set bound, trial by trial (its back-substitution has
+                # no trial axis yet): most of a batched run's time on small networks.
+                given_signed = np.array([
+                    given_set_signed_bound(net, [k[b] for k in kinds], eta, C, intervals=iv)
+                    for b in range(len(bp))])
                 blocked = outcome.blocked
                 with np.errstate(invalid="ignore"):
                     error = np.abs(outcome.output - fault_free[bp.input_index]).max(axis=1)
                 error[blocked] = np.nan
                 missing, corrupted = realised_counts_block(kinds, outcome.fire_time)
-                beyond = checks.block(bp.trials, error, given, blocked, missing, corrupted)
+                beyond = checks.block(bp.trials, error, given, blocked, missing, corrupted,
+                                      given_signed)
                 if apps.random:  # it follows the run trial by trial, in trial order
                     for b, (m, z) in enumerate(zip(missing.tolist(), corrupted.tolist())):
                         apps.observe(bp.trial_plan(b), Failures(tuple(m), tuple(z), eta, C),
@@ -346,13 +371,13 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
                 block_labels = [""] * len(bp) if labels is None else \
                     [labels[i] for i in bp.input_index]
                 lat, ll = outcome.latency, outcome.layer_latency()
-                tally.add(error, given, lat, blocked, ll, outcome.messages, beyond,
-                          predictions, ff_pred, block_labels)
+                tally.add(error, given, given_signed, lat, blocked, ll, outcome.messages,
+                          beyond, predictions, ff_pred, block_labels)
                 if first == 0 and out_dir is not None:
                     save_trace(out_dir / "trace_trial0.npz", plans[0], outcome.trial(0))
                 if writer is not None:
-                    write_rows(writer, bp, error, given, lat, blocked, outcome.messages,
-                                predictions, ff_pred, block_labels, beyond, ll)
+                    write_rows(writer, bp, error, given, given_signed, lat, blocked,
+                               outcome.messages, predictions, ff_pred, block_labels, beyond, ll)
                     handle.flush()
                 if bar is not None:
                     bar.update(len(bp))

@@ -57,7 +57,7 @@ def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | 
                              f'"{scn.firing.rule}" with quorum = "auto": a timeout can fire '
                              "on fewer signals than the certified quorum, so no error "
                              'budget can be certified; use rule = "quorum"')
-        from neurosim.bounds.quorum import auto_quorum
+        from neurosim.quorum import auto_quorum
 
         try:
             plan = auto_quorum(net, scn)

@@ -29,10 +29,21 @@ from neurosim.data.scenario import Scenario, load_scenario
 from neurosim.errors import InputError
 
 # summary.json keys copied into each sweep.csv row.
-ROW_KEYS = ["trials", "bound_paper", "bound_weight_aware", "bound_given_set_max", "max_error",
+ROW_KEYS = ["trials", "bound_paper", "bound_weight_aware", "bound_signed", "bound_given_set_max",
+            "max_error",
             "mean_error", "violations", "blocked_trials", "latency_mean", "latency_p50",
             "latency_p99", "messages_sent", "messages_used", "accuracy", "fault_free_accuracy",
             "agreement", "quorum", "certificate_epsilon", "elapsed_s"]
+
+
+def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The swept keys and the rows of sweep.csv."""
+    with open(out_dir / "sweep.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        keys = [k for k in reader.fieldnames or []
+                if k not in ("point", "scenario_hash") and k not in ROW_KEYS]
+    return keys, rows
 
 
 def grid(scn: Scenario) -> list[dict[str, Any]]:

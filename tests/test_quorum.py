@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurosim.bounds.quorum import (
+from neurosim.data.network import random_network
+from neurosim.data.scenario import parse_scenario
+from neurosim.quorum import (
     QuorumPlan,
     allocate_quorum,
     auto_quorum,
@@ -22,8 +24,6 @@ from neurosim.bounds.quorum import (
     expected_gains,
     skip_limits,
 )
-from neurosim.data.network import random_network
-from neurosim.data.scenario import parse_scenario
 from neurosim.setup import prepare
 
 RULES = ["equal", "greedy"]
@@ -197,7 +197,7 @@ def test_gains_depend_on_senders_by_model():
 def one_skip_budget(net, counts, layer):
     """The bound with one skip more at `layer` (0-based), and a check it is a clean case."""
     lo, _ = skip_limits(net, counts)
-    bound = bound_function(net, counts)
+    bound = bound_function(net, counts, "weight_aware")  # the cases are built for its shape
     one = lo.copy()
     one[layer] += 1
     b = bound(one)
@@ -217,13 +217,16 @@ def test_greedy_prefers_layers_with_more_senders():
     net, counts = random_network([3, 8, 4, 2], "sigmoid", 0.5, 5), {"crash": [0, 0]}
     budget = one_skip_budget(net, counts, 1)
     # Exponential: every first skip gains 1 (H_n - H_{n-1}); ties go to more senders.
-    assert allocate_quorum(net, budget, counts, "greedy").skipped == [0, 1, 0]
+    wa = "weight_aware"
+    assert allocate_quorum(net, budget, counts, "greedy", certify=wa).skipped == [0, 1, 0]
     pareto = make_latency("pareto", alpha=2.5, mean=1.0)
-    assert allocate_quorum(net, budget, counts, "greedy", latency=pareto).skipped == [0, 1, 0]
+    assert allocate_quorum(net, budget, counts, "greedy", certify=wa,
+                           latency=pareto).skipped == [0, 1, 0]
     # Uniform delays gain 2/(n+1) per skip: the 3-sender layer first.
     uniform = make_latency("uniform", mean=1.0)
     budget = one_skip_budget(net, counts, 0)
-    assert allocate_quorum(net, budget, counts, "greedy", latency=uniform).skipped == [1, 0, 0]
+    assert allocate_quorum(net, budget, counts, "greedy", certify=wa,
+                           latency=uniform).skipped == [1, 0, 0]
 
 
 GREEDY_NETS = [small_case(seed) for seed in (0, 3, 6, 7)]
@@ -262,8 +265,9 @@ def test_greedy_skips_not_monotone_in_budget():
     costs more than four at layer 2, and takes the larger gain (1 vs 1/3).
     """
     net, counts = random_network([2, 7, 5], "relu", 0.5, 11), {"crash": [2]}
-    assert allocate_quorum(net, 0.70, counts, "greedy").skipped == [0, 6]
-    assert allocate_quorum(net, 0.76, counts, "greedy").skipped == [1, 2]
+    wa = "weight_aware"  # the budgets are placed on its values
+    assert allocate_quorum(net, 0.70, counts, "greedy", certify=wa).skipped == [0, 6]
+    assert allocate_quorum(net, 0.76, counts, "greedy", certify=wa).skipped == [1, 2]
 
 
 @pytest.mark.parametrize("seed", range(6))

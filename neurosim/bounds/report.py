@@ -8,6 +8,7 @@ from typing import Any
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
+from neurosim.bounds.signed import signed_bound
 from neurosim.bounds.weight_aware import weight_aware_bound
 from neurosim.data.counts import Failures
 from neurosim.data.network import Network
@@ -52,6 +53,7 @@ def bound_report(net: Network, failures: Failures, epsilon: float | None = None)
     paper = paper_fep(net, failures)
     wa_global = weight_aware_bound(net, failures, local=False, intervals=iv)
     wa_local = weight_aware_bound(net, failures, local=True, intervals=iv)
+    signed = signed_bound(net, failures, intervals=iv)
     report: dict[str, Any] = {
         "sizes": net.sizes,
         "activations": list(net.activations),
@@ -63,6 +65,10 @@ def bound_report(net: Network, failures: Failures, epsilon: float | None = None)
         "bound_paper_exact_f": paper.fep_exact_f,
         "bound_weight_aware_global_k": wa_global,
         "bound_weight_aware": wa_local,
+        "bound_signed": signed,
+        # The smallest sound bound for these counts (the signed one is never above
+        # the weight-aware one, which is never above the paper's at-most form).
+        "bound_tightest": min(signed, wa_local, wa_global),
         "paper_delta_per_layer": paper.delta,
         "paper_contribution_per_layer": paper.contribution,
         "B_per_layer": paper.B,
@@ -75,9 +81,12 @@ def bound_report(net: Network, failures: Failures, epsilon: float | None = None)
             epsilon=epsilon,
             tolerated_paper=paper.fep <= epsilon,
             tolerated_weight_aware=wa_local <= epsilon,
+            tolerated_signed=signed <= epsilon,
             max_crashes_paper=largest_tolerated(
                 net, epsilon, lambda f: paper_fep(net, f).fep, no_crash),
             max_crashes_weight_aware=largest_tolerated(
                 net, epsilon, lambda f: weight_aware_bound(net, f, intervals=iv), no_crash),
+            max_crashes_signed=largest_tolerated(
+                net, epsilon, lambda f: signed_bound(net, f, intervals=iv), no_crash),
         )
     return report

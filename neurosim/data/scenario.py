@@ -187,7 +187,8 @@ class FiringSpec(Section):
     # greedy by default: "equal" spends the budget where a skip is cheap (the output
     # layer), which barely moves a heavy-tailed latency (README, Boosting).
     allocation: Literal["equal", "greedy"] = "greedy"
-    certify: Literal["weight_aware", "paper"] = "weight_aware"
+    # signed: the tightest certificate (never above the weight-aware bound).
+    certify: Literal["signed", "weight_aware", "paper"] = "signed"
     timeout: PosFloat | None = None
     timeout_from: Literal["first", "start"] = "first"
     horizon: PosFloat = 1000.0

@@ -173,12 +173,15 @@ class BlockOutcome:
 
     def signal_kinds(self, replaced: Sequence[Array]) -> list[Array]:
         """Per layer 1..L+1: int8 (B, N_l, N_{l-1}) CORRECT / MISSING / CORRUPTED (as
-        `TrialOutcome.signal_kinds`), from the plans' `replaced` masks."""
+        `TrialOutcome.signal_kinds`), from the plans' `replaced` masks. A receiver that
+        never fired has an all-CORRECT row, as there."""
         kinds = []
         correct, missing, corrupted = np.int8(CORRECT), np.int8(MISSING), np.int8(CORRUPTED)
-        for used, rep in zip(self.used, replaced, strict=True):
+        for used, rep, t in zip(self.used, replaced, self.fire_time[1:], strict=True):
             used_as = np.where(rep, corrupted, correct) if rep.any() else correct
-            kinds.append(np.where(used, used_as, missing))
+            k = np.where(used, used_as, missing)
+            k[~np.isfinite(t)] = correct
+            kinds.append(k)
         return kinds
 
     def trial(self, b: int) -> TrialOutcome:

@@ -48,12 +48,20 @@ class TrialOutcome:
         return out
 
     def signal_kinds(self, plan: TrialPlan) -> list[Array]:
-        """Per layer 1..L+1: CORRECT/MISSING/CORRUPTED for what each receiver used (SPEC 4.2)."""
+        """Per layer 1..L+1: CORRECT/MISSING/CORRUPTED for what each receiver used.
+
+        A receiver that never fired (crashed, or blocked) used nothing and sent
+        nothing: its row is all CORRECT, as if it had computed on every signal.
+        Its value reaches no one (its receivers see it as MISSING), so any row
+        is sound for it; this one keeps the trial's given-set bounds within the
+        worst case for the counts, which allow each receiver at most m missing.
+        """
         kinds = []
-        for used, replaced in zip(self.used, plan.replaced, strict=True):
+        for used, replaced, t in zip(self.used, plan.replaced, self.fire_time[1:], strict=True):
             k = np.full(used.shape, MISSING, dtype=np.int8)
             k[used & ~replaced] = CORRECT
             k[used & replaced] = CORRUPTED
+            k[~np.isfinite(t)] = CORRECT
             kinds.append(k)
         return kinds
 

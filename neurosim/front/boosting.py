@@ -28,9 +28,10 @@ import numpy as np
 
 from neurosim.data import strict_json
 from neurosim.front.plots import pyplot, read_trials, save_figure
+from neurosim.sweep import read_sweep
 
 DPI = 100
-MARKERS = {"weight_aware": "o", "paper": "s"}
+MARKERS = {"signed": "^", "weight_aware": "o", "paper": "s"}
 
 
 @dataclass
@@ -77,8 +78,6 @@ class Point:
 
 def read_points(out_dir: Path) -> tuple[list[str], list[Point]]:
     """The swept keys and every grid point whose summary.json exists."""
-    from neurosim.front.study import read_sweep
-
     keys, rows = read_sweep(out_dir)
     points = []
     for r in rows:
@@ -243,7 +242,7 @@ def plot_quorum_cdfs(out_dir: Path, points: list[Point]) -> Path:
         certified, seen = [], set()
         for p in sorted(pts, key=lambda p: p.get("firing.epsilon", 0)):
             plan = p.plan
-            if (plan and plan["certified"] and plan["certify"] == "weight_aware"
+            if (plan and plan["certified"] and plan["certify"] != "paper"
                     and not p.wait_all and tuple(plan["skipped"]) not in seen):
                 seen.add(tuple(plan["skipped"]))
                 certified.append(p)

@@ -101,15 +101,17 @@ def format_report(r: dict[str, Any]) -> str:
         f"paper Fep (SPEC 3)                      {r['bound_paper']:.6g}",
         f"weight-aware, global K (SPEC 4.1)       {r['bound_weight_aware_global_k']:.6g}",
         f"weight-aware, local K (SPEC 4.1 + 4.3)  {r['bound_weight_aware']:.6g}",
+        f"signed (linear bounds, signs kept)      {r['bound_signed']:.6g}",
     ]
     if "epsilon" in r:
         lines += [
             "",
             f"epsilon - epsilon' = {r['epsilon']:.6g}: tolerated by paper Fep: "
-            f"{r['tolerated_paper']}, by weight-aware: {r['tolerated_weight_aware']}",
+            f"{r['tolerated_paper']}, by weight-aware: {r['tolerated_weight_aware']}, "
+            f"by signed: {r['tolerated_signed']}",
             f"largest crashes tolerated, one hidden layer at a time (no other missing "
             f"signal): paper {r['max_crashes_paper']}, weight-aware "
-            f"{r['max_crashes_weight_aware']}",
+            f"{r['max_crashes_weight_aware']}, signed {r['max_crashes_signed']}",
         ]
     if "fewest_bits_weight_aware" in r:
         for name, label in (("weight_aware", "weight-aware"), ("paper", "paper Fep")):

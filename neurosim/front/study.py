@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 
 from neurosim.front.plots import drawn, pyplot
-from neurosim.sweep import ROW_KEYS
-
-
-def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """The swept keys and the rows of sweep.csv."""
-    with open(out_dir / "sweep.csv", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        keys = [k for k in reader.fieldnames or []
-                if k not in ("point", "scenario_hash") and k not in ROW_KEYS]
-    return keys, rows
+from neurosim.sweep import read_sweep
 
 
 def _num(v: str) -> float:

@@ -31,6 +31,7 @@ import numpy as np
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
+from neurosim.bounds.signed import signed_bound
 from neurosim.bounds.weight_aware import weight_aware_bound
 from neurosim.data.build import scenario_counts
 from neurosim.data.counts import failure_counts, per_layer
@@ -40,7 +41,7 @@ from neurosim.data.scenario import Scenario
 Array = np.ndarray
 
 ALLOCATIONS = ("equal", "greedy")
-CERTIFIERS = ("weight_aware", "paper")
+CERTIFIERS = ("signed", "weight_aware", "paper")
 GAIN_SAMPLES = 2000
 
 
@@ -96,7 +97,7 @@ def skip_limits(net: Network, counts: dict[str, Any]) -> tuple[list[int], list[i
 class CachedBound:
     """skips -> the certifying bound with those skips and the counts; each vector once."""
 
-    def __init__(self, net: Network, counts: dict[str, Any], certify: str = "weight_aware"):
+    def __init__(self, net: Network, counts: dict[str, Any], certify: str = "signed"):
         if certify not in CERTIFIERS:
             raise ValueError(f"certify must be one of {', '.join(CERTIFIERS)}, got {certify!r}")
         self.net, self.counts, self.certify = net, dict(counts), certify
@@ -107,9 +108,13 @@ class CachedBound:
         key = tuple(int(s) for s in skips)
         if key not in self.values:
             f = failure_counts(self.net, **self.counts, skipped=list(key))
-            self.values[key] = (
-                weight_aware_bound(self.net, f, intervals=self.intervals)
-                if self.certify == "weight_aware" else paper_fep(self.net, f).fep)
+            if self.certify == "signed":
+                value = signed_bound(self.net, f, intervals=self.intervals)
+            elif self.certify == "weight_aware":
+                value = weight_aware_bound(self.net, f, intervals=self.intervals)
+            else:
+                value = paper_fep(self.net, f).fep
+            self.values[key] = value
         return self.values[key]
 
     @property
@@ -118,7 +123,7 @@ class CachedBound:
 
 
 def bound_function(net: Network, counts: dict[str, Any],
-                   certify: str = "weight_aware") -> Callable[[Sequence[int]], float]:
+                   certify: str = "signed") -> Callable[[Sequence[int]], float]:
     """skips -> the certifying bound with those skips and `counts` (cached)."""
     return CachedBound(net, counts, certify)
 
@@ -147,14 +152,15 @@ def expected_gains(n: int, latency=None, samples: int = GAIN_SAMPLES) -> Array:
 
 
 def allocate_quorum(net: Network, budget: float, counts: dict[str, Any],
-                    allocation: str = "greedy", certify: str = "weight_aware",
+                    allocation: str = "greedy", certify: str = "signed",
                     latency=None) -> QuorumPlan:
     """The quorums that skip the most signals, by `allocation`, with bound <= budget.
 
     counts: the scenario's failures as keyword arguments of `failure_counts`
     (crash, byzantine, synapse_crash, synapse_byzantine, precision, capacity).
-    certify: "weight_aware" (SPEC 4.1 with local Lipschitz constants) or
-    "paper" (Fep). latency: an object with `sample(rng, size)` for the greedy
+    certify: "signed" (the tightest: linear bounds that keep signs, never
+    above the weight-aware one), "weight_aware" (with local Lipschitz
+    constants) or "paper" (Fep). latency: an object with `sample(rng, size)` for the greedy
     rule's expected gains; None is exponential(1), in closed form.
 
     Both rules start from the fewest skips s_l = crash_{l-1}. If their bound
