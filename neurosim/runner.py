@@ -253,6 +253,39 @@ def realised_counts(kinds: list[np.ndarray], fire_time: list[np.ndarray],
     return Failures(tuple(missing), tuple(corrupted), failures.eta, failures.capacity)
 
 
+class SignedGivenSet:
+    """The signed given-set bound of each trial of a block, from its signal kinds.
+
+    Its back-substitution has no trial axis yet, so it runs trial by trial: most of a
+    batched run's time. It depends on the signal kinds alone (the network, eta and C
+    being the run's), so trials that used the same signals (a crash pattern that
+    recurs) share one evaluation: a memo of at most MEMO_BYTES of keys.
+    """
+
+    MEMO_BYTES = 64 * 2**20
+
+    def __init__(self, setup: Setup, iv: Intervals) -> None:
+        self.net, self.iv = setup.net, iv
+        self.eta, self.capacity = setup.failures.eta, setup.failures.capacity
+        self.memo: dict[bytes, float] = {}
+        self.room = self.MEMO_BYTES
+
+    def __call__(self, kinds: list[np.ndarray]) -> float:
+        key = b"".join(k.tobytes() for k in kinds)
+        value = self.memo.get(key)
+        if value is None:
+            value = given_set_signed_bound(self.net, kinds, self.eta, self.capacity,
+                                           intervals=self.iv)
+            if len(key) <= self.room:
+                self.memo[key] = value
+                self.room -= len(key)
+        return value
+
+    def block(self, kinds: list[np.ndarray]) -> np.ndarray:
+        """kinds[l-1] (B, N_l, N_{l-1}) -> (B,) bounds."""
+        return np.array([self(k) for k in zip(*kinds, strict=True)], dtype=float)
+
+
 def realised_counts_block(kinds: list[np.ndarray],
                           fire_time: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """`realised_counts` for a block: kinds[l-1] (B, N_l, N_{l-1}), fire_time[l] (B, N_l)
@@ -326,6 +359,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     eta, C = setup.failures.eta, setup.failures.capacity
     tally = Tally(net.depth + 1, labels is not None)
     apps = Applications(setup)
+    signed = SignedGivenSet(setup, iv)
 
     writer = handle = None
     if out_dir is not None:
@@ -350,11 +384,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
                 given = given_set_bounds(net, kinds, eta, C, intervals=iv)
-                # The signed given-set bound, trial by trial (its back-substitution has
-                # no trial axis yet): most of a batched run's time on small networks.
-                given_signed = np.array([
-                    given_set_signed_bound(net, [k[b] for k in kinds], eta, C, intervals=iv)
-                    for b in range(len(bp))])
+                given_signed = signed.block(kinds)
                 blocked = outcome.blocked
                 with np.errstate(invalid="ignore"):
                     error = np.abs(outcome.output - fault_free[bp.input_index]).max(axis=1)
