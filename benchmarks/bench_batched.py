@@ -2,7 +2,8 @@
 
 The engine's figure is a whole run as a user gets it: per-trial plans (one
 Generator per trial), the batched simulation, the given-set bound, signal
-kinds and counts of every trial, the checks, trials.csv and summary.json.
+kinds and counts of every trial, the signed given-set bound (trial by trial,
+most of the time on small networks), the checks, trials.csv and summary.json.
 
 The floor does only the simulation's irreducible work, batched as numpy
 does best: draw every message latency of a block of trials at once from one
