@@ -7,6 +7,7 @@ The Python API behind the `neurosim` command. Installed as the distribution `neu
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 
+from neurosim.attack.run import attack as run_attack
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.report import bound_report
@@ -43,7 +44,7 @@ __all__ = [
     "BoundViolation", "Failures", "FiringRule", "InputError", "Network", "Planner", "Scenario",
     "Setup", "TrialPlan", "bound_report", "copy_examples", "example_files", "failure_counts",
     "from_sklearn", "given_set_bound", "interval_bounds", "load_network", "load_scenario",
-    "make_network", "paper_fep", "plot_results", "prepare", "random_network", "run_sweep",
-    "run_trials", "save_network", "simulate_des", "simulate_fast", "to_graph",
+    "make_network", "paper_fep", "plot_results", "prepare", "random_network", "run_attack",
+    "run_sweep", "run_trials", "save_network", "simulate_des", "simulate_fast", "to_graph",
     "weight_aware_bound",
 ]

@@ -118,6 +118,7 @@ class FailuresSpec(Section):
     placement: Literal["random", "worst", "list"] = "random"
     crashed: list[tuple[Int, Int]] | None = None
     byzantine_list: list[tuple[Int, Int]] | None = None
+    pinned: str | None = None
     byzantine_mode: Literal["random", "adversarial", "constant"] = "adversarial"
     crash_time: NonNegFloat | None = None
     stragglers: Counts = 0
@@ -148,10 +149,11 @@ class FailuresSpec(Section):
 
     @model_validator(mode="after")
     def _list_placement(self) -> FailuresSpec:
-        if self.placement == "list" and self.crashed is None and self.byzantine_list is None:
+        if self.placement == "list" and self.crashed is None and self.byzantine_list is None \
+                and self.pinned is None:
             raise ValueError("placement = 'list' needs crashed = [[layer, index], ...]")
-        if self.placement != "list" and (self.crashed or self.byzantine_list):
-            raise ValueError("crashed/byzantine_list are only read with placement = 'list'")
+        if self.placement != "list" and (self.crashed or self.byzantine_list or self.pinned):
+            raise ValueError("crashed/byzantine_list/pinned are only read with placement = 'list'")
         return self
 
 

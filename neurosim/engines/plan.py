@@ -167,6 +167,7 @@ class Planner:
         self.p_crash, self.p_synapse = probabilities(scn, net)
         self.listed_crash = self._listed(f.crashed)
         self.listed_byz = self._listed(f.byzantine_list)
+        self.pinned = load_pinned(scn, net) if f.pinned else {}
         # What every trial shares, made once (read-only): all-False masks per weight
         # layer, and the Byzantine values when they are not drawn.
         sizes = net.sizes
@@ -240,7 +241,7 @@ class Planner:
         # 3. What Byzantine senders and synapses deliver, in [-C, C].
         C = f.capacity
         if self.fixed_value is not None:  # adversarial or constant: nothing drawn
-            value = self.fixed_value
+            value = list(self.fixed_value)  # (a pinned layer replaces its entry below)
         else:
             value = [rng.uniform(-C, C, (sizes[l], sizes[l - 1])) for l in range(1, L + 2)]
 
@@ -250,6 +251,19 @@ class Planner:
         for l in range(1, L + 2):
             W, eta = self.stored[l - 1], self.eta[l - 1]
             weights.append(W + eta * rng.choice([-1.0, 1.0], size=W.shape) if eta else W)
+
+        # Pinned synapses, values and weights replace the draws (which are still
+        # taken, so that the latencies below stay those of the unpinned scenario).
+        pin = self.pinned
+        for l in range(1, L + 2):
+            if f"lost{l}" in pin:
+                lost[l - 1] = pin[f"lost{l}"]
+            if f"replaced{l}" in pin:
+                replaced[l - 1] = pin[f"replaced{l}"] | byzantine[l - 1][None, :]
+            if f"value{l}" in pin:
+                value[l - 1] = pin[f"value{l}"]
+            if f"weights{l}" in pin:
+                weights[l - 1] = pin[f"weights{l}"]
 
         # 5. Stragglers: neurons whose messages all take `factor` times longer, and slow synapses.
         slow = [None] * len(sizes)
@@ -277,3 +291,51 @@ class Planner:
         return TrialPlan(trial, input_index, x, crashed,
                          f.crash_time if f.crash_time is not None else 0.0,
                          byzantine, lost, replaced, value, weights, latency)
+
+
+def load_pinned(scn: Scenario, net: Network) -> dict[str, Array]:
+    """The arrays of `failures.pinned` (a .npz), checked against the network.
+
+    Per receiving layer l = 1..L+1, each optional, shape (N_l, N_{l-1}):
+    `lost{l}` (bool) messages lost, `replaced{l}` (bool) Byzantine synapses,
+    `value{l}` what every replaced signal (Byzantine sender or synapse)
+    delivers, in [-C, C], and `weights{l}` the stored weights, within the
+    layer's precision eta of W^(l).
+    """
+    key, path = "failures.pinned", scn.path(scn.failures.pinned)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(scn.source, key, f"file not found: {path}") from None
+    except Exception as err:
+        raise InputError(scn.source, key, f"cannot read {path} ({err})") from None
+    eta = per_layer(scn.failures.precision, net.depth + 1, "precision")
+    C = scn.failures.capacity
+    out = {}
+    with data:
+        for name in data.files:
+            kind, layer = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")):]
+            if kind not in ("lost", "replaced", "value", "weights") or not layer or \
+                    not 1 <= int(layer) <= net.depth + 1:
+                raise InputError(scn.source, key, f"{path}: unexpected array {name!r} "
+                                 f"(lost, replaced, value, weights 1..{net.depth + 1})")
+            l = int(layer)
+            W = net.weights[l - 1]
+            a = np.asarray(data[name])
+            if a.shape != W.shape:
+                raise InputError(scn.source, key, f"{path}: {name} has shape {a.shape}, "
+                                 f"expected {W.shape}")
+            if kind in ("lost", "replaced"):
+                a = a.astype(bool)
+            else:
+                a = a.astype(float)
+                if not np.all(np.isfinite(a)):
+                    raise InputError(scn.source, key, f"{path}: {name} contains NaN or inf")
+            if kind == "value" and np.any(np.abs(a) > C):
+                raise InputError(scn.source, key, f"{path}: {name} leaves [-C, C], C = {C:g}")
+            if kind == "weights" and np.any(
+                    np.abs(a - W) > eta[l - 1] + 4 * np.spacing(np.abs(W) + eta[l - 1])):
+                raise InputError(scn.source, key, f"{path}: {name} is more than the "
+                                 f"precision {eta[l - 1]:g} away from W{l}")
+            out[name] = a
+    return out

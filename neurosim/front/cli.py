@@ -318,6 +318,47 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attack(args: argparse.Namespace) -> int:
+    from neurosim.attack.run import attack
+    from neurosim.data.scenario import load_scenario
+    from neurosim.setup import prepare
+
+    scn = load_scenario(args.scenario)
+    if args.time_limit <= 0:
+        raise InputError(args.scenario, "--time-limit", "must be positive")
+    report = attack(prepare(scn), args.time_limit, Path(args.out) if args.out else None,
+                    use_milp=not args.no_milp)
+    if args.json:
+        print(strict_json.dumps(report, indent=2))
+    else:
+        print(format_attack(report))
+    return 0
+
+
+def format_attack(r: dict[str, Any]) -> str:
+    """The attack report as a few readable lines."""
+    w = r["witness"]
+    lines = [
+        f"{r['scenario']}: {r['failure_model']}",
+        f"  worst error found  {r['worst_error']:.6g}"
+        f"{'  (exact: proven the worst case)' if r['exact'] else ''}",
+        f"  bounds             tightest {r['bound_tightest']:.6g}  weight-aware "
+        f"{r['bound_weight_aware']:.6g}  paper Fep {r['bound_paper']:.6g}"
+        + (f"  MILP {r['bound_milp']:.6g}" if r.get("bound_milp") is not None else ""),
+        "  gap                "
+        + (f"{r['gap']:.4g} (tightest bound / worst found)" if r["gap"] is not None
+           else "- (no error found)"),
+        f"  witness            crashed {w['crashed']}  byzantine {w['byzantine']}  "
+        f"lost synapses {len(w['lost_synapses'])}  byzantine synapses "
+        f"{len(w['byzantine_synapses'])}  output {w['output']}",
+        f"  method             {r['method']}; {r['elapsed_s']:.1f} s",
+    ]
+    if "replay_scenario" in r:
+        lines.append(f"  replay             neurosim run {r['replay_scenario']}")
+    lines += [f"  note               {n}" for n in r["notes"]]
+    return "\n".join(lines)
+
+
 def _plot(args: argparse.Namespace) -> int:
     from neurosim.front.plots import plot_results
 
@@ -394,6 +435,16 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="redraw the plots of a results folder")
     pl.add_argument("dir")
     pl.set_defaults(func=_plot)
+
+    a = sub.add_parser("attack", help="search (and where possible prove) the worst failure "
+                       "and input; --out writes a witness scenario that run replays")
+    a.add_argument("scenario")
+    a.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    a.add_argument("--out", help="folder for the witness scenario (scenario.toml and its files)")
+    a.add_argument("--time-limit", type=float, default=60.0,
+                   help="seconds for the search and the MILP together (default 60)")
+    a.add_argument("--no-milp", action="store_true", help="search only, no exact MILP")
+    a.set_defaults(func=_attack)
 
     c = sub.add_parser("convert", help="a scikit-learn MLP (joblib) or an ONNX model to a "
                        "network .npz, or a network .npz to ONNX")

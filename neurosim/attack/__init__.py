@@ -1,0 +1,1 @@
+"""Worst-case search (falsifier), exact MILP verification, and the replayable witness."""

@@ -1,0 +1,505 @@
+"""The exact worst case of a piecewise-linear network as a mixed-integer linear program.
+
+For relu, identity and hard_sigmoid activations the output error over the
+input box and every failed set of the allowed sizes is the optimum of a
+MILP (solved by HiGHS through `scipy.optimize.milp`; scipy comes with
+scikit-learn). Variables:
+
+- the input x in the box, shared by both copies;
+- per hidden neuron of the fault-free and of the faulty copy, its
+  pre-activation s and output y, with one binary per kink of phi (relu:
+  active or not; hard_sigmoid = relu(t) - relu(t - 1), t = s/4 + 1/2) whose
+  big-M constants come from interval bounds of s;
+- one binary per failed-or-not choice: crashed or Byzantine neuron, lost
+  or Byzantine synapse (at-most counts as linear constraints);
+- what each receiver uses: u = y' * keep (keep = 1 minus the failure
+  binaries, linearised with the bounds of y') plus, where a sender or
+  synapse may be Byzantine, a free value q with |q| <= C * replaced.
+
+The error max_k |F'_k - F_k| is a maximum of 2K linear objectives: one MILP
+per output k and sign, each with the constraint "objective >= the best
+error found so far" so that outputs that cannot beat it are proved
+infeasible quickly. The result is exact (to HiGHS's tolerances) when every
+one of them is solved to optimality or proved infeasible; otherwise the
+largest dual bound is a proven upper bound. Weight errors (precision) make
+the program bilinear and are not handled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_matrix
+
+from neurosim.attack.faults import Batch, FaultModel, make_batch
+from neurosim.bounds.intervals import interval_bounds
+from neurosim.data.network import Network
+
+Array = np.ndarray
+
+PIECEWISE_LINEAR = ("relu", "identity", "hard_sigmoid")
+PAD = 1e-7  # relative widening of the big-M intervals, beyond HiGHS's feasibility tolerance
+GAP = 1e-7  # relative MIP gap at which HiGHS stops
+MAX_SETS = 2_000  # up to this many failed-neuron sets, one program per set
+
+
+def milp_supported(net: Network, model: FaultModel) -> str | None:
+    """None when the MILP is exact for this network and failure model, else why not."""
+    other = sorted(set(net.activations) - set(PIECEWISE_LINEAR))
+    if other:
+        return f"activation {', '.join(other)} is not piecewise linear"
+    if any(model.eta):
+        return "weight errors (precision) make the program bilinear"
+    return None
+
+
+class _Program:
+    """Rows and columns of a MILP, collected as lists."""
+
+    def __init__(self) -> None:
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+        self.integer: list[int] = []
+        self.rows: list[tuple[dict[int, float], float, float]] = []
+
+    def var(self, lo: float, hi: float, integer: bool = False) -> int:
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.integer.append(int(integer))
+        return len(self.lo) - 1
+
+    def row(self, coef: dict[int, float], lo: float = -np.inf, hi: float = np.inf) -> None:
+        self.rows.append((coef, lo, hi))
+
+    def matrix(self, extra: list[tuple[dict[int, float], float, float]] = ()) -> LinearConstraint:
+        r, c, v, lo, hi = [], [], [], [], []
+        for n, (coef, a, b) in enumerate(list(self.rows) + list(extra)):
+            for j, x in coef.items():
+                r.append(n)
+                c.append(j)
+                v.append(x)
+            lo.append(a)
+            hi.append(b)
+        A = coo_matrix((v, (r, c)), shape=(len(lo), len(self.lo))).tocsr()
+        return LinearConstraint(A, lo, hi)
+
+
+def _pad(lo: Array, hi: Array) -> tuple[Array, Array]:
+    w = PAD * (1.0 + np.maximum(np.abs(lo), np.abs(hi)))
+    return lo - w, hi + w
+
+
+def _affine(p: _Program, terms: dict[int, float], const: float, lo: float, hi: float) -> int:
+    """A variable s = sum terms + const with bounds [lo, hi]."""
+    s = p.var(lo, hi)
+    p.row({**terms, s: -1.0}, -const, -const)
+    return s
+
+
+def _relu(p: _Program, s: int, a: float, b: float) -> tuple[int | None, float, float, bool]:
+    """y = max(s, 0) for s in [a, b]: (y, its bounds, whether a binary was needed); y None
+    when y = 0 is constant."""
+    if b <= 0:
+        return None, 0.0, 0.0, False
+    if a >= 0:
+        return s, a, b, False
+    y = p.var(0.0, b)
+    d = p.var(0.0, 1.0, integer=True)
+    p.row({y: 1.0, s: -1.0}, lo=0.0)               # y >= s
+    p.row({y: 1.0, s: -1.0, d: -a}, hi=-a)         # y <= s - a (1 - d)
+    p.row({y: 1.0, d: -b}, hi=0.0)                 # y <= b d
+    return y, 0.0, b, True
+
+
+def _activation(p: _Program, name: str, terms: dict[int, float], const: float, a: float,
+                b: float) -> tuple[dict[int, float], float, float, float]:
+    """phi(sum terms + const) with pre-activation in [a, b] as (terms, const, low, high)."""
+    if name == "identity":
+        return terms, const, a, b
+    if name == "relu":
+        s = _affine(p, terms, const, a, b)
+        y, lo, hi, _ = _relu(p, s, a, b)
+        return ({} if y is None else {y: 1.0}), 0.0, lo, hi
+    # hard_sigmoid = relu(t) - relu(t - 1), t = s / 4 + 1 / 2.
+    ta, tb = 0.25 * a + 0.5, 0.25 * b + 0.5
+    t = _affine(p, {j: 0.25 * c for j, c in terms.items()}, 0.25 * const + 0.5, ta, tb)
+    r1, _, _, _ = _relu(p, t, ta, tb)
+    t1 = _affine(p, {t: 1.0}, -1.0, ta - 1.0, tb - 1.0)
+    r2, _, _, _ = _relu(p, t1, ta - 1.0, tb - 1.0)
+    out: dict[int, float] = {}
+    if r1 is not None:
+        out[r1] = 1.0
+    if r2 is not None:
+        out[r2] = out.get(r2, 0.0) - 1.0
+    return out, 0.0, float(np.clip(ta, 0, 1)), float(np.clip(tb, 0, 1))
+
+
+def deviation_bounds(net: Network, model: FaultModel, iv) -> list[Array]:
+    """Per receiving layer l = 1..L+1, a bound on |s'_j - s_j| (faulty minus fault-free
+    pre-activation), shape (N_l,): the weight-aware recursion for at-most counts, with
+    the local slopes. The program gets it as a constraint (a cut that tightens its
+    relaxation) and to narrow the faulty copy's big-M intervals."""
+    e = np.zeros(net.sizes[0])
+    C, out = model.capacity, []
+    for l, W in enumerate(net.weights, start=1):
+        A = np.abs(W)
+        B = iv.sup_abs(l - 1)
+        m = (model.crash[l - 2] if l >= 2 else 0) + model.lost[l - 1]
+        z = (model.byzantine[l - 2] if l >= 2 else 0) + model.corrupted[l - 1]
+        correct = A * e
+        d = correct.sum(axis=1)
+        extra = np.maximum(A * B - correct, 0.0)
+        if z:
+            extra = np.maximum(extra, A * (C + B) - correct)
+        if m + z:
+            k = min(m + z, W.shape[1])
+            d = d + np.sort(extra, axis=1)[:, -k:].sum(axis=1)
+        d = d * (1 + 1e-9) + 1e-12
+        out.append(d)
+        if l <= net.depth:
+            phi = net.phis[l - 1]
+            a, b = iv.pre_low[l] - d, iv.pre_high[l] + d
+            e = np.minimum(phi.slope(a, b) * d, phi(b) - phi(a))
+    return out
+
+
+@dataclass
+class MilpResult:
+    """upper: proven upper bound on the worst error (for an output whose program did not
+    finish, its weight-aware deviation bound).
+    proven: every MILP solved or proved infeasible. batch: the best solution found
+    (one element), or None. status: a short account."""
+
+    upper: float
+    proven: bool
+    batch: Batch | None
+    value: float
+    status: str
+    elapsed_s: float
+
+
+def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Array,
+               hi: Array) -> tuple[Array, Array]:
+    """[lo, hi] narrowed to the min and max of each expression over the LP relaxation."""
+    A = p.matrix()
+    n = len(p.lo)
+    lo, hi = lo.copy(), hi.copy()
+    for j, t in enumerate(terms):
+        c = np.zeros(n)
+        for v, w in t.items():
+            c[v] = w
+        for sense in (1.0, -1.0):
+            res = _lp(sense * c, A, p)
+            if res is None:
+                continue
+            value = sense * res + const[j]
+            w = PAD * (1.0 + abs(value))
+            if sense > 0:
+                lo[j] = max(lo[j], value - w)
+            else:
+                hi[j] = min(hi[j], value + w)
+    return lo, hi
+
+
+def _lp(c: Array, A: LinearConstraint, p: _Program) -> float | None:
+    """min c @ z over the relaxation (None if the solver does not finish)."""
+    res = milp(c, constraints=A, bounds=Bounds(np.array(p.lo), np.array(p.hi)),
+               options={"disp": False, "time_limit": 10.0})
+    return float(res.fun) if res.status == 0 else None
+
+
+def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
+                    lower: float = 0.0, tighten: bool = True,
+                    first: tuple[int, float] | None = None) -> MilpResult:
+    """The largest max-norm output error over the box and the failure model (see module doc).
+
+    lower: an error already found (the programs only look above it). first:
+    the (output, sign) to solve first, e.g. the found witness's.
+    """
+    started = time.perf_counter()
+    p = _Program()
+    L, sizes, C = net.depth, net.sizes, model.capacity
+    iv = interval_bounds(net)
+    dev = deviation_bounds(net, model, iv)
+    x = [p.var(lo, hi) for lo, hi in zip(net.input_low, net.input_high)]
+    # Layer outputs as linear expressions (terms, const) with bounds, both copies.
+    y = [({x[i]: 1.0}, 0.0) for i in range(sizes[0])]
+    yf = list(y)
+    yf_lo, yf_hi = net.input_low.astype(float), net.input_high.astype(float)
+    fail_neuron: list[dict[str, list[int]]] = [{}]  # per layer: "crash"/"byz" binaries
+    same = True  # the faulty copy equals the fault-free one up to this layer
+    synapse_vars = []  # per receiving layer: dict with "lost", "rep" (N_l, N_{l-1}) var ids, "q"
+    for l in range(1, L + 2):
+        W, b = net.weights[l - 1], net.biases[l - 1]
+        n_out, n_in = W.shape
+        # Failure binaries of the senders (hidden layer l-1).
+        nb = {"crash": [], "byz": []}
+        if 1 <= l - 1 <= L:
+            for kind, count in (("crash", model.crash[l - 2]), ("byz", model.byzantine[l - 2])):
+                if count:
+                    nb[kind] = [p.var(0, 1, True) for _ in range(n_in)]
+                    p.row({v: 1.0 for v in nb[kind]}, hi=count)
+            if nb["crash"] and nb["byz"]:
+                for c, z in zip(nb["crash"], nb["byz"]):
+                    p.row({c: 1.0, z: 1.0}, hi=1.0)
+        fail_neuron.append(nb)
+        lost_k, rep_k = model.lost[l - 1], model.corrupted[l - 1]
+        syn = {"lost": None, "rep": None, "q": {}}
+        if lost_k or rep_k:
+            for kind, count in (("lost", lost_k), ("rep", rep_k)):
+                if count:
+                    ids = np.array([[p.var(0, 1, True) for _ in range(n_in)]
+                                    for _ in range(n_out)])
+                    syn[kind] = ids
+                    for j in range(n_out):
+                        p.row({int(v): 1.0 for v in ids[j]}, hi=count)
+        synapse_vars.append(syn)
+        byz_possible = bool(nb["byz"]) or syn["rep"] is not None
+        # Fault-free pre-activations (expressions) and their bounds.
+        s_lo, s_hi = _pad(iv.pre_low[l], iv.pre_high[l])
+        # Faulty: what each receiver uses from each sender.
+        u_lo = np.minimum(yf_lo, 0.0)
+        u_hi = np.maximum(yf_hi, 0.0)
+        if byz_possible:
+            u_lo, u_hi = np.minimum(u_lo, -C), np.maximum(u_hi, C)
+        sf_terms: list[dict[int, float]] = [{} for _ in range(n_out)]
+        shared: dict[int, dict[int, float]] = {}  # per-sender u when no synapse failure
+        for i in range(n_in):
+            node_fail = [v[i] for v in (nb["crash"], nb["byz"]) if v]
+            terms_i, const_i = yf[i]
+            for j in range(n_out):
+                syn_fail = [int(syn[k][j, i]) for k in ("lost", "rep") if syn[k] is not None]
+                if syn_fail:
+                    p.row({**{v: 1.0 for v in node_fail}, **{v: 1.0 for v in syn_fail}},
+                          hi=1.0)
+                fails = node_fail + syn_fail
+                if not fails:
+                    u = dict(terms_i)
+                    for v, c in u.items():
+                        sf_terms[j][v] = sf_terms[j].get(v, 0.0) + W[j, i] * c
+                    continue
+                if not syn_fail and i in shared:
+                    u = shared[i]
+                else:
+                    u = {_keep(p, terms_i, const_i, fails, yf_lo[i], yf_hi[i]): 1.0}
+                    if not syn_fail:
+                        shared[i] = u
+                for v, c in u.items():
+                    sf_terms[j][v] = sf_terms[j].get(v, 0.0) + W[j, i] * c
+                reps = ([nb["byz"][i]] if nb["byz"] else []) + \
+                    ([int(syn["rep"][j, i])] if syn["rep"] is not None else [])
+                if reps:
+                    q = p.var(-C, C)
+                    syn["q"][(j, i)] = q
+                    p.row({q: 1.0, **{r: -C for r in reps}}, hi=0.0)   # q <= C rep
+                    p.row({q: 1.0, **{r: C for r in reps}}, lo=0.0)    # q >= -C rep
+                    sf_terms[j][q] = sf_terms[j].get(q, 0.0) + W[j, i]
+            # The correct (unfailed) part's constant goes in below via const_i * W * keep: handled
+            # in _keep, which makes u a variable whenever the sender can fail.
+        # Correct senders with a constant part: add W * const.
+        sf_const = b.astype(float).copy()
+        for i in range(n_in):
+            if not [v for v in (nb["crash"], nb["byz"]) if v] and \
+                    all(syn[k] is None for k in ("lost", "rep")):
+                sf_const += W[:, i] * yf[i][1]
+        Wp, Wn = np.maximum(W, 0.0), np.minimum(W, 0.0)
+        sf_lo, sf_hi = _pad(np.maximum(Wp @ u_lo + Wn @ u_hi + b, iv.pre_low[l] - dev[l - 1]),
+                            np.minimum(Wp @ u_hi + Wn @ u_lo + b, iv.pre_high[l] + dev[l - 1]))
+        # Fault-free expression.
+        s_terms = [{} for _ in range(n_out)]
+        s_const = b.astype(float).copy()
+        for i in range(n_in):
+            terms_i, const_i = y[i]
+            s_const += W[:, i] * const_i
+            for v, c in terms_i.items():
+                for j in range(n_out):
+                    if W[j, i]:
+                        s_terms[j][v] = s_terms[j].get(v, 0.0) + W[j, i] * c
+        # While no failure reaches a layer, its faulty copy is the fault-free one: one
+        # set of variables and binaries, not two.
+        same = same and not (nb["crash"] or nb["byz"] or lost_k or rep_k)
+        if not same:
+            for j in range(n_out):  # |s'_j - s_j| <= dev_j
+                row = dict(sf_terms[j])
+                for v, c in s_terms[j].items():
+                    row[v] = row.get(v, 0.0) - c
+                shift = sf_const[j] - s_const[j]
+                p.row(row, -dev[l - 1][j] - shift, dev[l - 1][j] - shift)
+        if 2 <= l <= L and tighten:
+            # Bounds from the linear relaxation of everything so far: much tighter than
+            # interval propagation, and the big-M constants are what the solver lives on.
+            s_lo, s_hi = _tightened(p, s_terms, s_const, s_lo, s_hi)
+            if not same:
+                sf_lo, sf_hi = _tightened(p, sf_terms, sf_const, sf_lo, sf_hi)
+        if l <= L:
+            name = net.activations[l - 1]
+            y_act = [_activation(p, name, s_terms[j], s_const[j], s_lo[j], s_hi[j])
+                     for j in range(n_out)]
+            y = [(t, c) for t, c, _, _ in y_act]
+            new = y_act if same else [
+                _activation(p, name, sf_terms[j], sf_const[j], sf_lo[j], sf_hi[j])
+                for j in range(n_out)]
+            yf = [(t, c) for t, c, _, _ in new]
+            yf_lo = np.array([a for _, _, a, _ in new])
+            yf_hi = np.array([b_ for _, _, _, b_ in new])
+        else:
+            out_terms = [(s_terms[j], s_const[j], sf_terms[j], sf_const[j]) for j in range(n_out)]
+    return _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit,
+                          lower, started, dev[-1], first, iv)
+
+
+def _keep(p: _Program, terms: dict[int, float], const: float, fails: list[int], lo: float,
+          hi: float) -> int:
+    """A variable u = y * (1 - sum fails), y = terms + const in [lo, hi], the fails binary."""
+    lo, hi = float(min(lo, 0.0)), float(max(hi, 0.0))
+    u = p.var(lo, hi)
+    f = {v: 1.0 for v in fails}
+    # u <= hi * keep, u >= lo * keep  (keep = 1 - sum f)
+    p.row({u: 1.0, **{v: hi for v in f}}, hi=hi)
+    p.row({u: 1.0, **{v: lo for v in f}}, lo=lo)
+    # u <= y - lo (1 - keep) = y - lo * sum f ; u >= y - hi * sum f
+    row = {u: 1.0, **{v: lo for v in f}}
+    for v, c in terms.items():
+        row[v] = row.get(v, 0.0) - c
+    p.row(row, hi=const)
+    row = {u: 1.0, **{v: hi for v in f}}
+    for v, c in terms.items():
+        row[v] = row.get(v, 0.0) - c
+    p.row(row, lo=const)
+    return u
+
+
+def _objective(out_terms, k: int, s: float, n: int) -> tuple[dict[int, float], float, Array]:
+    """s * (F'_k - F_k) as (terms, constant) and as the cost vector milp minimises."""
+    st, sc, ft, fc = out_terms[k]
+    obj: dict[int, float] = {}
+    for v, c in ft.items():
+        obj[v] = obj.get(v, 0.0) + s * c
+    for v, c in st.items():
+        obj[v] = obj.get(v, 0.0) - s * c
+    cvec = np.zeros(n)
+    for v, c in obj.items():
+        cvec[v] = -c
+    return obj, s * (fc - sc), cvec
+
+
+def _set_jobs(net, model, fail_neuron, iv, lower):
+    """With few failed-neuron sets and no synapse-level failure: one program per set,
+    output and sign whose given-set bound exceeds `lower`, largest bound first, each
+    with the set's binaries fixed (a much tighter relaxation than free binaries)."""
+    from neurosim.attack.search import count_sets, layer_options
+    from neurosim.bounds.weight_aware import MISSING, given_set_layers
+
+    if model.synapse_level or any(model.byzantine) or count_sets(net, model) > MAX_SETS:
+        return None
+    jobs = []
+    for sets in itertools.product(*[layer_options(net.sizes[l], model.crash[l - 1], 0)
+                                    for l in range(1, net.depth + 1)]):
+        signals, fix = [None], {}
+        for l, (crashed, _) in enumerate(sets, start=1):
+            kind = np.zeros((net.sizes[l + 1], net.sizes[l]), dtype=np.int8)
+            kind[:, list(crashed)] = MISSING
+            signals.append(kind)
+            for i, v in enumerate(fail_neuron[l + 1].get("crash", [])):
+                fix[v] = 1.0 if i in crashed else 0.0
+        bound = given_set_layers(net, signals, intervals=iv)[-1]
+        for k in range(net.sizes[-1]):
+            if bound[k] > lower:
+                jobs += [(float(bound[k]), fix, k, 1.0), (float(bound[k]), fix, k, -1.0)]
+    jobs.sort(key=lambda j: -j[0])
+    return jobs
+
+
+def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit, lower,
+                   started, dev_out, first, iv) -> MilpResult:
+    n = len(p.lo)
+    lo0, hi0 = np.array(p.lo), np.array(p.hi)
+    integrality = np.array(p.integer)
+    best_val, best_sol, upper, proven, statuses = lower, None, lower, True, []
+    per_set = _set_jobs(net, model, fail_neuron, iv, lower)
+    if per_set is None:
+        jobs = [(float(dev_out[k]), {}, k, s) for k in range(len(out_terms)) for s in (1.0, -1.0)]
+        if first is not None:
+            jobs.sort(key=lambda j: (j[2], j[3]) != first)
+    else:
+        jobs = per_set
+    A = p.matrix()
+    for n_job, (bound, fix, k, s) in enumerate(jobs):
+        tag = f"out {k}{'+' if s > 0 else '-'}"
+        if bound <= best_val:  # a sound bound rules it out
+            statuses.append(f"{tag}: below")
+            continue
+        obj, const, cvec = _objective(out_terms, k, s, n)
+        lo, hi = lo0.copy(), hi0.copy()
+        for v, val in fix.items():
+            lo[v] = hi[v] = val
+        left = time_limit - (time.perf_counter() - started)
+        if left <= 0:
+            # Not run: its sound bound stands in.
+            proven, upper = False, max(upper, bound)
+            statuses.append(f"{tag}: not run (time)")
+            continue
+        if fix:  # the relaxation first: most sets cannot beat what is found
+            lp = milp(cvec, constraints=A, bounds=Bounds(lo, hi),
+                      options={"time_limit": max(1.0, left), "disp": False})
+            if lp.status == 0 and -lp.fun + const <= best_val:
+                statuses.append(f"{tag}: below")
+                continue
+        # Per set, the jobs come largest bound first: the first ones decide the upper bound,
+        # so they get the time; the ones left unrun keep their (smaller) bounds.
+        share = left if fix else left / (len(jobs) - n_job)
+        cut = [(obj, best_val - const, np.inf)]
+        res = milp(cvec, constraints=p.matrix(cut), integrality=integrality,
+                   bounds=Bounds(lo, hi),
+                   options={"time_limit": max(share, 0.5), "mip_rel_gap": GAP, "disp": False})
+        if res.status == 2:  # infeasible: this job cannot beat best_val
+            statuses.append(f"{tag}: below")
+            continue
+        dual = getattr(res, "mip_dual_bound", None)
+        # scipy reports no dual bound when the time ran out before a solution above the
+        # cut was found: the job's sound bound stands in.
+        ub = (-dual + const) if dual is not None and np.isfinite(dual) else bound
+        ub = min(ub, bound)
+        if res.status == 0:
+            statuses.append(f"{tag}: optimal")
+        else:
+            proven = False
+            statuses.append(f"{tag}: {res.message.split('.')[0]}")
+        upper = max(upper, ub)
+        if res.x is not None:
+            val = -res.fun + const
+            if val > best_val:
+                best_val, best_sol = val, (res.x.copy(), k, s)
+    batch = None
+    if best_sol is not None:
+        batch = _to_batch(net, model, best_sol, x, fail_neuron, synapse_vars)
+    done = sum(1 for t in statuses if t.endswith(("optimal", "below")))
+    what = "programs (set, output, sign)" if per_set is not None else "output-sign programs"
+    status = f"{done} of {len(jobs)} {what} solved or ruled out"
+    return MilpResult(float(upper), proven, batch, float(best_val), status,
+                      time.perf_counter() - started)
+
+
+def _to_batch(net, model, sol, x, fail_neuron, synapse_vars) -> Batch:
+    """The MILP's solution as a one-element Batch (input, failed sets, values)."""
+    z, k, s = sol
+    xv = np.clip(z[x], net.input_low, net.input_high)
+    sets = []
+    for l in range(1, net.depth + 1):
+        nb = fail_neuron[l + 1] if l + 1 < len(fail_neuron) else {}
+        crashed = tuple(i for i, v in enumerate(nb.get("crash", [])) if z[v] > 0.5)
+        byz = tuple(i for i, v in enumerate(nb.get("byz", [])) if z[v] > 0.5)
+        sets.append((crashed, byz))
+    batch = make_batch(net, model, xv[None, :], [tuple(sets)], np.array([k]), np.array([s]))
+    for l, syn in enumerate(synapse_vars, start=1):
+        if syn["lost"] is not None:
+            batch.missing[l - 1][0] |= z[syn["lost"]] > 0.5
+        if syn["rep"] is not None:
+            batch.replaced[l - 1][0] |= z[syn["rep"]] > 0.5
+        for (j, i), q in syn["q"].items():
+            batch.value[l - 1][0, j, i] = np.clip(z[q], -model.capacity, model.capacity)
+    return batch
