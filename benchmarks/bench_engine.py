@@ -6,7 +6,7 @@ Timeout per message whose callback only counts it. The ratio
 engine / bare is what the engine's own logic (inboxes, firing rules, the
 neuron's computation) costs on top of SimPy. Target: >= 0.7.
 
-    python benchmarks/bench_engine.py [--trials N]
+    python benchmarks/bench_engine.py [--trials N] [--sizes 784,1000,200,10]
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def bare_simpy(plan, fire_time: list[np.ndarray]) -> int:
     return delivered[0]
 
 
-def measure(rule: dict, trials: int) -> dict:
-    scn = parse_scenario(dict(seed=1, trials=trials, network=dict(sizes=SIZES),
+def measure(rule: dict, trials: int, sizes: list[int] = SIZES) -> dict:
+    scn = parse_scenario(dict(seed=1, trials=trials, network=dict(sizes=sizes),
                               latency=dict(model="exponential", mean=1.0), firing=rule))
     setup = prepare(scn)
     planner = Planner(scn, setup.net, setup.inputs)
@@ -77,14 +77,17 @@ def measure(rule: dict, trials: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                    help="layer sizes N_0,...,N_{L+1} (a random network)")
     args = ap.parse_args()
-    print(f"network {'-'.join(map(str, SIZES))}, exponential(1) latencies, "
+    sizes = [int(n) for n in args.sizes.split(",")]
+    print(f"network {'-'.join(map(str, sizes))}, exponential(1) latencies, "
           f"{args.trials} trials per rule")
     print(f"{'rule':<22}{'messages':>10}{'engine msg/s':>14}{'bare msg/s':>12}{'ratio':>8}"
           f"{'fast engine x':>15}")
     for name, rule in (("wait-all", dict(rule="wait-all")),
-                       ("quorum N-8", dict(rule="quorum", quorum=[56, 120, 120, 120]))):
-        r = measure(rule, args.trials)
+                       ("quorum N-8", dict(rule="quorum", quorum=[n - 8 for n in sizes[:-1]]))):
+        r = measure(rule, args.trials, sizes)
         print(f"{name:<22}{r['messages']:>10}{r['engine']:>14.0f}{r['bare']:>12.0f}"
               f"{r['engine'] / r['bare']:>8.2f}{r['fast_speedup']:>15.1f}")
 

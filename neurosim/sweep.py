@@ -2,11 +2,12 @@
 
 The grid is the product of the [sweep] lists over dotted keys (as desmod's
 factorial sweeps). Each point is an ordinary run in DIR/points/<id>/ (its own
-trials.csv, summary.json, plots) and a row of DIR/sweep.csv, appended as soon
-as the point is done. A point whose row is already in sweep.csv, run from the
-same resolved scenario (`scenario_hash`), is not run again, so an interrupted
-sweep resumes where it stopped; a point whose scenario or input files changed
-since is run again. Points run one after
+trials.csv and summary.json; no plots: a sweep's time goes to simulating, and
+the front draws a point's plots on request) and a row of DIR/sweep.csv,
+appended as soon as the point is done. A point whose row is already in
+sweep.csv, run from the same resolved scenario (`scenario_hash`), is not run
+again, so an interrupted sweep resumes where it stopped; a point whose
+scenario or input files changed since is run again. Points run one after
 the other, or on dask.distributed workers (`--workers N`, `--scheduler ADDR`);
 a point's results do not depend on where it ran, since all its randomness
 derives from its scenario seed and trial indices.
@@ -88,7 +89,6 @@ def scenario_hash(scn: Scenario) -> str:
 
 def run_point(path: str, point: dict[str, Any], out_dir: str, engine: str) -> dict[str, Any]:
     """Run one grid point; returns its sweep.csv row. Importable by dask workers."""
-    from neurosim.front.plots import plot_results
     from neurosim.runner import run_trials
     from neurosim.setup import prepare
 
@@ -96,7 +96,6 @@ def run_point(path: str, point: dict[str, Any], out_dir: str, engine: str) -> di
     pid = point_id(point)
     folder = Path(out_dir) / "points" / pid
     summary = run_trials(prepare(scn), engine, folder)
-    plot_results(folder)
     row = {"point": pid, "scenario_hash": scenario_hash(scn),
            **{k: strict_json.dumps(v) for k, v in point.items()}}
     # An undefined number (NaN) is an empty cell, as in trials.csv; inf is "inf".

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import neurosim.front.plots as plots
 from neurosim.data.scenario import load_scenario, parse_scenario
 from neurosim.front.boosting import pareto_front
 from neurosim.front.cli import main
@@ -60,12 +59,6 @@ horizon = 1e6
 """
 
 
-@pytest.fixture
-def no_point_plots(monkeypatch):
-    """Sweep points without their per-run plots (the slow part of a tiny sweep)."""
-    monkeypatch.setattr(plots, "plot_results", lambda out_dir: [])
-
-
 def sweep_points(out_dir):
     with open(out_dir / "sweep.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -74,7 +67,7 @@ def sweep_points(out_dir):
             for r in rows]
 
 
-def test_liveness_sweep(tmp_path, no_point_plots):
+def test_liveness_sweep(tmp_path):
     path = tmp_path / "liveness.toml"
     path.write_text(LIVENESS)
     out = tmp_path / "out"
@@ -160,7 +153,7 @@ def test_certificate_on_the_des_engine():
     assert s["max_error"] <= 0.9
 
 
-def test_study_plots_from_a_tiny_sweep(tmp_path, no_point_plots):
+def test_study_plots_from_a_tiny_sweep(tmp_path):
     path = tmp_path / "tradeoff.toml"
     path.write_text(TRADEOFF)
     out = tmp_path / "out"

@@ -122,7 +122,9 @@ def test_another_seed_gives_another_file(tmp_path):
 
 
 def test_a_violated_bound_exits_1_naming_seed_and_trial(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(neurosim.runner, "given_set_bound", lambda *a, **k: 0.0)
+    # Every trial of a block gets a given-set bound of 0.
+    monkeypatch.setattr(neurosim.runner, "given_set_bounds",
+                        lambda net, kinds, *a, **k: np.zeros(len(kinds[0])))
     scn = write_scenario(tmp_path / "s.toml", base_scenario())
     status, out = run(tmp_path, scn, "out")
     err = capsys.readouterr().err

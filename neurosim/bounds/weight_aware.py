@@ -59,8 +59,8 @@ from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
 
 Array = np.ndarray
 
-__all__ = ["CORRECT", "CORRUPTED", "MISSING", "given_set_bound", "given_set_layers",
-           "signals_for_crashed", "weight_aware_bound", "weight_aware_layers"]
+__all__ = ["CORRECT", "CORRUPTED", "MISSING", "given_set_bound", "given_set_bounds",
+           "given_set_layers", "signals_for_crashed", "weight_aware_bound", "weight_aware_layers"]
 
 
 def _top_k_sum(a: Array, k: int) -> Array:
@@ -155,6 +155,10 @@ def given_set_layers(
     signals[l-1]: int array (N_l, N_{l-1}) with CORRECT, MISSING or CORRUPTED
     for what receiver j of layer l used from sender i; None means all correct.
     A crashed neuron appears as a MISSING column of the next layer.
+
+    A block of trials at once: signals[l-1] of shape (T, N_l, N_{l-1}) gives
+    e^(l) of shape (T, N_l) for l >= 1, each row bit-identical to that trial's
+    own call (elementwise operations, sums along the last axis).
     """
     iv = intervals or interval_bounds(net)
     etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else list(eta)
@@ -165,16 +169,25 @@ def given_set_layers(
         B = iv.sup_abs(l - 1)
         et = etas[l - 1]
         kind = signals[l - 1]
+        ei = e[..., None, :]  # the senders' deviations, as a row of every receiver
         with np.errstate(invalid="ignore", over="ignore"):
-            per_signal = A * e + et * (B + e)
-            U = np.broadcast_to(B + e, W.shape)  # |what the faulty run sums|
+            # Each signal's term, then overwritten where the signal is missing or
+            # corrupted (in place: a block of trials makes these arrays large).
+            shape = np.broadcast_shapes(A.shape, ei.shape, np.shape(kind))
+            per_signal = np.multiply(A, ei, out=np.empty(shape))
+            per_signal += et * (B + ei)
+            # (A + eta) U, U = |what the faulty run sums|: B + e for a correct signal,
+            # C for a corrupted one, 0 for a missing one.
+            faulty = np.multiply(A + et, B + ei, out=np.empty(shape))
             if kind is not None:
-                per_signal = np.where(kind == MISSING, A * B, per_signal)
-                per_signal = np.where(kind == CORRUPTED, A * (capacity + B) + et * capacity,
-                                      per_signal)
-                U = np.where(kind == MISSING, 0.0, np.where(kind == CORRUPTED, capacity, U))
-            d = _rounded(finite_or_inf(per_signal.sum(axis=1)), W, bias, B,
-                         ((A + et) * U).sum(axis=1))
+                missing, corrupted = kind == MISSING, kind == CORRUPTED
+                np.copyto(per_signal, A * B, where=missing)
+                if corrupted.any():
+                    np.copyto(per_signal, A * (capacity + B) + et * capacity, where=corrupted)
+                    np.copyto(faulty, (A + et) * capacity, where=corrupted)
+                np.copyto(faulty, (A + et) * 0.0, where=missing)
+            d = _rounded(finite_or_inf(per_signal.sum(axis=-1)), W, bias, B,
+                         faulty.sum(axis=-1))
         e = _activate(net, iv, l, d, local)
         es.append(e)
     return es
@@ -185,6 +198,13 @@ def given_set_bound(net: Network, signals: Sequence[Array | None],
                     local: bool = True, intervals: Intervals | None = None) -> float:
     """Given-set bound (with local slopes if `local`): output error bound for known signals."""
     return float(given_set_layers(net, signals, eta, capacity, local, intervals)[-1].max())
+
+
+def given_set_bounds(net: Network, signals: Sequence[Array],
+                     eta: Sequence[float] | float = 0.0, capacity: float = 1.0,
+                     local: bool = True, intervals: Intervals | None = None) -> Array:
+    """`given_set_bound` for a block of T trials: signals[l-1] (T, N_l, N_{l-1}) -> (T,)."""
+    return given_set_layers(net, signals, eta, capacity, local, intervals)[-1].max(axis=-1)
 
 
 def signals_for_crashed(net: Network, crashed: Sequence[Sequence[int]]) -> list[Array | None]:

@@ -33,7 +33,9 @@ def example_files() -> dict[str, Traversable]:
             if item.is_dir():
                 if not item.name.startswith(("_", ".")):  # __pycache__ and the like
                     walk(item, rel + "/")
-            elif any(fnmatch(rel, p) for p in PATTERNS):
+            elif any(fnmatch(rel, p) and rel.count("/") == p.count("/") for p in PATTERNS):
+                # (a pattern's * stays within its folder: not nets/large/net.npz, which
+                # scenarios/nets/make_large.py writes and which is not an example)
                 found[rel] = item
 
     walk(root, "")

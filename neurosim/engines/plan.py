@@ -133,6 +133,12 @@ def _choose_rows(rng: np.random.Generator, shape: tuple[int, int], k: int,
     return out
 
 
+def _frozen(a: Array) -> Array:
+    """`a`, read-only: shared by every trial's plan, so no engine may write to it."""
+    a.flags.writeable = False
+    return a
+
+
 def _largest(values: Array, k: int, exclude: Array | None = None) -> Array:
     """Bool mask of the k largest |values| (ties by index), outside `exclude`."""
     order = np.argsort(-np.abs(values), kind="stable")
@@ -162,12 +168,27 @@ class Planner:
         self.listed_crash = self._listed(f.crashed)
         self.listed_byz = self._listed(f.byzantine_list)
         self.pinned = load_pinned(scn, net) if f.pinned else {}
+        # What every trial shares, made once (read-only): all-False masks per weight
+        # layer, and the Byzantine values when they are not drawn.
+        sizes = net.sizes
+        self.no_neuron = [_frozen(np.zeros(n, dtype=bool)) for n in sizes]
+        self.none = [_frozen(np.zeros((sizes[l], sizes[l - 1]), dtype=bool))
+                     for l in range(1, net.depth + 2)]
+        C = f.capacity
+        if f.byzantine_mode == "adversarial":
+            # Push every receiver's pre-activation the same way: +C through a
+            # positive weight, -C through a negative one.
+            self.fixed_value = [_frozen(C * np.where(W >= 0, 1.0, -1.0)) for W in net.weights]
+        elif f.byzantine_mode == "constant":
+            self.fixed_value = [_frozen(np.full(W.shape, C)) for W in net.weights]
+        else:
+            self.fixed_value = None
 
     def _listed(self, pairs) -> list[Array]:
         masks = [np.zeros(n, dtype=bool) for n in self.net.sizes]
         for layer, index in pairs or []:
             masks[layer][index] = True
-        return masks
+        return [_frozen(m) for m in masks]
 
     def plan(self, trial: int) -> TrialPlan:
         scn, net, sizes, L = self.scn, self.net, self.net.sizes, self.net.depth
@@ -177,14 +198,15 @@ class Planner:
         x = self.inputs[input_index]
 
         # 1. Failed neurons, per hidden layer; Byzantine ones disjoint from crashed ones.
-        crashed = [np.zeros(n, dtype=bool) for n in sizes]
-        byzantine = [np.zeros(n, dtype=bool) for n in sizes]
+        crashed, byzantine = list(self.no_neuron), list(self.no_neuron)
         if f.placement == "list":
             crashed, byzantine = self.listed_crash, self.listed_byz
         else:
             ys = net.layer_outputs(x) if f.placement == "worst" else None
             for l in range(1, L + 1):
                 p = self.p_crash[l - 1]
+                if not p and not self.crash[l - 1] and not self.byz[l - 1]:
+                    continue  # nothing to choose, nothing drawn
                 if p > 0:  # random failures: each neuron on its own (no count given)
                     crashed[l] = rng.random(sizes[l]) < p
                 elif ys is not None:
@@ -202,28 +224,26 @@ class Planner:
         lost, replaced = [], []
         for l in range(1, L + 2):
             shape = (sizes[l], sizes[l - 1])
-            faulty = np.broadcast_to(crashed[l - 1] | byzantine[l - 1], shape)
-            q = self.p_synapse[l - 1]
-            if q > 0:  # random failures: each synapse from a correct sender on its own
-                lost.append((rng.random(shape) < q) & ~faulty)
-            else:
-                lost.append(_choose_rows(rng, shape, self.syn_crash[l - 1], faulty))
-            syn_byz = _choose_rows(rng, shape, self.syn_byz[l - 1], faulty | lost[-1])
-            replaced.append(syn_byz | byzantine[l - 1][None, :])
+            n_lost, n_byz, q = self.syn_crash[l - 1], self.syn_byz[l - 1], self.p_synapse[l - 1]
+            if n_lost > 0 or n_byz > 0 or q > 0:
+                faulty = np.broadcast_to(crashed[l - 1] | byzantine[l - 1], shape)
+                if q > 0:  # random failures: each synapse from a correct sender on its own
+                    lost.append((rng.random(shape) < q) & ~faulty)
+                else:
+                    lost.append(_choose_rows(rng, shape, n_lost, faulty))
+                syn_byz = _choose_rows(rng, shape, n_byz, faulty | lost[-1])
+                replaced.append(syn_byz | byzantine[l - 1][None, :])
+            else:  # no draw: nothing to choose
+                lost.append(self.none[l - 1])
+                replaced.append(self.none[l - 1] | byzantine[l - 1][None, :]
+                                if byzantine[l - 1].any() else self.none[l - 1])
 
         # 3. What Byzantine senders and synapses deliver, in [-C, C].
         C = f.capacity
-        value = []
-        for l in range(1, L + 2):
-            shape = (sizes[l], sizes[l - 1])
-            if f.byzantine_mode == "random":
-                value.append(rng.uniform(-C, C, shape))
-            elif f.byzantine_mode == "adversarial":
-                # Push every receiver's pre-activation the same way: +C through a
-                # positive weight, -C through a negative one.
-                value.append(C * np.where(net.weights[l - 1] >= 0, 1.0, -1.0))
-            else:
-                value.append(np.full(shape, C))
+        if self.fixed_value is not None:  # adversarial or constant: nothing drawn
+            value = list(self.fixed_value)  # (a pinned layer replaces its entry below)
+        else:
+            value = [rng.uniform(-C, C, (sizes[l], sizes[l - 1])) for l in range(1, L + 2)]
 
         # 4. Stored weights (quantized with `bits`), each off by +-eta (the largest error
         # the precision allows).
@@ -246,19 +266,27 @@ class Planner:
                 weights[l - 1] = pin[f"weights{l}"]
 
         # 5. Stragglers: neurons whose messages all take `factor` times longer, and slow synapses.
-        slow = [np.zeros(n, dtype=bool) for n in sizes]
+        slow = [None] * len(sizes)
         for l in range(1, L + 1):
-            slow[l] = _choose(rng, sizes[l], self.stragglers[l - 1])
+            if self.stragglers[l - 1] > 0:
+                slow[l] = _choose(rng, sizes[l], self.stragglers[l - 1])
         slow_syn = [_choose_rows(rng, (sizes[l], sizes[l - 1]), self.syn_straggle[l - 1],
-                                 np.zeros((sizes[l], sizes[l - 1]), dtype=bool))
+                                 self.none[l - 1]) if self.syn_straggle[l - 1] > 0 else None
                     for l in range(1, L + 2)]
 
         # 6. Latencies of every message.
         latency = []
         for l in range(1, L + 2):
             lat = self.latency.sample(rng, (sizes[l], sizes[l - 1]))
-            factor = np.where(slow[l - 1][None, :] | slow_syn[l - 1], f.straggler_factor, 1.0)
-            latency.append(lat * factor)
+            slow_l = slow[l - 1]
+            if slow_l is not None or slow_syn[l - 1] is not None:
+                mask = self.none[l - 1]
+                if slow_l is not None:
+                    mask = mask | slow_l[None, :]
+                if slow_syn[l - 1] is not None:
+                    mask = mask | slow_syn[l - 1]
+                lat = lat * np.where(mask, f.straggler_factor, 1.0)
+            latency.append(lat)
 
         return TrialPlan(trial, input_index, x, crashed,
                          f.crash_time if f.crash_time is not None else 0.0,

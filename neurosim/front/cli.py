@@ -291,6 +291,10 @@ def _sweep(args: argparse.Namespace) -> int:
     total = len(grid(scn))
 
     def report(row: dict[str, Any]) -> None:
+        if args.point_plots:  # the sweep computes; drawing is the front's
+            from neurosim.front.plots import plot_results
+
+            plot_results(out / "points" / row["point"])
         if not args.quiet:
             keys = ", ".join(f"{k}={row[k]}" for k in scn.sweep)
             print(f"  {keys}: latency p99 {row['latency_p99']}, max error {row['max_error']}, "
@@ -413,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trials", type=int, help="override the scenario's trials")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--engine", choices=["des", "fast"], default="des",
-                   help="des: SimPy processes (default); fast: vectorised, same results")
+                   help="des: SimPy processes (default); fast: vectorised, a block of trials at "
+                   "once, the same trials.csv")
     r.add_argument("--json", action="store_true", help="also print the summary as JSON")
     r.set_defaults(func=_run)
 
@@ -424,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=1, help="dask workers on this machine")
     sw.add_argument("--scheduler", help="address of a running dask scheduler")
     sw.add_argument("--quiet", action="store_true", help="no line per finished point")
+    sw.add_argument("--point-plots", action="store_true",
+                    help="also draw each point's plots in DIR/points/<id>/ (off by default: "
+                    "`neurosim plot DIR/points/<id>` draws one later)")
     sw.set_defaults(func=_sweep)
 
     pl = sub.add_parser("plot", help="redraw the plots of a results folder")

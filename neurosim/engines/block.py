@@ -1,0 +1,288 @@
+"""The batched vectorised engine: a block of trials at once, arrays with a leading trial axis.
+
+Each trial's draws still come from its own TrialPlan (one Generator per
+trial, `Planner.plan`), so a trial's outcome does not depend on the block it
+ran in: the same fire times, used signals and output bits as `simulate_fast`
+and the SimPy engine. The plans are stacked (`stack_plans`) and every layer
+is then one set of numpy operations over (trials, receivers, senders).
+
+The same quantities as `TrialOutcome`, for B trials at once, are in
+`BlockOutcome`; `stack_outcomes` builds one from per-trial outcomes (the
+SimPy engine), so the runner handles both engines' results alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim.data.network import Network, preactivation
+from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
+from neurosim.engines.outcome import TrialOutcome
+from neurosim.engines.plan import FiringRule, TrialPlan
+
+Array = np.ndarray
+
+MESSAGES = ("sent", "received", "lost", "in_flight", "used", "wasted")
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """B trials' plans stacked: each TrialPlan field with a leading trial axis.
+
+    A field every trial shares (the same array object: no failed neuron or
+    synapse, adversarial or constant Byzantine values, exact weights) has no
+    trial axis: (N_l,) or (N_l, N_{l-1}) instead of (B, N_l)
+    or (B, N_l, N_{l-1}); either way it broadcasts against the block's arrays.
+    crash_time is the scenario's, the same for every trial.
+    """
+
+    trials: Array
+    input_index: Array
+    x: Array
+    crashed: list[Array]
+    crash_time: float
+    byzantine: list[Array]
+    lost: list[Array]
+    replaced: list[Array]
+    value: list[Array]
+    weights: list[Array]
+    latency: list[Array]
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+    def trial_plan(self, b: int) -> TrialPlan:
+        """The b-th trial's TrialPlan (views into the block's arrays)."""
+
+        def pick(arrays: list[Array], ndim: int) -> list[Array]:
+            return [a[b] if a.ndim == ndim + 1 else a for a in arrays]
+
+        return TrialPlan(int(self.trials[b]), int(self.input_index[b]), self.x[b],
+                         pick(self.crashed, 1), self.crash_time, pick(self.byzantine, 1),
+                         pick(self.lost, 2), pick(self.replaced, 2), pick(self.value, 2),
+                         pick(self.weights, 2), pick(self.latency, 2))
+
+
+class _Column:
+    """One field of one layer, filled trial by trial: an array every trial of the block
+    shares (the very same object: the network's weights, the Planner's all-False masks)
+    stays one array; otherwise every trial's goes to a (B, ...) buffer, copied in while
+    it is fresh in the cache."""
+
+    def __init__(self, n: int, share: bool = True) -> None:
+        self.n, self.share, self.shared, self.buf = n, share, None, None
+
+    def put(self, b: int, a: Array) -> None:
+        if self.buf is None:
+            if b == 0 and self.share:
+                self.shared = a
+                return
+            if a is self.shared:
+                return
+            self.buf = np.empty((self.n, *a.shape), dtype=a.dtype)
+            if self.shared is not None:  # trials before this one shared an array
+                self.buf[:b] = self.shared
+        self.buf[b] = a
+
+    def value(self) -> Array:
+        return self.buf if self.buf is not None else self.shared
+
+
+class BlockBuilder:
+    """Collects the TrialPlans of a block, in trial order, into one BlockPlan."""
+
+    PER_NEURON = ("crashed", "byzantine")
+    PER_SYNAPSE = ("lost", "replaced", "value", "weights", "latency")
+
+    def __init__(self, n: int, n_layers: int) -> None:
+        self.n, self.count = n, 0
+        self.trials = np.empty(n, dtype=np.int64)
+        self.input_index = np.empty(n, dtype=np.int64)
+        self.x = _Column(n, share=False)  # the inputs always have a trial axis
+        self.columns = {name: [_Column(n) for _ in range(n_layers + 1)]
+                        for name in self.PER_NEURON}
+        self.columns.update({name: [_Column(n) for _ in range(n_layers)]
+                             for name in self.PER_SYNAPSE})
+        self.crash_time: float | None = None
+
+    def add(self, plan: TrialPlan) -> None:
+        b = self.count
+        if self.crash_time is None:
+            self.crash_time = plan.crash_time
+        elif plan.crash_time != self.crash_time:
+            raise ValueError("a block's trials must share the crash time")
+        self.trials[b], self.input_index[b] = plan.trial, plan.input_index
+        self.x.put(b, plan.x)
+        for name, columns in self.columns.items():
+            for column, a in zip(columns, getattr(plan, name), strict=True):
+                column.put(b, a)
+        self.count += 1
+
+    def build(self) -> BlockPlan:
+        if self.count != self.n:
+            raise ValueError(f"block of {self.n} trials got {self.count}")
+        fields = {name: [c.value() for c in columns] for name, columns in self.columns.items()}
+        return BlockPlan(trials=self.trials, input_index=self.input_index, x=self.x.value(),
+                         crash_time=self.crash_time, **fields)
+
+
+def stack_plans(plans: Sequence[TrialPlan]) -> BlockPlan:
+    """Stack the TrialPlans of a block (in trial order) into one BlockPlan."""
+    builder = BlockBuilder(len(plans), len(plans[0].latency))
+    for plan in plans:
+        builder.add(plan)
+    return builder.build()
+
+
+@dataclass
+class BlockOutcome:
+    """What B trials produced (`TrialOutcome` with a leading trial axis).
+
+    output: (B, N_{L+1}), NaN where an output neuron never fired.
+    fire_time[l]: (B, N_l), inf where the neuron never fired; l = 0..L+1.
+    used[l-1]: bool (B, N_l, N_{l-1}).
+    messages: name -> int array (B,), the names of `MESSAGES`.
+    """
+
+    output: Array
+    fire_time: list[Array]
+    used: list[Array]
+    messages: dict[str, Array]
+
+    @property
+    def blocked(self) -> Array:
+        """(B,) bool: some output neuron never fired."""
+        return ~np.isfinite(self.fire_time[-1]).all(axis=1)
+
+    @property
+    def latency(self) -> Array:
+        """(B,) time the last output neuron fired (inf if blocked)."""
+        return self.fire_time[-1].max(axis=1)
+
+    def layer_latency(self) -> Array:
+        """(B, L+1): per layer 1..L+1, when its last neuron that fired did (NaN if none did)."""
+        cols = []
+        for t in self.fire_time[1:]:
+            fired = np.isfinite(t)
+            last = np.where(fired, t, -np.inf).max(axis=1)
+            cols.append(np.where(fired.any(axis=1), last, np.nan))
+        return np.stack(cols, axis=1)
+
+    def signal_kinds(self, replaced: Sequence[Array]) -> list[Array]:
+        """Per layer 1..L+1: int8 (B, N_l, N_{l-1}) CORRECT / MISSING / CORRUPTED (as
+        `TrialOutcome.signal_kinds`), from the plans' `replaced` masks. A receiver that
+        never fired has an all-CORRECT row, as there."""
+        kinds = []
+        correct, missing, corrupted = np.int8(CORRECT), np.int8(MISSING), np.int8(CORRUPTED)
+        for used, rep, t in zip(self.used, replaced, self.fire_time[1:], strict=True):
+            used_as = np.where(rep, corrupted, correct) if rep.any() else correct
+            k = np.where(used, used_as, missing)
+            k[~np.isfinite(t)] = correct
+            kinds.append(k)
+        return kinds
+
+    def trial(self, b: int) -> TrialOutcome:
+        """The b-th trial of the block as a TrialOutcome."""
+        return TrialOutcome(self.output[b], [t[b] for t in self.fire_time],
+                            [u[b] for u in self.used],
+                            {k: int(v[b]) for k, v in self.messages.items()})
+
+
+def stack_outcomes(outcomes: Sequence[TrialOutcome]) -> BlockOutcome:
+    """Per-trial outcomes (in trial order) as one BlockOutcome."""
+    n = len(outcomes[0].fire_time)
+    return BlockOutcome(
+        np.stack([o.output for o in outcomes]),
+        [np.stack([o.fire_time[l] for o in outcomes]) for l in range(n)],
+        [np.stack([o.used[l] for o in outcomes]) for l in range(n - 1)],
+        {k: np.array([o.messages[k] for o in outcomes], dtype=np.int64) for k in MESSAGES})
+
+
+def block_rule_times(arrival: Array, k: int | None, rule: FiringRule) -> tuple[Array, Array]:
+    """`neurosim.engines.fast.rule_times` for a block: arrival (B, N_l, N_{l-1}).
+
+    The k-th smallest arrival comes from a partition rather than a sort. The
+    signals used are the first k by (arrival, sender index), as a stable sort
+    ranks them. A receiver firing before its k-th arrival (a deadline) used
+    fewer than k, all ranked before k; one firing at its k-th arrival used
+    every signal up to it, unless several tie with the k-th value: then, of
+    those tied, the lowest sender indices up to k in all.
+    Returns (time (B, N_l), used bool (B, N_l, N_{l-1})).
+    """
+    n = arrival.shape[-1]
+    kk = n if k is None else k
+    kth = arrival.max(axis=-1) if kk == n else \
+        np.partition(arrival, kk - 1, axis=-1)[..., kk - 1]
+    time = kth
+    if rule.timeout is not None:
+        start = np.zeros(kth.shape) if rule.timeout_from_start else arrival.min(axis=-1)
+        time = np.minimum(time, start + rule.timeout)
+    used = arrival <= time[..., None]
+    if kk < n:
+        over = used.sum(axis=-1) > kk  # only where signals tie with the k-th one
+        if over.any():
+            rows, at = arrival[over], kth[over][:, None]
+            tie = rows == at
+            room = kk - (rows < at).sum(axis=-1)
+            used[over] &= (rows < at) | (tie & (np.cumsum(tie, axis=-1) <= room[:, None]))
+    return time, used
+
+
+def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutcome:
+    """Run a block of trials (see `BlockPlan`), layer by layer over every trial at once."""
+    sizes, L = net.sizes, net.depth
+    phis = net.phis
+    B = len(plan)
+    fire = [np.zeros((B, sizes[0]))]
+    y_prev = plan.x
+    used_all = []
+    msgs = {k: np.zeros(B, dtype=np.int64) for k in MESSAGES}
+    for l in range(1, L + 2):
+        sent = np.isfinite(fire[-1])  # (B, N_{l-1}): which senders sent
+        msgs["sent"] += sent.sum(axis=1) * sizes[l]
+        arrival = fire[-1][:, None, :] + plan.latency[l - 1]
+        gone = ~sent[:, None, :]  # messages that never come: unsent, then lost
+        any_lost = plan.lost[l - 1].any()
+        if any_lost:
+            lost = plan.lost[l - 1] & sent[:, None, :]
+            msgs["lost"] += lost.sum(axis=(1, 2))
+            gone = gone | lost
+        if any_lost or not sent.all():
+            np.copyto(arrival, np.inf, where=gone)
+        n_arrived = (arrival < rule.horizon).sum(axis=(1, 2))
+        msgs["received"] += n_arrived
+        # Still travelling at the horizon: a finite arrival, not before the horizon. Only
+        # trials with a message neither arrived nor gone (unsent, lost) can have one.
+        n_gone = gone.sum(axis=(1, 2)) if gone.shape == arrival.shape else \
+            (~sent).sum(axis=1) * sizes[l]
+        in_flight = arrival[0].size - n_arrived - n_gone
+        for b in np.flatnonzero(in_flight):
+            in_flight[b] = np.isfinite(arrival[b]).sum() - n_arrived[b]
+        msgs["in_flight"] += in_flight
+
+        k = None if rule.quorum is None else rule.quorum[l - 1]
+        t, used = block_rule_times(arrival, k, rule)
+        t_fire = t + rule.processing
+        dead = plan.crashed[l] & (t_fire >= plan.crash_time)
+        fires = np.isfinite(t) & (t_fire < rule.horizon) & ~dead
+        used &= fires[:, :, None]
+        n_used = used.sum(axis=(1, 2))
+        msgs["used"] += n_used
+        msgs["wasted"] += n_arrived - n_used
+
+        # What each receiver computed with: the sender's value, the replacing one
+        # (Byzantine sender or synapse), or 0 for a missing signal.
+        replaced = plan.replaced[l - 1]
+        sent_values = (np.where(replaced, plan.value[l - 1], y_prev[:, None, :])
+                       if replaced.any() else y_prev[:, None, :])
+        u = np.where(used, sent_values, 0.0)
+        s = preactivation(plan.weights[l - 1], u, net.biases[l - 1])
+        y = phis[l - 1](s) if l <= L else s
+        y = np.where(fires, y, np.nan)
+        fire.append(np.where(fires, t_fire, np.inf))
+        used_all.append(used)
+        y_prev = y
+    return BlockOutcome(y_prev, fire, used_all, msgs)
