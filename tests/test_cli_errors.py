@@ -208,3 +208,20 @@ def test_bound_table_and_epsilon(capsys):
     r = json.loads(capsys.readouterr().out)
     assert 69 < r["bound_paper"] < 69 * (1 + 1e-12)
     assert r["tolerated_paper"] is True and r["tolerated_weight_aware"] is True
+
+
+def test_directory_or_network_given_as_scenario(tmp_path, capsys):
+    net = Path(__file__).parent.parent / "scenarios" / "nets" / "digits.npz"
+    for path, words in ((tmp_path, "is a directory"), (net, "a network file")):
+        assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0] and str(path) in err[0]
+
+
+def test_run_says_when_auto_quorum_is_not_certified(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(
+        'seed = 0\ntrials = 3\n[network]\nsizes = [3, 4, 2]\n[failures]\ncrash = 1\n'
+        '[firing]\nrule = "quorum"\nquorum = "auto"\nepsilon = 1e-9\n')
+    main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"), "--engine", "fast"])
+    err = capsys.readouterr().err
+    assert "cannot be certified" in err and "wait-all" in err

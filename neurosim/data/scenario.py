@@ -289,8 +289,13 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     """Read and validate a scenario file; `overrides` are dotted keys (e.g. from a sweep)."""
     path = Path(path)
     src = str(path)
+    if path.is_dir():
+        raise InputError(src, None, "is a directory, not a scenario file")
     if not path.is_file():
         raise InputError(src, None, "scenario file not found")
+    if path.suffix in (".npz", ".onnx", ".joblib"):
+        raise InputError(src, None, "a network file, not a scenario: use `neurosim bound` on it, "
+                                    'or write a scenario with [network] file = "..."')
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:

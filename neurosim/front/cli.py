@@ -201,6 +201,12 @@ def _run(args: argparse.Namespace) -> int:
         overrides["seed"] = args.seed
     scn = load_scenario(args.scenario, overrides)
     setup = prepare(scn)
+    plan = setup.quorum_plan
+    if plan is not None and not plan["certified"]:
+        print(f"neurosim: warning: {scn.source}: quorum = \"auto\" cannot be certified within "
+              f"epsilon {plan['budget']:.4g} (the fewest skips give a bound of "
+              f"{plan['bound']:.4g}): running wait-all, which blocks behind any crash",
+              file=sys.stderr)
     out = Path(args.out) if args.out else Path("results") / scn.name
     remove_files(out, RUN_PLOTS + ("trace_trial0.npz",))  # no stale file beside the new CSV
     summary = run_trials(setup, args.engine, out, progress=show_progress())
