@@ -25,6 +25,7 @@ import itertools
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import networks
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
@@ -57,24 +58,6 @@ def below(a: float, b: float) -> bool:
 
 
 # ---------------------------------------------------------------- random networks
-
-
-@st.composite
-def networks(draw, max_hidden=4):
-    n0 = draw(st.integers(1, 3))
-    hidden = draw(st.lists(st.integers(1, max_hidden), min_size=1, max_size=2))
-    n_out = draw(st.integers(1, 2))
-    acts = draw(st.lists(st.sampled_from(ACTS), min_size=len(hidden), max_size=len(hidden)))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    sizes = [n0, *hidden, n_out]
-    scale = float(rng.choice([0.3, 1.0, 3.0]))
-    ws = [rng.uniform(-scale, scale, (n, m)) for m, n in zip(sizes, sizes[1:])]
-    bs = [rng.uniform(-scale, scale, n) for n in sizes[1:]]
-    lo = rng.uniform(-2.0, 1.0, n0)
-    hi = lo + rng.uniform(0.0, 2.5, n0)
-    net = make_network(ws, bs, acts, lo, hi)
-    return net, rng
 
 
 def eval_inputs(net, rng, n_random=6):
