@@ -225,3 +225,25 @@ def test_run_says_when_auto_quorum_is_not_certified(tmp_path, capsys):
     main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"), "--engine", "fast"])
     err = capsys.readouterr().err
     assert "cannot be certified" in err and "wait-all" in err
+
+
+def test_interrupt_before_the_first_trial_claims_nothing(tmp_path, capsys, monkeypatch):
+    import neurosim.runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(neurosim.runner, "run_trials", interrupted)
+    (tmp_path / "s.toml").write_text('trials = 3\n[network]\nsizes = [2, 3, 1]\n')
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out")]) == 130
+    err = capsys.readouterr().err
+    assert "no trial had finished" in err and "kept" not in err
+
+
+def test_uniform_latency_defaults_to_mean_one(tmp_path):
+    from neurosim.data.scenario import parse_scenario
+    from neurosim.engines.plan import latency_model
+
+    model = latency_model(parse_scenario({"network": {"sizes": [2, 1]},
+                                          "latency": {"model": "uniform"}}))
+    assert (model.low, model.high) == (0.0, 2.0)

@@ -155,7 +155,6 @@ BAD = [nan := float("nan"), math.inf, -math.inf, 0.0, -1.0, "1", None, True]
     + [(LogNormal, {"mean": 1.0, "sigma": s}) for s in (-0.1, nan, math.inf)]
     + [(Pareto, {"mean": 1.0, "alpha": a}) for a in (1.0, 0.5, -2.0, nan, math.inf)]
     + [
-        (Uniform, {}),
         (Uniform, {"low": 1.0}),
         (Uniform, {"high": 1.0}),
         (Uniform, {"mean": 1.0, "low": 0.0, "high": 2.0}),

@@ -174,7 +174,9 @@ class LatencySpec(Section):
         if self.model == "empirical":
             if self.file is None:
                 raise ValueError("model = 'empirical' needs file = 'delays.npy'")
-        elif self.model == "uniform" and self.mean is None:
+        elif self.model == "uniform" and self.mean is None and \
+                (self.low is not None or self.high is not None):
+            # Neither: the default mean 1.0, as for every model ([0, 2]).
             if self.low is None or self.high is None or self.high <= self.low:
                 raise ValueError("uniform needs mean, or low < high")
         elif self.mean is None:

@@ -75,10 +75,13 @@ class Constant(LatencyModel):
 
 
 class Uniform(LatencyModel):
-    """Uniform on [low, high]; given ``mean`` alone it is [0, 2 * mean]."""
+    """Uniform on [low, high]; given ``mean`` alone it is [0, 2 * mean]; given nothing, the
+    default mean 1.0 of every model: [0, 2]."""
 
     def __init__(self, mean: float | None = None, low: float | None = None,
                  high: float | None = None) -> None:
+        if mean is None and low is None and high is None:
+            mean = 1.0
         if mean is not None:
             if low is not None or high is not None:
                 raise ValueError("uniform latency takes either mean or low/high, not both")

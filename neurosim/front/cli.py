@@ -209,7 +209,15 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     out = Path(args.out) if args.out else Path("results") / scn.name
     remove_files(out, RUN_PLOTS + ("trace_trial0.npz",))  # no stale file beside the new CSV
-    summary = run_trials(setup, args.engine, out, progress=show_progress())
+    try:
+        summary = run_trials(setup, args.engine, out, progress=show_progress())
+    except KeyboardInterrupt:
+        csv_file = out / "trials.csv"
+        done = max(0, len(csv_file.read_text().splitlines()) - 1) if csv_file.is_file() else 0
+        kept = (f"{done} finished trials kept in {csv_file} and {out / 'summary.json'}"
+                if done else "no trial had finished")
+        print(f"neurosim: interrupted; {kept}", file=sys.stderr)
+        return 130
     files = [out / n for n in ("trials.csv", "summary.json", "trace_trial0.npz")
              if (out / n).is_file()] + plot_results(out)
     if args.json:
@@ -411,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bound", help="every bound (docs/bounds.md), without simulating")
     b.add_argument("target", help="a scenario .toml, a network .npz or an ONNX model")
-    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.add_argument("--json", action="store_true",
+                   help="print JSON instead of a table (stdout is then JSON only)")
     b.add_argument("--epsilon", type=float, help="tolerated error epsilon - epsilon'")
     b.add_argument("--crash", type=int, default=1,
                    help="crashed neurons per hidden layer, for a network target (default 1)")
@@ -425,7 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--engine", choices=["des", "fast"], default="des",
                    help="des: SimPy processes (default); fast: vectorised, a block of trials at "
                    "once, the same trials.csv")
-    r.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    r.add_argument("--json", action="store_true",
+                   help="print the summary as JSON instead of the table (stdout is then JSON "
+                        "only; messages go to stderr)")
     r.set_defaults(func=_run)
 
     sw = sub.add_parser("sweep", help="run the [sweep] grid, resumable; DIR/sweep.csv")
@@ -447,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("attack", help="search (and where possible prove) the worst failure "
                        "and input; --out writes a witness scenario that run replays")
     a.add_argument("scenario")
-    a.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    a.add_argument("--json", action="store_true",
+                   help="print JSON instead of a summary (stdout is then JSON only)")
     a.add_argument("--out", help="folder for the witness scenario (scenario.toml and its files)")
     a.add_argument("--time-limit", type=float, default=60.0,
                    help="seconds for the search and the MILP together (default 60)")
@@ -519,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("neurosim: interrupted; finished trials are kept", file=sys.stderr)
+        print("neurosim: interrupted", file=sys.stderr)
         return 130
 
 
