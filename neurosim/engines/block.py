@@ -20,7 +20,7 @@ import numpy as np
 
 from neurosim.data.network import Network, preactivation
 from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
-from neurosim.engines.outcome import TrialOutcome
+from neurosim.engines.outcome import TrialOutcome, used_values
 from neurosim.engines.plan import FiringRule, TrialPlan
 
 Array = np.ndarray
@@ -273,13 +273,8 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
         msgs["used"] += n_used
         msgs["wasted"] += n_arrived - n_used
 
-        # What each receiver computed with: the sender's value, the replacing one
-        # (Byzantine sender or synapse), or 0 for a missing signal.
-        replaced = plan.replaced[l - 1]
-        sent_values = (np.where(replaced, plan.value[l - 1], y_prev[:, None, :])
-                       if replaced.any() else y_prev[:, None, :])
-        u = np.where(used, sent_values, 0.0)
-        s = preactivation(plan.weights[l - 1], u, net.biases[l - 1])
+        s = preactivation(plan.weights[l - 1], used_values(plan, l, y_prev, used),
+                          net.biases[l - 1])
         y = phis[l - 1](s) if l <= L else s
         y = np.where(fires, y, np.nan)
         fire.append(np.where(fires, t_fire, np.inf))

@@ -66,11 +66,16 @@ class TrialOutcome:
         return kinds
 
 
-def used_values(plan: TrialPlan, l: int, y_prev: Array, used: Array) -> Array:
-    """What the receivers of layer l computed with: (N_l, N_{l-1}).
+def used_values(plan, l: int, y_prev: Array, used: Array) -> Array:
+    """What the receivers of layer l computed with: (..., N_l, N_{l-1}).
 
     Used signals carry the sender's value, or the replacing one where the
-    sender or synapse is Byzantine; missing ones count as 0.
+    sender or synapse is Byzantine; missing ones count as 0. `plan` is a
+    TrialPlan (y_prev (N_{l-1},)) or a block of them (y_prev (B, N_{l-1}),
+    arrays with a leading trial axis).
     """
-    sent = np.where(plan.replaced[l - 1], plan.value[l - 1], y_prev[None, :])
+    replaced = plan.replaced[l - 1]
+    sent = y_prev[..., None, :]
+    if replaced.any():  # most layers have no Byzantine sender or synapse
+        sent = np.where(replaced, plan.value[l - 1], sent)
     return np.where(used, sent, 0.0)
