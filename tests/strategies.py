@@ -1,13 +1,27 @@
-"""Hypothesis strategies shared by the property tests."""
+"""Hypothesis strategies and checks shared by the property tests."""
 
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
+from neurosim.bounds.rounding import bounds_ordered
 from neurosim.data.network import make_network
 
 ACTS = ["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
+PROFILE = dict(deadline=None, derandomize=True, database=None,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def leq(measured: float, bound: float) -> bool:
+    """A measured error against a bound: no tolerance, the bounds hold for float64."""
+    return measured <= bound
+
+
+def below(a: float, b: float) -> bool:
+    """One bound against a larger one, to within their own evaluation rounding."""
+    return bounds_ordered(a, b)
 
 
 @st.composite

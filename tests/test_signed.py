@@ -21,12 +21,11 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import networks
+from strategies import ACTS, PROFILE, below, leq, networks
 
 from neurosim.bounds.intervals import interval_bounds
-from neurosim.bounds.rounding import bounds_ordered
 from neurosim.bounds.signed import (
     _relax,
     _relax_flat,
@@ -47,20 +46,7 @@ from neurosim.data.activations import ACTIVATIONS
 from neurosim.data.counts import Failures
 from neurosim.data.network import load_network, make_network
 
-ACTS = ["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
 MAX_PATTERNS = 48
-PROFILE = dict(deadline=None, derandomize=True, database=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def leq(measured: float, bound: float) -> bool:
-    """A measured error against a bound: no tolerance, the bounds hold for float64."""
-    return measured <= bound
-
-
-def below(a: float, b: float) -> bool:
-    """One bound against a larger one, to within their own evaluation rounding."""
-    return bounds_ordered(a, b)
 
 
 

@@ -23,13 +23,12 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import networks
+from strategies import PROFILE, below, leq, networks
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
-from neurosim.bounds.rounding import bounds_ordered
 from neurosim.bounds.weight_aware import (
     CORRECT,
     CORRUPTED,
@@ -40,22 +39,6 @@ from neurosim.bounds.weight_aware import (
 )
 from neurosim.data.counts import failure_counts
 from neurosim.data.network import make_network
-
-ACTS = ["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
-
-PROFILE = dict(deadline=None, derandomize=True, database=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def leq(measured: float, bound: float) -> bool:
-    """A measured error against a bound: no tolerance, the bounds hold for float64."""
-    return measured <= bound
-
-
-def below(a: float, b: float) -> bool:
-    """One bound against a larger one, to within their own evaluation rounding."""
-    return bounds_ordered(a, b)
-
 
 # ---------------------------------------------------------------- random networks
 
