@@ -50,7 +50,7 @@ Array = np.ndarray
 Lines = tuple[Array, Array, Array, Array]  # up_slope, up_off, lo_slope, lo_off
 
 # Linear intervals by default while they cost at most this many flops (`linear_flops`).
-MAX_FLOPS = 2e9
+MAX_FLOPS = 1e8
 # Relative error of a computed slope phi'(t) (t / (1 + t)^2 and the like: exp, one
 # addition, a square, a division): a few units of roundoff; taken as 16.
 SLOPE_ULPS = 16.0
