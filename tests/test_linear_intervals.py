@@ -158,3 +158,16 @@ def test_network_intervals_choose_by_cost():
     assert all(np.array_equal(a, b) for a, b in zip(iv.pre_high, ref.pre_high))
     # 64-32-16-10: 4 (16 (32 64) + 10 (32 64 + 16 32)) flops.
     assert linear_flops(net) == 4 * (16 * 32 * 64 + 10 * (32 * 64 + 16 * 32))
+
+
+def test_the_engines_rounding_is_held():
+    """h = x + 1e16, s = h - 1e16 (identity), x = 3: the engine computes h = 1e16 + 4 (the
+    spacing of float64 there is 2) and s = 4, not 3. The linear bound in x alone would
+    say [3, 3]; its rounding terms must hold the engine's 4."""
+    net = make_network([np.ones((1, 1)), np.ones((1, 1))], [np.array([1e16]), np.array([-1e16])],
+                       ["identity"], 3.0, 3.0)
+    pre, _ = engine_values(net, np.array([[3.0]]))
+    assert pre[2][0, 0] == 4.0  # the case is what it says
+    lin = linear_intervals(net)
+    assert lin.pre_low[2][0] <= 4.0 <= lin.pre_high[2][0]
+    assert lin.pre_high[2][0] - lin.pre_low[2][0] < 50.0  # and the bound still says something
