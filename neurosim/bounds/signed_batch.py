@@ -1,0 +1,240 @@
+"""The signed given-set bound of a block of trials at once (a trial axis on every array).
+
+`given_set_signed_bound` (neurosim.bounds.signed) evaluates one trial with a
+few thousand small numpy calls; a run needs it for every trial. This module
+computes the same quantity for B trials with a leading trial axis on every
+per-trial array, so a block costs about as many numpy calls as one trial.
+
+Same mathematics, same float64 operations in the same order: every value is
+bit-identical to the per-trial function's (tests/test_signed_batch.py checks
+it on random networks). What keeps it so:
+
+- elementwise operations give the same bits whatever the array's shape, and
+  sums run along the last (contiguous) axis, a row at a time, as there;
+- the products of a matrix with a vector, and of a matrix with a weight
+  matrix, go through numpy's matmul with a trial axis in front, which calls
+  the same BLAS routine with the same shapes for each trial's slice;
+- the first layer with a non-zero failure term (where the back-substitution
+  stops) depends on the trial, so trials are grouped by it, and each group
+  runs with that layer, as the per-trial function does;
+- Python's min (the smaller of the chord and flat relaxations, then of the
+  weight-aware given-set bound) keeps its first argument on ties and NaN:
+  `np.where(b < a, b, a)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.rounding import finite_or_inf, gamma, summation_error, up, widen
+from neurosim.bounds.signed import _faulty_values, _relax, _relax_flat, _Relaxation
+from neurosim.bounds.weight_aware import given_set_bounds
+from neurosim.data.network import Network
+from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
+
+Array = np.ndarray
+
+
+def _mv(m: Array, v: Array) -> Array:
+    """m @ v per trial: m (rows, n) shared or (B, rows, n), v (B, n) -> (B, rows)."""
+    return np.matmul(m, v[..., None])[..., 0]
+
+
+def _box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float, kind: Array
+         ) -> tuple[Array, Array]:
+    """The failure term r of receiving layer l for each trial (`GivenSet.box`).
+
+    W (N_l, N_{l-1}); y_lo, y_hi (N_{l-1},) shared or (B, N_{l-1}); kind (B, N_l, N_{l-1}).
+    Returns (lo, hi), (B, N_l): each signal's term as in `_signal_terms` / `GivenSet._terms`
+    (the same elementwise operations), summed along the senders.
+    """
+    y_lo, y_hi = y_lo[..., None, :], y_hi[..., None, :]
+    mag = eta * np.maximum(np.abs(y_lo), np.abs(y_hi))
+    p, q = -W * y_lo, -W * y_hi
+    miss_lo, miss_hi = np.minimum(p, q), np.maximum(p, q)
+    missing, corrupted = kind == MISSING, kind == CORRUPTED
+    failed = missing | corrupted
+    if corrupted.any():
+        extra = (np.abs(W) + eta) * C
+        lo = np.where(failed, miss_lo, -mag) - np.where(corrupted, extra, 0.0)
+        hi = np.where(failed, miss_hi, mag) + np.where(corrupted, extra, 0.0)
+    else:
+        # x - 0.0 is x, bit for bit (signed zeros too); x + 0.0 turns -0.0 into 0.0.
+        lo = np.where(failed, miss_lo, -mag)
+        hi = np.where(failed, miss_hi, mag)
+        hi += 0.0
+    return lo.sum(axis=-1), hi.sum(axis=-1)
+
+
+def _capacity_used(kind: Array, C: float) -> Array:
+    """(B,): C for a trial where a receiver of the layer used a corrupted value, else 0."""
+    return np.where((kind == CORRUPTED).any(axis=(1, 2)), C, 0.0)
+
+
+class _Block:
+    """One group of trials sharing the first layer with a failure term (`first`)."""
+
+    def __init__(self, net: Network, iv: Intervals, etas: list[float], C: float,
+                 kinds: list[Array], first: int) -> None:
+        self.net, self.iv, self.etas, self.C = net, iv, etas, C
+        self.kinds, self.first = kinds, first
+        self.boxes: dict[int, tuple[Array, Array]] = {}
+        self.relax: dict[int, _Relaxation] = {}
+
+    def rho(self, l: int, p_lo: Array, p_hi: Array) -> Array:
+        """`_rho` per trial, (B, N_l)."""
+        net = self.net
+        W, b = net.weights[l - 1], net.biases[l - 1]
+        A, n = np.abs(W), W.shape[1]
+        cap = _capacity_used(self.kinds[l - 1], self.C)[:, None]
+        u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), cap)
+        faulty = summation_error(_mv(A, u) + self.etas[l - 1] * u.sum(axis=-1)[:, None], b, n)
+        return faulty + faulty + summation_error(A @ self.iv.sup_abs(l - 1), b, n)
+
+    def substitute(self, l: int, g: Array, const: Array) -> Array:
+        """`_substitute` per trial: g (rows, N_{l-1}) or (B, rows, N_{l-1}), const (B, rows)."""
+        net, first = self.net, self.first
+        const = const.copy()
+        size = np.abs(const)
+        mag_g = np.abs(g)
+        with np.errstate(invalid="ignore", over="ignore"):
+            for k in range(l - 1, first - 1, -1):
+                rx = self.relax[k]
+                gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
+                const += _mv(gp, rx.up_off) + _mv(gn, rx.lo_off)
+                size += _mv(mag_g, rx.up_off + rx.dev_abs)
+                lam = gp * rx.up_slope[:, None, :] + gn * rx.lo_slope[:, None, :]
+                mag_lam = mag_g * np.maximum(rx.up_slope, rx.lo_slope)[:, None, :]
+                r_lo, r_hi = self.boxes[k]
+                const += _mv(np.maximum(lam, 0.0), r_hi) + _mv(np.minimum(lam, 0.0), r_lo)
+                size += _mv(mag_lam, np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs)
+                if k == first:
+                    break
+                g = lam @ net.weights[k - 1]
+                mag_g = mag_lam @ np.abs(net.weights[k - 1])
+            err = gamma(sum(net.sizes) + 16) * size
+            return finite_or_inf(up(const + up(err)))
+
+    def back_substitute(self, t: int) -> tuple[Array, Array]:
+        """`_back_substitute` per trial: (low, high), (B, N_t)."""
+        n = self.net.sizes[t]
+        W = self.net.weights[t - 1]
+        r_lo, r_hi = self.boxes[t]
+        g = np.vstack([W, -W]) if t > self.first else np.zeros((2 * n, W.shape[1]))
+        const = self.substitute(t, g, np.concatenate([r_hi, -r_lo], axis=-1))
+        return -const[:, n:], const[:, :n]
+
+    def masked_output(self, p_lo: Array, p_hi: Array, a: Array, b: Array
+                      ) -> tuple[Array, Array]:
+        """`_masked_output` with `GivenSet.output_sets`, per trial; trials whose output
+        layer used every signal keep (a, b)."""
+        net, iv = self.net, self.iv
+        out = net.depth + 1
+        kind = self.kinds[-1]
+        W = net.weights[-1]
+        eta = self.etas[-1]
+        with np.errstate(invalid="ignore", over="ignore"):
+            # The failed senders' terms need only the fault-free values (shared); the
+            # precision of the correct ones, the faulty values (per trial).
+            y_lo, y_hi = iv.low[net.depth], iv.high[net.depth]
+            p, q = -W * y_lo, -W * y_hi
+            miss_lo, miss_hi = np.minimum(p, q), np.maximum(p, q)
+            mag = eta * np.maximum(np.abs(p_lo), np.abs(p_hi))[:, None, :]
+            missing, corrupted = kind == MISSING, kind == CORRUPTED
+            failed = missing | corrupted
+            extra = (np.abs(W) + eta) * self.C
+            lo = (np.where(failed, miss_lo, -mag) - np.where(corrupted, extra, 0.0)).sum(-1)
+            hi = (np.where(failed, miss_hi, mag) + np.where(corrupted, extra, 0.0)).sum(-1)
+            g = W * (kind == CORRECT)
+            const = np.concatenate([hi, -lo], axis=-1)
+            rho = self.rho(out, p_lo, p_hi)
+            const = finite_or_inf(const + np.concatenate([rho, rho], axis=-1))
+            bound = self.substitute(out, np.concatenate([g, -g], axis=1), const)
+        n = net.sizes[-1]
+        some = (kind != CORRECT).any(axis=(1, 2))[:, None]
+        return (np.where(some, np.maximum(a, -bound[:, n:]), a),
+                np.where(some, np.minimum(b, bound[:, :n]), b))
+
+    def bound(self, y_lo: Array, y_hi: Array, box: tuple[Array, Array], flat: bool) -> Array:
+        """The output error bound of each trial (`signed_layers(...).bound`), (B,).
+
+        y_lo, y_hi: the values layer `first` receives (shared: nothing deviates below it);
+        box: layer `first`'s failure term, (B, N_first) each.
+        """
+        net, iv = self.net, self.iv
+        out = net.depth + 1
+        for l in range(self.first, out + 1):
+            with np.errstate(invalid="ignore", over="ignore"):
+                if l == self.first:
+                    r_lo, r_hi = box
+                else:
+                    r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, self.etas[l - 1],
+                                      self.C, self.kinds[l - 1])
+                r_lo, r_hi = widen(r_lo, r_hi, self.rho(l, y_lo, y_hi))
+            self.boxes[l] = (-finite_or_inf(-r_lo), finite_or_inf(r_hi))
+            a, b = self.back_substitute(l)
+            if l == out and self.first < l:
+                a, b = self.masked_output(y_lo, y_hi, a, b)
+            if l < out:
+                phi, s_lo, s_hi = net.phis[l - 1], iv.pre_low[l], iv.pre_high[l]
+                self.relax[l] = (_relax_flat if flat else _relax)(phi, s_lo, s_hi, a, b)
+                y_lo, y_hi = _faulty_values(phi, s_lo, s_hi, a, b)
+        v = np.maximum(-a, b)
+        return np.where(np.isnan(v).any(axis=-1), np.inf, v.max(axis=-1))
+
+
+def given_set_signed_bounds(net: Network, signals: Sequence[Array],
+                            eta: Sequence[float] | float = 0.0, capacity: float = 1.0,
+                            intervals: Intervals | None = None, given: Array | None = None
+                            ) -> Array:
+    """`given_set_signed_bound` for a block of B trials, bit-identical trial by trial.
+
+    signals[l-1]: int array (B, N_l, N_{l-1}) of CORRECT, MISSING, CORRUPTED, what each
+    receiver of layer l used from each sender in each trial. given: the trials'
+    weight-aware given-set bounds (`given_set_bounds` with the same arguments), (B,), if
+    already computed. Returns (B,) floats (max-norm over the outputs).
+    """
+    iv = intervals or interval_bounds(net)
+    etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else [float(e) for e in eta]
+    kinds = [np.asarray(k) for k in signals]
+    n_trials = kinds[0].shape[0]
+    if given is None:
+        given = given_set_bounds(net, kinds, etas, capacity, intervals=iv)
+    out = net.depth + 1
+    # A trial with no failure term at any layer: every deviation bound is 0 (the same
+    # float as the per-trial function's, signed zero included).
+    zero = np.zeros(net.sizes[-1])
+    v0 = np.maximum(-zero, zero)
+    raw = np.full(n_trials, float(np.inf if np.any(np.isnan(v0)) else v0.max()))
+
+    # Below its first failure term a trial's values are the fault-free ones (shared by
+    # all trials); find each trial's first such layer, keeping that layer's box.
+    y_lo, y_hi = iv.low[0], iv.high[0]
+    pending = np.arange(n_trials)
+    for l in range(1, out + 1):
+        if not len(pending):
+            break
+        whole = len(pending) == n_trials
+        kind = kinds[l - 1] if whole else kinds[l - 1][pending]
+        with np.errstate(invalid="ignore", over="ignore"):
+            r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, etas[l - 1], capacity, kind)
+        starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1)
+        if starts.any():
+            rows = pending[starts]
+            every = whole and bool(starts.all())
+            group = [k if every else k[rows] for k in kinds]
+            box = (r_lo, r_hi) if every else (r_lo[starts], r_hi[starts])
+            best = None
+            for flat in (False, True):
+                value = _Block(net, iv, etas, capacity, group, l).bound(y_lo, y_hi, box, flat)
+                best = value if best is None else np.where(value < best, value, best)
+            raw[rows] = best
+            pending = pending[~starts]
+        if l < out:
+            phi, zero_l = net.phis[l - 1], np.zeros(net.sizes[l])
+            y_lo, y_hi = _faulty_values(phi, iv.pre_low[l], iv.pre_high[l], zero_l, zero_l)
+    given = np.asarray(given, dtype=float)
+    return np.where(given < raw, given, raw)
