@@ -36,6 +36,8 @@ from neurosim.data.network import Network
 from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
 
 Array = np.ndarray
+# The sparse way to write the failure terms when at most 1/SPARSE of the signals failed.
+SPARSE = 4
 
 
 def _mv(m: Array, v: Array) -> Array:
@@ -53,10 +55,29 @@ def _box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float, kind: Array
     """
     y_lo, y_hi = y_lo[..., None, :], y_hi[..., None, :]
     mag = eta * np.maximum(np.abs(y_lo), np.abs(y_hi))
-    p, q = -W * y_lo, -W * y_hi
-    miss_lo, miss_hi = np.minimum(p, q), np.maximum(p, q)
     missing, corrupted = kind == MISSING, kind == CORRUPTED
     failed = missing | corrupted
+    at = np.flatnonzero(failed)
+    if len(at) <= failed.size // SPARSE:
+        # Few failed signals (a quorum's, a crash's): each term is written where it is,
+        # the precision term everywhere else (x - 0.0 is x, bit for bit; x + 0.0 turns
+        # -0.0 into 0.0, as the reference's sum with a zero array does).
+        lo = np.empty(kind.shape)
+        hi = np.empty(kind.shape)
+        lo[...] = -mag
+        hi[...] = mag + 0.0
+        n_l, n = W.shape
+        w = W.reshape(-1)[at % (n_l * n)]
+        sender = at % n
+        if y_lo.ndim == 3:  # (B, 1, N_{l-1}): each trial its own values
+            sender += (at // (n_l * n)) * n
+        p, q = -w * y_lo.reshape(-1)[sender], -w * y_hi.reshape(-1)[sender]
+        extra = np.where(corrupted.reshape(-1)[at], (np.abs(w) + eta) * C, 0.0)
+        lo.reshape(-1)[at] = np.minimum(p, q) - extra
+        hi.reshape(-1)[at] = np.maximum(p, q) + extra
+        return lo.sum(axis=-1), hi.sum(axis=-1)
+    p, q = -W * y_lo, -W * y_hi
+    miss_lo, miss_hi = np.minimum(p, q), np.maximum(p, q)
     if corrupted.any():
         extra = (np.abs(W) + eta) * C
         lo = np.where(failed, miss_lo, -mag) - np.where(corrupted, extra, 0.0)
@@ -69,18 +90,18 @@ def _box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float, kind: Array
     return lo.sum(axis=-1), hi.sum(axis=-1)
 
 
-def _capacity_used(kind: Array, C: float) -> Array:
-    """(B,): C for a trial where a receiver of the layer used a corrupted value, else 0."""
-    return np.where((kind == CORRUPTED).any(axis=(1, 2)), C, 0.0)
+def _per_trial_any(mask: Array) -> Array:
+    """(B, ...) bool -> (B,): any along everything but the trial axis."""
+    return mask.reshape(len(mask), -1).any(axis=1)
 
 
 class _Block:
     """One group of trials sharing the first layer with a failure term (`first`)."""
 
     def __init__(self, net: Network, iv: Intervals, etas: list[float], C: float,
-                 kinds: list[Array], first: int) -> None:
+                 kinds: list[Array], caps: list[Array], first: int) -> None:
         self.net, self.iv, self.etas, self.C = net, iv, etas, C
-        self.kinds, self.first = kinds, first
+        self.kinds, self.caps, self.first = kinds, caps, first
         self.boxes: dict[int, tuple[Array, Array]] = {}
         self.relax: dict[int, _Relaxation] = {}
 
@@ -89,7 +110,7 @@ class _Block:
         net = self.net
         W, b = net.weights[l - 1], net.biases[l - 1]
         A, n = np.abs(W), W.shape[1]
-        cap = _capacity_used(self.kinds[l - 1], self.C)[:, None]
+        cap = self.caps[l - 1][:, None]
         u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), cap)
         faulty = summation_error(_mv(A, u) + self.etas[l - 1] * u.sum(axis=-1)[:, None], b, n)
         return faulty + faulty + summation_error(A @ self.iv.sup_abs(l - 1), b, n)
@@ -154,7 +175,7 @@ class _Block:
             const = finite_or_inf(const + np.concatenate([rho, rho], axis=-1))
             bound = self.substitute(out, np.concatenate([g, -g], axis=1), const)
         n = net.sizes[-1]
-        some = (kind != CORRECT).any(axis=(1, 2))[:, None]
+        some = _per_trial_any(kind != CORRECT)[:, None]
         return (np.where(some, np.maximum(a, -bound[:, n:]), a),
                 np.where(some, np.minimum(b, bound[:, :n]), b))
 
@@ -204,6 +225,8 @@ def given_set_signed_bounds(net: Network, signals: Sequence[Array],
     if given is None:
         given = given_set_bounds(net, kinds, etas, capacity, intervals=iv)
     out = net.depth + 1
+    # capacity_used per layer and trial: C where a receiver used a corrupted value.
+    caps = [np.where(_per_trial_any(k == CORRUPTED), capacity, 0.0) for k in kinds]
     # A trial with no failure term at any layer: every deviation bound is 0 (the same
     # float as the per-trial function's, signed zero included).
     zero = np.zeros(net.sizes[-1])
@@ -226,10 +249,12 @@ def given_set_signed_bounds(net: Network, signals: Sequence[Array],
             rows = pending[starts]
             every = whole and bool(starts.all())
             group = [k if every else k[rows] for k in kinds]
+            group_caps = [c if every else c[rows] for c in caps]
             box = (r_lo, r_hi) if every else (r_lo[starts], r_hi[starts])
             best = None
             for flat in (False, True):
-                value = _Block(net, iv, etas, capacity, group, l).bound(y_lo, y_hi, box, flat)
+                block = _Block(net, iv, etas, capacity, group, group_caps, l)
+                value = block.bound(y_lo, y_hi, box, flat)
                 best = value if best is None else np.where(value < best, value, best)
             raw[rows] = best
             pending = pending[~starts]
