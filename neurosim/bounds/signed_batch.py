@@ -25,6 +25,7 @@ it on random networks). What keeps it so:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 
@@ -55,10 +56,8 @@ def _box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float, kind: Array
     """
     y_lo, y_hi = y_lo[..., None, :], y_hi[..., None, :]
     mag = eta * np.maximum(np.abs(y_lo), np.abs(y_hi))
-    missing, corrupted = kind == MISSING, kind == CORRUPTED
-    failed = missing | corrupted
-    at = np.flatnonzero(failed)
-    if len(at) <= failed.size // SPARSE:
+    at = np.flatnonzero(kind != CORRECT)  # missing or corrupted
+    if len(at) <= kind.size // SPARSE:
         # Few failed signals (a quorum's, a crash's): each term is written where it is,
         # the precision term everywhere else (x - 0.0 is x, bit for bit; x + 0.0 turns
         # -0.0 into 0.0, as the reference's sum with a zero array does).
@@ -72,12 +71,14 @@ def _box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float, kind: Array
         if y_lo.ndim == 3:  # (B, 1, N_{l-1}): each trial its own values
             sender += (at // (n_l * n)) * n
         p, q = -w * y_lo.reshape(-1)[sender], -w * y_hi.reshape(-1)[sender]
-        extra = np.where(corrupted.reshape(-1)[at], (np.abs(w) + eta) * C, 0.0)
+        extra = np.where(kind.reshape(-1)[at] == CORRUPTED, (np.abs(w) + eta) * C, 0.0)
         lo.reshape(-1)[at] = np.minimum(p, q) - extra
         hi.reshape(-1)[at] = np.maximum(p, q) + extra
         return lo.sum(axis=-1), hi.sum(axis=-1)
     p, q = -W * y_lo, -W * y_hi
     miss_lo, miss_hi = np.minimum(p, q), np.maximum(p, q)
+    missing, corrupted = kind == MISSING, kind == CORRUPTED
+    failed = missing | corrupted
     if corrupted.any():
         extra = (np.abs(W) + eta) * C
         lo = np.where(failed, miss_lo, -mag) - np.where(corrupted, extra, 0.0)
@@ -104,6 +105,11 @@ class _Block:
         self.kinds, self.caps, self.first = kinds, caps, first
         self.boxes: dict[int, tuple[Array, Array]] = {}
         self.relax: dict[int, _Relaxation] = {}
+        self.flat = False  # set by `bound`
+
+    @cached_property
+    def weights_finite(self) -> list[bool]:
+        return [bool(np.isfinite(W).all()) for W in self.net.weights]
 
     def rho(self, l: int, p_lo: Array, p_hi: Array) -> Array:
         """`_rho` per trial, (B, N_l)."""
@@ -127,6 +133,8 @@ class _Block:
                 gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
                 const += _mv(gp, rx.up_off) + _mv(gn, rx.lo_off)
                 size += _mv(mag_g, rx.up_off + rx.dev_abs)
+                if self.flat and self._adds_zeros(k, g, const):
+                    break
                 # The reference's expressions, with one scratch array (in place: the same
                 # bits, fewer large allocations).
                 lam = gp * rx.up_slope[:, None, :]
@@ -144,12 +152,35 @@ class _Block:
             err = gamma(sum(net.sizes) + 16) * size
             return finite_or_inf(up(const + up(err)))
 
+    def _adds_zeros(self, k: int, g: Array, const: Array) -> bool:
+        """Whether, with flat lines, the rest of `substitute` from layer k down leaves const
+        and size as they are, bit for bit.
+
+        Flat lines have slopes exactly 0: lam = gp * 0 + gn * 0 is +-0 where g is finite, so
+        every term still to come is a sum of +-0 (where the boxes, offsets, bounds and
+        weights it meets are finite), and size, >= 0, is unchanged by +0. x + (+-0) is x
+        for every x but -0.0 (which +0 turns into +0), so no entry of const may be -0.0.
+        Any of these failing: the substitution runs on, as the per-trial function's does.
+        """
+        parts = [g, *self.boxes[k]]
+        for j in range(self.first, k):
+            rx = self.relax[j]
+            parts += [rx.up_off, rx.lo_off, rx.dev_abs, *self.boxes[j]]
+        for j in range(self.first, k + 1):
+            parts.append(self.relax[j].pre_abs)
+        if not all(np.isfinite(x).all() for x in parts):
+            return False
+        if not all(self.weights_finite[j - 1] for j in range(self.first + 1, k + 1)):
+            return False
+        return not ((const == 0.0) & np.signbit(const)).any()
+
     def back_substitute(self, t: int) -> tuple[Array, Array]:
         """`_back_substitute` per trial: (low, high), (B, N_t)."""
         n = self.net.sizes[t]
         W = self.net.weights[t - 1]
         r_lo, r_hi = self.boxes[t]
-        g = np.vstack([W, -W]) if t > self.first else np.zeros((2 * n, W.shape[1]))
+        # At the first layer nothing is substituted: g is not used (no columns needed).
+        g = np.vstack([W, -W]) if t > self.first else np.zeros((2 * n, 0))
         const = self.substitute(t, g, np.concatenate([r_hi, -r_lo], axis=-1))
         return -const[:, n:], const[:, :n]
 
@@ -192,6 +223,7 @@ class _Block:
         """
         net, iv = self.net, self.iv
         out = net.depth + 1
+        self.flat = flat
         for l in range(self.first, out + 1):
             with np.errstate(invalid="ignore", over="ignore"):
                 if l == self.first:
