@@ -40,7 +40,7 @@ from neurosim.bounds.intervals import Intervals, interval_bounds
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
 from neurosim.bounds.signed import signed_bound
-from neurosim.bounds.signed_batch import given_set_signed_bounds
+from neurosim.bounds.signed_batch import SignedBlockBound
 from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
 from neurosim.data import strict_json
 from neurosim.data.counts import Failures
@@ -257,18 +257,18 @@ def realised_counts(kinds: list[np.ndarray], fire_time: list[np.ndarray],
 class SignedGivenSet:
     """The signed given-set bound of each trial of a block, from its signal kinds.
 
-    A block's trials are evaluated at once (`given_set_signed_bounds`, bit-identical to the
-    per-trial function). The bound depends on the signal kinds alone (the network, eta
-    and C being the run's), so trials that used the same signals (a crash pattern that
-    recurs, a run where nothing fails) share one evaluation, within a block and across
-    blocks: a memo of at most MEMO_BYTES of keys.
+    A block's trials are evaluated at once (`SignedBlockBound`, bit-identical to the
+    per-trial `given_set_signed_bound`). The bound depends on the signal kinds alone (the
+    network, eta and C being the run's), so trials that used the same signals (a crash
+    pattern that recurs, a run where nothing fails) share one evaluation, within a block
+    and across blocks: a memo of at most MEMO_BYTES of keys.
     """
 
     MEMO_BYTES = 64 * 2**20
 
     def __init__(self, setup: Setup, iv: Intervals) -> None:
-        self.net, self.iv = setup.net, iv
-        self.eta, self.capacity = setup.failures.eta, setup.failures.capacity
+        self.bound = SignedBlockBound(setup.net, setup.failures.eta, setup.failures.capacity,
+                                      iv)
         self.memo: dict[bytes, float] = {}
         self.room = self.MEMO_BYTES
 
@@ -288,10 +288,8 @@ class SignedGivenSet:
         if todo:
             rows = np.array([b[0] for b in todo.values()])
             whole = len(rows) == n
-            new = given_set_signed_bounds(
-                self.net, kinds if whole else [k[rows] for k in kinds], self.eta,
-                self.capacity, intervals=self.iv,
-                given=None if given is None else (given if whole else given[rows]))
+            new = self.bound(kinds if whole else [k[rows] for k in kinds],
+                             None if given is None else (given if whole else given[rows]))
             for (key, where), value in zip(todo.items(), new.tolist(), strict=True):
                 values[where] = value
                 if len(key) <= self.room:

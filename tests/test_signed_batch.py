@@ -20,7 +20,7 @@ from strategies import PROFILE, networks
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.signed import given_set_signed_bound
-from neurosim.bounds.signed_batch import given_set_signed_bounds
+from neurosim.bounds.signed_batch import SignedBlockBound, given_set_signed_bounds
 from neurosim.bounds.weight_aware import CORRECT, CORRUPTED, MISSING, given_set_bounds
 from neurosim.data.network import make_network
 
@@ -77,10 +77,13 @@ def test_block_equals_trial_by_trial(case, data):
     trials = [trial_kinds(net, rng, m, nf) for m, nf in zip(mixes, never, strict=True)]
     block = [np.stack(layer) for layer in zip(*trials, strict=True)]
     got = assert_bits_equal(net, block, eta, C)
-    # A trial's value does not depend on the others in its block.
+    # A trial's value does not depend on the others in its block, nor on the blocks that
+    # one SignedBlockBound (as a run keeps) evaluated before.
+    bound = SignedBlockBound(net, eta, C)
     for b in range(n):
-        alone = given_set_signed_bounds(net, [k[b:b + 1] for k in block], eta, C)
+        alone = bound([k[b:b + 1] for k in block])
         assert alone.tobytes() == got[b:b + 1].tobytes()
+    assert bound([k[::-1] for k in block]).tobytes() == got[::-1].tobytes()
 
 
 def test_block_equals_trial_by_trial_on_a_wider_network():

@@ -99,27 +99,41 @@ def _per_trial_any(mask: Array) -> Array:
 class _Block:
     """One group of trials sharing the first layer with a failure term (`first`)."""
 
-    def __init__(self, net: Network, iv: Intervals, etas: list[float], C: float,
-                 kinds: list[Array], caps: list[Array], first: int) -> None:
-        self.net, self.iv, self.etas, self.C = net, iv, etas, C
+    def __init__(self, shared: SignedBlockBound, kinds: list[Array], caps: list[Array],
+                 first: int) -> None:
+        self.shared = shared
+        self.net, self.iv, self.etas, self.C = shared.net, shared.iv, shared.etas, shared.C
         self.kinds, self.caps, self.first = kinds, caps, first
         self.boxes: dict[int, tuple[Array, Array]] = {}
         self.relax: dict[int, _Relaxation] = {}
         self.flat = False  # set by `bound`
 
-    @cached_property
-    def weights_finite(self) -> list[bool]:
-        return [bool(np.isfinite(W).all()) for W in self.net.weights]
-
     def rho(self, l: int, p_lo: Array, p_hi: Array) -> Array:
         """`_rho` per trial, (B, N_l)."""
         net = self.net
-        W, b = net.weights[l - 1], net.biases[l - 1]
-        A, n = np.abs(W), W.shape[1]
-        cap = self.caps[l - 1][:, None]
-        u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), cap)
-        faulty = summation_error(_mv(A, u) + self.etas[l - 1] * u.sum(axis=-1)[:, None], b, n)
-        return faulty + faulty + summation_error(A @ self.iv.sup_abs(l - 1), b, n)
+        b = net.biases[l - 1]
+        A, n = self.shared.abs_weights(l), net.sizes[l - 1]
+        eta, caps = self.etas[l - 1], self.caps[l - 1]
+        if p_lo.ndim == 1:
+            # Shared values (layer `first`): a trial's u depends on it only through its
+            # capacity (0 or C), so one product per value, the per-trial function's own.
+            u0 = np.maximum(np.abs(p_lo), np.abs(p_hi))
+            faulty = np.empty((len(caps), net.sizes[l]))
+            for c in np.unique(caps).tolist():
+                u = np.maximum(u0, c)
+                faulty[caps == c] = summation_error(A @ u + eta * u.sum(), b, n)
+        else:
+            u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), caps[:, None])
+            faulty = summation_error(_mv(A, u) + eta * u.sum(axis=-1)[:, None], b, n)
+        return faulty + faulty + self.shared.fault_free_rounding(l)
+
+    def start(self, y_lo: Array, y_hi: Array, box: tuple[Array, Array]
+              ) -> tuple[Array, Array]:
+        """Layer `first`'s failure term widened by the rounding (the same for both kinds
+        of lines)."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            r_lo, r_hi = widen(*box, self.rho(self.first, y_lo, y_hi))
+        return -finite_or_inf(-r_lo), finite_or_inf(r_hi)
 
     def substitute(self, l: int, g: Array, const: Array) -> Array:
         """`_substitute` per trial: g (rows, N_{l-1}) or (B, rows, N_{l-1}), const (B, rows)."""
@@ -170,7 +184,7 @@ class _Block:
             parts.append(self.relax[j].pre_abs)
         if not all(np.isfinite(x).all() for x in parts):
             return False
-        if not all(self.weights_finite[j - 1] for j in range(self.first + 1, k + 1)):
+        if not all(self.shared.weights_finite[j - 1] for j in range(self.first + 1, k + 1)):
             return False
         return not ((const == 0.0) & np.signbit(const)).any()
 
@@ -219,20 +233,20 @@ class _Block:
         """The output error bound of each trial (`signed_layers(...).bound`), (B,).
 
         y_lo, y_hi: the values layer `first` receives (shared: nothing deviates below it);
-        box: layer `first`'s failure term, (B, N_first) each.
+        box: layer `first`'s failure term as `start` gives it, (B, N_first) each.
         """
         net, iv = self.net, self.iv
         out = net.depth + 1
         self.flat = flat
         for l in range(self.first, out + 1):
-            with np.errstate(invalid="ignore", over="ignore"):
-                if l == self.first:
-                    r_lo, r_hi = box
-                else:
+            if l == self.first:
+                self.boxes[l] = box
+            else:
+                with np.errstate(invalid="ignore", over="ignore"):
                     r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, self.etas[l - 1],
                                       self.C, self.kinds[l - 1])
-                r_lo, r_hi = widen(r_lo, r_hi, self.rho(l, y_lo, y_hi))
-            self.boxes[l] = (-finite_or_inf(-r_lo), finite_or_inf(r_hi))
+                    r_lo, r_hi = widen(r_lo, r_hi, self.rho(l, y_lo, y_hi))
+                self.boxes[l] = (-finite_or_inf(-r_lo), finite_or_inf(r_hi))
             a, b = self.back_substitute(l)
             if l == out and self.first < l:
                 a, b = self.masked_output(y_lo, y_hi, a, b)
@@ -244,6 +258,101 @@ class _Block:
         return np.where(np.isnan(v).any(axis=-1), np.inf, v.max(axis=-1))
 
 
+class SignedBlockBound:
+    """The signed given-set bound of blocks of trials on one network (what a run needs once:
+    |W|, the fault-free run's rounding, the values below any failure).
+
+    signals[l-1]: int array (B, N_l, N_{l-1}) of CORRECT, MISSING, CORRUPTED (nothing
+    else), what each receiver of layer l used from each sender in each trial.
+    """
+
+    def __init__(self, net: Network, eta: Sequence[float] | float = 0.0,
+                 capacity: float = 1.0, intervals: Intervals | None = None) -> None:
+        self.net, self.C = net, capacity
+        self.iv = intervals or interval_bounds(net)
+        self.etas = ([float(eta)] * len(net.weights) if np.isscalar(eta)
+                     else [float(e) for e in eta])
+        self._abs: dict[int, Array] = {}
+        self._rounding: dict[int, Array] = {}
+
+    def abs_weights(self, l: int) -> Array:
+        if l not in self._abs:
+            self._abs[l] = np.abs(self.net.weights[l - 1])
+        return self._abs[l]
+
+    def fault_free_rounding(self, l: int) -> Array:
+        """The rounding of the fault-free run's sums into layer l (`_rho`'s last term)."""
+        if l not in self._rounding:
+            n = self.net.sizes[l - 1]
+            self._rounding[l] = summation_error(
+                self.abs_weights(l) @ self.iv.sup_abs(l - 1), self.net.biases[l - 1], n)
+        return self._rounding[l]
+
+    @cached_property
+    def weights_finite(self) -> list[bool]:
+        return [bool(np.isfinite(W).all()) for W in self.net.weights]
+
+    @cached_property
+    def fault_free_values(self) -> list[tuple[Array, Array]]:
+        """[l]: what layer l + 1 receives where nothing deviated below it, l = 0..L."""
+        net, iv = self.net, self.iv
+        values = [(iv.low[0], iv.high[0])]
+        for l in range(1, net.depth + 1):
+            zero = np.zeros(net.sizes[l])
+            values.append(_faulty_values(net.phis[l - 1], iv.pre_low[l], iv.pre_high[l],
+                                         zero, zero))
+        return values
+
+    def __call__(self, signals: Sequence[Array], given: Array | None = None) -> Array:
+        """(B,) bounds (max-norm over the outputs). given: the trials' weight-aware
+        given-set bounds (`given_set_bounds` with the same arguments), (B,), if already
+        computed."""
+        net, C = self.net, self.C
+        kinds = [np.asarray(k) for k in signals]
+        n_trials = kinds[0].shape[0]
+        if given is None:
+            given = given_set_bounds(net, kinds, self.etas, C, intervals=self.iv)
+        out = net.depth + 1
+        # capacity_used per layer and trial: C where a receiver used a corrupted value.
+        caps = [np.where(_per_trial_any(k == CORRUPTED), C, 0.0) for k in kinds]
+        # A trial with no failure term at any layer: every deviation bound is 0 (the same
+        # float as the per-trial function's, signed zero included).
+        zero = np.zeros(net.sizes[-1])
+        v0 = np.maximum(-zero, zero)
+        raw = np.full(n_trials, float(np.inf if np.any(np.isnan(v0)) else v0.max()))
+
+        # Below its first failure term a trial's values are the fault-free ones (shared by
+        # all trials); find each trial's first such layer, keeping that layer's box.
+        pending = np.arange(n_trials)
+        for l in range(1, out + 1):
+            if not len(pending):
+                break
+            y_lo, y_hi = self.fault_free_values[l - 1]
+            whole = len(pending) == n_trials
+            kind = kinds[l - 1] if whole else kinds[l - 1][pending]
+            with np.errstate(invalid="ignore", over="ignore"):
+                r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, self.etas[l - 1], C, kind)
+            starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1)
+            if not starts.any():
+                continue
+            rows = pending[starts]
+            every = whole and bool(starts.all())
+            group = [k if every else k[rows] for k in kinds]
+            group_caps = [c if every else c[rows] for c in caps]
+            box = (r_lo, r_hi) if every else (r_lo[starts], r_hi[starts])
+            best = None
+            for flat in (False, True):
+                block = _Block(self, group, group_caps, l)
+                if best is None:
+                    box = block.start(y_lo, y_hi, box)
+                value = block.bound(y_lo, y_hi, box, flat)
+                best = value if best is None else np.where(value < best, value, best)
+            raw[rows] = best
+            pending = pending[~starts]
+        given = np.asarray(given, dtype=float)
+        return np.where(given < raw, given, raw)
+
+
 def given_set_signed_bounds(net: Network, signals: Sequence[Array],
                             eta: Sequence[float] | float = 0.0, capacity: float = 1.0,
                             intervals: Intervals | None = None, given: Array | None = None
@@ -253,50 +362,7 @@ def given_set_signed_bounds(net: Network, signals: Sequence[Array],
     signals[l-1]: int array (B, N_l, N_{l-1}) of CORRECT, MISSING, CORRUPTED, what each
     receiver of layer l used from each sender in each trial. given: the trials'
     weight-aware given-set bounds (`given_set_bounds` with the same arguments), (B,), if
-    already computed. Returns (B,) floats (max-norm over the outputs).
+    already computed. Returns (B,) floats (max-norm over the outputs). A run calls a
+    `SignedBlockBound` once per block instead (it keeps what the blocks share).
     """
-    iv = intervals or interval_bounds(net)
-    etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else [float(e) for e in eta]
-    kinds = [np.asarray(k) for k in signals]
-    n_trials = kinds[0].shape[0]
-    if given is None:
-        given = given_set_bounds(net, kinds, etas, capacity, intervals=iv)
-    out = net.depth + 1
-    # capacity_used per layer and trial: C where a receiver used a corrupted value.
-    caps = [np.where(_per_trial_any(k == CORRUPTED), capacity, 0.0) for k in kinds]
-    # A trial with no failure term at any layer: every deviation bound is 0 (the same
-    # float as the per-trial function's, signed zero included).
-    zero = np.zeros(net.sizes[-1])
-    v0 = np.maximum(-zero, zero)
-    raw = np.full(n_trials, float(np.inf if np.any(np.isnan(v0)) else v0.max()))
-
-    # Below its first failure term a trial's values are the fault-free ones (shared by
-    # all trials); find each trial's first such layer, keeping that layer's box.
-    y_lo, y_hi = iv.low[0], iv.high[0]
-    pending = np.arange(n_trials)
-    for l in range(1, out + 1):
-        if not len(pending):
-            break
-        whole = len(pending) == n_trials
-        kind = kinds[l - 1] if whole else kinds[l - 1][pending]
-        with np.errstate(invalid="ignore", over="ignore"):
-            r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, etas[l - 1], capacity, kind)
-        starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1)
-        if starts.any():
-            rows = pending[starts]
-            every = whole and bool(starts.all())
-            group = [k if every else k[rows] for k in kinds]
-            group_caps = [c if every else c[rows] for c in caps]
-            box = (r_lo, r_hi) if every else (r_lo[starts], r_hi[starts])
-            best = None
-            for flat in (False, True):
-                block = _Block(net, iv, etas, capacity, group, group_caps, l)
-                value = block.bound(y_lo, y_hi, box, flat)
-                best = value if best is None else np.where(value < best, value, best)
-            raw[rows] = best
-            pending = pending[~starts]
-        if l < out:
-            phi, zero_l = net.phis[l - 1], np.zeros(net.sizes[l])
-            y_lo, y_hi = _faulty_values(phi, iv.pre_low[l], iv.pre_high[l], zero_l, zero_l)
-    given = np.asarray(given, dtype=float)
-    return np.where(given < raw, given, raw)
+    return SignedBlockBound(net, eta, capacity, intervals)(signals, given)
