@@ -243,6 +243,15 @@ def _prediction(output: np.ndarray) -> int | str:
     return int(np.argmax(output))
 
 
+def _predictions(outputs: np.ndarray) -> list[int | str]:
+    """`_prediction` of each row of outputs (B, N_out), at once."""
+    if outputs.shape[1] == 0:
+        return [""] * len(outputs)
+    finite = np.isfinite(outputs).all(axis=1)
+    pred = outputs[:, 0] > 0 if outputs.shape[1] == 1 else np.argmax(outputs, axis=1)
+    return [int(p) if ok else "" for p, ok in zip(pred.tolist(), finite.tolist())]
+
+
 def realised_counts(kinds: list[np.ndarray], fire_time: list[np.ndarray],
                     failures: Failures) -> Failures:
     """The most missing / corrupted signals any receiver that fired used, per layer."""
@@ -408,7 +417,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
                     for b, (m, z) in enumerate(zip(missing.tolist(), corrupted.tolist())):
                         apps.observe(bp.trial_plan(b), Failures(tuple(m), tuple(z), eta, C),
                                      float(error[b]), bool(blocked[b]))
-                predictions = [_prediction(o) for o in outcome.output]
+                predictions = _predictions(outcome.output)
                 ff_pred = [fault_free_pred[i] for i in bp.input_index]
                 block_labels = [""] * len(bp) if labels is None else \
                     [labels[i] for i in bp.input_index]

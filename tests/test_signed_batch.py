@@ -123,3 +123,4 @@ def test_a_failure_term_zero_at_one_end_starts_the_substitution(w):
     block[1][0, 0, 0] = MISSING  # trial 0: the relu neuron's signal to the negative weight
     got = assert_bits_equal(net, block, 0.0, 1.0, iv)
     assert got[0] > 0.0 and got[1] == 0.0
+
