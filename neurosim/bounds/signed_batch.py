@@ -303,6 +303,14 @@ class SignedBlockBound:
                                          zero, zero))
         return values
 
+    def no_precision_term(self, l: int) -> bool:
+        """Whether a correct signal into layer l adds exactly 0 to the failure term where
+        nothing deviated below (eta times the values' bound is 0 for every sender)."""
+        y_lo, y_hi = self.fault_free_values[l - 1]
+        with np.errstate(invalid="ignore", over="ignore"):
+            mag = self.etas[l - 1] * np.maximum(np.abs(y_lo), np.abs(y_hi))
+        return bool(np.all(mag == 0.0))
+
     def __call__(self, signals: Sequence[Array], given: Array | None = None) -> Array:
         """(B,) bounds (max-norm over the outputs). given: the trials' weight-aware
         given-set bounds (`given_set_bounds` with the same arguments), (B,), if already
@@ -328,14 +336,24 @@ class SignedBlockBound:
             if not len(pending):
                 break
             y_lo, y_hi = self.fault_free_values[l - 1]
-            whole = len(pending) == n_trials
-            kind = kinds[l - 1] if whole else kinds[l - 1][pending]
+            eta = self.etas[l - 1]
+            candidates = pending
+            kind = kinds[l - 1] if len(pending) == n_trials else kinds[l - 1][pending]
+            if self.no_precision_term(l):
+                # Every correct signal's term is exactly 0: a trial whose receivers used
+                # every signal of layer l has a box of zeros, and does not start here.
+                failed = _per_trial_any(kind != CORRECT)
+                if not failed.all():
+                    candidates, kind = pending[failed], kind[failed]
+                    if not len(candidates):
+                        continue
+            whole = len(candidates) == n_trials
             with np.errstate(invalid="ignore", over="ignore"):
-                r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, self.etas[l - 1], C, kind)
+                r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, eta, C, kind)
             starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1)
             if not starts.any():
                 continue
-            rows = pending[starts]
+            rows = candidates[starts]
             every = whole and bool(starts.all())
             group = [k if every else k[rows] for k in kinds]
             group_caps = [c if every else c[rows] for c in caps]
@@ -348,7 +366,7 @@ class SignedBlockBound:
                 value = block.bound(y_lo, y_hi, box, flat)
                 best = value if best is None else np.where(value < best, value, best)
             raw[rows] = best
-            pending = pending[~starts]
+            pending = np.setdiff1d(pending, rows, assume_unique=True)
         given = np.asarray(given, dtype=float)
         return np.where(given < raw, given, raw)
 
