@@ -19,7 +19,11 @@ it on random networks). What keeps it so:
   runs with that layer, as the per-trial function does;
 - Python's min (the smaller of the chord and flat relaxations, then of the
   weight-aware given-set bound) keeps its first argument on ties and NaN:
-  `np.where(b < a, b, a)`.
+  `np.where(b < a, b, a)`;
+- work is skipped only where what it would add is provably +-0 and leaves
+  the bits as they are (a flat line's zero slopes, a zero precision term),
+  checked at run time; and done once where the trials or the two kinds of
+  lines share it (|W|, the fault-free rounding, the values below any failure).
 """
 
 from __future__ import annotations
