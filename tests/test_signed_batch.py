@@ -124,3 +124,28 @@ def test_a_failure_term_zero_at_one_end_starts_the_substitution(w):
     got = assert_bits_equal(net, block, 0.0, 1.0, iv)
     assert got[0] > 0.0 and got[1] == 0.0
 
+
+
+def test_overflow_and_empty_blocks():
+    """Weights near the float64 limit: intervals, boxes and lines overflow to inf (and
+    0 * inf to NaN, which the bounds turn into inf); the block gives the same bits. An
+    empty block gives no bounds."""
+    acts = ["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
+    overflowed = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        sizes = [2, 3, 3, 2]
+        scale = [1e150, 1e300, 1.0][seed % 3]
+        ws = [rng.uniform(-scale, scale, (n, m)) * (rng.random((n, m)) < 0.8)
+              for m, n in zip(sizes, sizes[1:])]
+        bs = [rng.uniform(-1.0, 1.0, n) for n in sizes[1:]]
+        net = make_network(ws, bs, list(rng.choice(acts, 2)), np.full(2, -1e100), np.ones(2))
+        block = [rng.choice([CORRECT, MISSING, CORRUPTED], size=(5, n, m),
+                            p=[0.7, 0.2, 0.1]).astype(np.int8)
+                 for m, n in zip(sizes, sizes[1:])]
+        block[0][0] = CORRECT
+        with np.errstate(all="ignore"):
+            got = assert_bits_equal(net, block, [0.0, 0.1][seed % 2], [1.0, 1e300][seed % 2])
+        overflowed += int(np.isinf(got).sum())
+        assert given_set_signed_bounds(net, [k[:0] for k in block]).shape == (0,)
+    assert overflowed > 0  # the case this test is for did arise

@@ -322,6 +322,8 @@ class SignedBlockBound:
         net, C = self.net, self.C
         kinds = [np.asarray(k) for k in signals]
         n_trials = kinds[0].shape[0]
+        if n_trials == 0:
+            return np.empty(0)
         if given is None:
             given = given_set_bounds(net, kinds, self.etas, C, intervals=self.iv)
         out = net.depth + 1
