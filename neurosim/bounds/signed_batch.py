@@ -104,12 +104,15 @@ class _Block:
     """One group of trials sharing the first layer with a failure term (`first`)."""
 
     def __init__(self, shared: SignedBlockBound, kinds: list[Array], caps: list[Array],
-                 first: int) -> None:
+                 first: int, group: dict | None = None) -> None:
         self.shared = shared
         self.net, self.iv, self.etas, self.C = shared.net, shared.iv, shared.etas, shared.C
         self.kinds, self.caps, self.first = kinds, caps, first
         self.boxes: dict[int, tuple[Array, Array]] = {}
         self.relax: dict[int, _Relaxation] = {}
+        self.rhos: dict[int, Array] = {}  # per layer, for this run's faulty values
+        # What the chord and the flat runs of the same trials share (`masked_output`).
+        self.group = {} if group is None else group
         self.flat = False  # set by `bound`
 
     def rho(self, l: int, p_lo: Array, p_hi: Array) -> Array:
@@ -127,8 +130,14 @@ class _Block:
                 u = np.maximum(u0, c)
                 faulty[caps == c] = summation_error(A @ u + eta * u.sum(), b, n)
         else:
+            # Per trial: the same for the box and the masked output of a layer (one run
+            # has one set of faulty values per layer).
+            if l in self.rhos:
+                return self.rhos[l]
             u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), caps[:, None])
             faulty = summation_error(_mv(A, u) + eta * u.sum(axis=-1)[:, None], b, n)
+            self.rhos[l] = faulty + faulty + self.shared.fault_free_rounding(l)
+            return self.rhos[l]
         return faulty + faulty + self.shared.fault_free_rounding(l)
 
     def start(self, y_lo: Array, y_hi: Array, box: tuple[Array, Array]
@@ -139,16 +148,21 @@ class _Block:
             r_lo, r_hi = widen(*box, self.rho(self.first, y_lo, y_hi))
         return -finite_or_inf(-r_lo), finite_or_inf(r_hi)
 
-    def substitute(self, l: int, g: Array, const: Array) -> Array:
-        """`_substitute` per trial: g (rows, N_{l-1}) or (B, rows, N_{l-1}), const (B, rows)."""
+    def substitute(self, l: int, g: Array, const: Array,
+                   parts: tuple[Array, Array, Array] | None = None) -> Array:
+        """`_substitute` per trial: g (rows, N_{l-1}) or (B, rows, N_{l-1}), const (B, rows).
+
+        parts: (max(g, 0), min(g, 0), |g|) if already computed.
+        """
         net, first = self.net, self.first
         const = const.copy()
         size = np.abs(const)
-        mag_g = np.abs(g)
+        gp, gn, mag_g = parts or (np.maximum(g, 0.0), np.minimum(g, 0.0), np.abs(g))
         with np.errstate(invalid="ignore", over="ignore"):
             for k in range(l - 1, first - 1, -1):
                 rx = self.relax[k]
-                gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
+                if k < l - 1:
+                    gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
                 const += _mv(gp, rx.up_off) + _mv(gn, rx.lo_off)
                 size += _mv(mag_g, rx.up_off + rx.dev_abs)
                 if self.flat and self._adds_zeros(k, g, const):
@@ -211,25 +225,37 @@ class _Block:
         kind = self.kinds[-1]
         W = net.weights[-1]
         eta = self.etas[-1]
+        group = self.group
         with np.errstate(invalid="ignore", over="ignore"):
-            # The failed senders' terms need only the fault-free values (shared); the
-            # precision of the correct ones, the faulty values (per trial).
-            y_lo, y_hi = iv.low[net.depth], iv.high[net.depth]
-            p, q = -W * y_lo, -W * y_hi
-            miss_lo, miss_hi = np.minimum(p, q), np.maximum(p, q)
+            if "failed" not in group:  # what depends on the kinds alone: once per group
+                # The failed senders' terms need only the fault-free values (shared).
+                y_lo, y_hi = iv.low[net.depth], iv.high[net.depth]
+                p, q = -W * y_lo, -W * y_hi
+                group["miss"] = np.minimum(p, q), np.maximum(p, q)
+                corrupted = kind == CORRUPTED
+                group["failed"] = (kind == MISSING) | corrupted
+                group["extra"] = np.where(corrupted, (np.abs(W) + eta) * self.C, 0.0)
+                g = W * (kind == CORRECT)
+                g = np.concatenate([g, -g], axis=1)
+                group["g"] = g, (np.maximum(g, 0.0), np.minimum(g, 0.0), np.abs(g))
+                group["some"] = _per_trial_any(kind != CORRECT)[:, None]
+            # The correct senders' precision terms need the faulty values (per run); the
+            # same values give the same sums.
             mag = eta * np.maximum(np.abs(p_lo), np.abs(p_hi))[:, None, :]
-            missing, corrupted = kind == MISSING, kind == CORRUPTED
-            failed = missing | corrupted
-            extra = (np.abs(W) + eta) * self.C
-            lo = (np.where(failed, miss_lo, -mag) - np.where(corrupted, extra, 0.0)).sum(-1)
-            hi = (np.where(failed, miss_hi, mag) + np.where(corrupted, extra, 0.0)).sum(-1)
-            g = W * (kind == CORRECT)
+            key = mag.tobytes()
+            if group.get("mag") != key:
+                (miss_lo, miss_hi), failed, extra = group["miss"], group["failed"], group["extra"]
+                lo = (np.where(failed, miss_lo, -mag) - extra).sum(-1)
+                hi = (np.where(failed, miss_hi, mag) + extra).sum(-1)
+                group["mag"], group["sums"] = key, (lo, hi)
+            lo, hi = group["sums"]
             const = np.concatenate([hi, -lo], axis=-1)
             rho = self.rho(out, p_lo, p_hi)
             const = finite_or_inf(const + np.concatenate([rho, rho], axis=-1))
-            bound = self.substitute(out, np.concatenate([g, -g], axis=1), const)
+            g, parts = group["g"]
+            bound = self.substitute(out, g, const, parts)
         n = net.sizes[-1]
-        some = _per_trial_any(kind != CORRECT)[:, None]
+        some = group["some"]
         return (np.where(some, np.maximum(a, -bound[:, n:]), a),
                 np.where(some, np.minimum(b, bound[:, :n]), b))
 
@@ -364,9 +390,9 @@ class SignedBlockBound:
             group = [k if every else k[rows] for k in kinds]
             group_caps = [c if every else c[rows] for c in caps]
             box = (r_lo, r_hi) if every else (r_lo[starts], r_hi[starts])
-            best = None
+            best, shared_by_both = None, {}
             for flat in (False, True):
-                block = _Block(self, group, group_caps, l)
+                block = _Block(self, group, group_caps, l, shared_by_both)
                 if best is None:
                     box = block.start(y_lo, y_hi, box)
                 value = block.bound(y_lo, y_hi, box, flat)
