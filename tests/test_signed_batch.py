@@ -21,7 +21,13 @@ from strategies import PROFILE, networks
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.signed import given_set_signed_bound
 from neurosim.bounds.signed_batch import SignedBlockBound, given_set_signed_bounds
-from neurosim.bounds.weight_aware import CORRECT, CORRUPTED, MISSING, given_set_bounds
+from neurosim.bounds.weight_aware import (
+    CORRECT,
+    CORRUPTED,
+    MISSING,
+    given_set_bound,
+    given_set_bounds,
+)
 from neurosim.data.network import make_network
 
 # What a trial's signals look like: (P(missing), P(corrupted)) per signal.
@@ -55,8 +61,13 @@ def assert_bits_equal(net, block, eta, C, iv=None):
                     for b in range(len(block[0]))])
     assert got.dtype == np.float64 and got.shape == ref.shape
     assert got.tobytes() == ref.tobytes(), (got, ref)
-    # With the weight-aware given-set bounds passed in, as the runner does.
+    # With the weight-aware given-set bounds passed in, as the runner does (the block's
+    # are the per-trial function's too: trials that used every signal of a layer share a
+    # row where nothing failed below).
     given_ = given_set_bounds(net, block, eta, C, intervals=iv)
+    alone = [given_set_bound(net, [k[b] for k in block], eta, C, intervals=iv)
+             for b in range(len(block[0]))]
+    assert given_.tobytes() == np.array(alone).tobytes()
     assert given_set_signed_bounds(net, block, eta, C, intervals=iv,
                                    given=given_).tobytes() == ref.tobytes()
     return got
