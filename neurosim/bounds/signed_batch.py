@@ -33,7 +33,8 @@ from functools import cached_property
 
 import numpy as np
 
-from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.intervals import Intervals
+from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import finite_or_inf, gamma, summation_error, up, widen
 from neurosim.bounds.signed import _faulty_values, _relax, _relax_flat, _Relaxation
 from neurosim.bounds.weight_aware import given_set_bounds
@@ -299,7 +300,7 @@ class SignedBlockBound:
     def __init__(self, net: Network, eta: Sequence[float] | float = 0.0,
                  capacity: float = 1.0, intervals: Intervals | None = None) -> None:
         self.net, self.C = net, capacity
-        self.iv = intervals or interval_bounds(net)
+        self.iv = intervals or network_intervals(net)
         self.etas = ([float(eta)] * len(net.weights) if np.isscalar(eta)
                      else [float(e) for e in eta])
         self._abs: dict[int, Array] = {}
