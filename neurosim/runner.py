@@ -47,9 +47,9 @@ from neurosim.data import strict_json
 from neurosim.data.counts import Failures
 from neurosim.data.signals import CORRUPTED, MISSING
 from neurosim.engines.block import (
-    BlockBuilder,
     BlockOutcome,
     BlockPlan,
+    plan_block,
     simulate_block,
     stack_outcomes,
     stack_plans,
@@ -341,22 +341,12 @@ def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, tri
     before it, and the interruption, to raise once they are kept.
     """
     if engine in BATCHED:
-        # Each plan goes into the block's arrays as soon as it is drawn; only the first
-        # is kept (for the trace of trial 0).
-        builder = BlockBuilder(len(trials), setup.net.depth + 1)
-        first = None
-        for i in trials:
-            plan = planner.plan(i)
-            builder.add(plan)
-            if first is None:
-                first = plan
-        bp = builder.build()
-        return [first], bp, BATCHED[engine](setup.net, bp, rule), None
+        bp = plan_block(planner, trials)
+        return [bp.trial_plan(0)], bp, BATCHED[engine](setup.net, bp, rule), None
     simulate = ENGINES[engine]
     plans, outs, interrupted = [], [], None
     try:
-        for i in trials:
-            plan = planner.plan(i)
+        for plan in planner.plans(trials):
             outs.append(simulate(setup.net, plan, rule))
             plans.append(plan)
     except KeyboardInterrupt as err:

@@ -21,7 +21,7 @@ import numpy as np
 from neurosim.data.network import Network, preactivation
 from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
 from neurosim.engines.outcome import TrialOutcome, used_values
-from neurosim.engines.plan import FiringRule, TrialPlan
+from neurosim.engines.plan import FiringRule, Planner, TrialPlan
 
 Array = np.ndarray
 
@@ -127,6 +127,28 @@ class BlockBuilder:
         fields = {name: [c.value() for c in columns] for name, columns in self.columns.items()}
         return BlockPlan(trials=self.trials, input_index=self.input_index, x=self.x.value(),
                          crash_time=self.crash_time, **fields)
+
+
+def plan_block(planner: Planner, trials: range) -> BlockPlan:
+    """The BlockPlan of `trials` (in order): `stack_plans` of their `Planner.plan`s.
+
+    Where a trial draws nothing but its delays (`Planner.latencies_only`), every field
+    but the input and the delays is the first trial's, shared, and the delays are
+    drawn straight into the block's arrays (`Planner.latency_block`).
+    """
+    if not planner.latencies_only:
+        builder = BlockBuilder(len(trials), planner.net.depth + 1)
+        for plan in planner.plans(trials):
+            builder.add(plan)
+        return builder.build()
+    first = planner.plan(trials[0])
+    index = np.arange(trials.start, trials.stop, dtype=np.int64)
+    input_index = index % len(planner.inputs)
+    return BlockPlan(trials=index, input_index=input_index, x=planner.inputs[input_index],
+                     crashed=first.crashed, crash_time=first.crash_time,
+                     byzantine=first.byzantine, lost=first.lost, replaced=first.replaced,
+                     value=first.value, weights=first.weights,
+                     latency=planner.latency_block(trials))
 
 
 def stack_plans(plans: Sequence[TrialPlan]) -> BlockPlan:
