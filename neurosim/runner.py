@@ -276,21 +276,29 @@ class SignedGivenSet:
     per-trial `given_set_signed_bound`). The bound depends on the signal kinds alone (the
     network, eta and C being the run's), so trials that used the same signals (a crash
     pattern that recurs, a run where nothing fails) share one evaluation, within a block
-    and across blocks: a memo of at most MEMO_BYTES of keys.
+    and across blocks: a memo of at most MEMO_BYTES of keys. Where the signals seldom
+    recur (fewer than one trial in MEMO_HITS of the first MEMO_TRIALS found its value
+    already computed), the keys cost more than they save, and the memo is dropped:
+    the values are the same either way.
     """
 
     MEMO_BYTES = 64 * 2**20
+    MEMO_TRIALS = 512
+    MEMO_HITS = 4
 
     def __init__(self, setup: Setup, iv: Intervals) -> None:
         self.bound = SignedBlockBound(setup.net, setup.failures.eta, setup.failures.capacity,
                                       iv)
-        self.memo: dict[bytes, float] = {}
+        self.memo: dict[bytes, float] | None = {}
         self.room = self.MEMO_BYTES
+        self.seen = self.saved = 0
 
     def block(self, kinds: list[np.ndarray], given: np.ndarray | None = None) -> np.ndarray:
         """kinds[l-1] (B, N_l, N_{l-1}) -> (B,) bounds; given: the block's weight-aware
         given-set bounds (B,), if already computed."""
         n = len(kinds[0])
+        if self.memo is None:
+            return self.bound(kinds, given)
         keys = [b"".join(k[b].tobytes() for k in kinds) for b in range(n)]
         values = np.empty(n)
         todo: dict[bytes, list[int]] = {}
@@ -310,19 +318,37 @@ class SignedGivenSet:
                 if len(key) <= self.room:
                     self.memo[key] = value
                     self.room -= len(key)
+        self.seen += n
+        self.saved += n - len(todo)
+        if self.seen >= self.MEMO_TRIALS and self.saved * self.MEMO_HITS < self.seen:
+            self.memo = None
         return values
 
 
-def realised_counts_block(kinds: list[np.ndarray],
-                          fire_time: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _row_counts(mask: np.ndarray) -> np.ndarray:
+    """bool (..., n) -> the True entries of each row, as ints (summed as bytes: a sum of
+    bools converts each to a 64-bit int first, several times slower)."""
+    n = mask.shape[-1]
+    dtype = np.int16 if n < 2**15 else np.int64
+    return mask.view(np.int8).sum(axis=-1, dtype=dtype)
+
+
+def realised_counts_block(kinds: list[np.ndarray], fire_time: list[np.ndarray],
+                          replaced: list[np.ndarray] | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """`realised_counts` for a block: kinds[l-1] (B, N_l, N_{l-1}), fire_time[l] (B, N_l)
-    -> (missing, corrupted), int arrays (B, L+1)."""
+    -> (missing, corrupted), int arrays (B, L+1). replaced: the plans' masks of replaced
+    signals, if known (a layer where none is replaced has no corrupted signal)."""
     missing, corrupted = [], []
-    for kind, t in zip(kinds, fire_time[1:], strict=True):
+    for l, (kind, t) in enumerate(zip(kinds, fire_time[1:], strict=True)):
         fired = np.isfinite(t)
-        missing.append(np.where(fired, (kind == MISSING).sum(-1), 0).max(axis=1))
-        corrupted.append(np.where(fired, (kind == CORRUPTED).sum(-1), 0).max(axis=1))
-    return np.stack(missing, axis=1), np.stack(corrupted, axis=1)
+        missing.append(np.where(fired, _row_counts(kind == MISSING), 0).max(axis=1))
+        if replaced is not None and not replaced[l].any():
+            corrupted.append(np.zeros(len(kind), dtype=np.int64))
+        else:
+            corrupted.append(np.where(fired, _row_counts(kind == CORRUPTED), 0).max(axis=1))
+    return (np.stack(missing, axis=1).astype(np.int64),
+            np.stack(corrupted, axis=1).astype(np.int64))
 
 
 def block_size(net) -> int:
@@ -406,7 +432,8 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
                 with np.errstate(invalid="ignore"):
                     error = np.abs(outcome.output - fault_free[bp.input_index]).max(axis=1)
                 error[blocked] = np.nan
-                missing, corrupted = realised_counts_block(kinds, outcome.fire_time)
+                missing, corrupted = realised_counts_block(kinds, outcome.fire_time,
+                                                           bp.replaced)
                 beyond = checks.block(bp.trials, error, given, blocked, missing, corrupted,
                                       given_signed)
                 if apps.random:  # it follows the run trial by trial, in trial order

@@ -150,11 +150,19 @@ def _signal_sums(A: Array, B: Array, et: float, ei: Array, kind: Array | None,
     # Each signal's term, then overwritten where the signal is missing or
     # corrupted (in place: a block of trials makes these arrays large).
     shape = np.broadcast_shapes(A.shape, ei.shape, np.shape(kind))
-    per_signal = np.multiply(A, ei, out=np.empty(shape))
-    per_signal += et * (B + ei)
     # (A + eta) U, U = |what the faulty run sums|: B + e for a correct signal,
     # C for a corrupted one, 0 for a missing one.
-    faulty = np.multiply(A + et, B + ei, out=np.empty(shape))
+    if np.broadcast_shapes(A.shape, ei.shape) != shape:
+        # A block whose senders' deviations are shared: every trial starts from the
+        # same terms (computed once, copied: the same bits).
+        per_signal = np.empty(shape)
+        per_signal[...] = np.multiply(A, ei) + et * (B + ei)
+        faulty = np.empty(shape)
+        faulty[...] = np.multiply(A + et, B + ei)
+    else:
+        per_signal = np.multiply(A, ei, out=np.empty(shape))
+        per_signal += et * (B + ei)
+        faulty = np.multiply(A + et, B + ei, out=np.empty(shape))
     if kind is not None:
         missing, corrupted = kind == MISSING, kind == CORRUPTED
         # Where the signals missed: written at their places (few, under a quorum).
