@@ -343,8 +343,13 @@ class Planner:
         return [out[:, start:stop].reshape(len(trials), *shape)
                 for shape, start, stop in zip(shapes, ends, ends[1:])]
 
-    def plan(self, trial: int, rng: np.random.Generator | None = None) -> TrialPlan:
-        """Trial `trial`'s draws; rng: its Generator (`trial_rng`), if already made."""
+    def plan(self, trial: int, rng: np.random.Generator | None = None,
+             delays: bool = True) -> TrialPlan:
+        """Trial `trial`'s draws; rng: its Generator (`trial_rng`), if already made.
+
+        delays False: without the last step (`latency` is empty), for the fields a block
+        of trials that draw only their delays shares (`latency_block`).
+        """
         scn, net, sizes, L = self.scn, self.net, self.net.sizes, self.net.depth
         f = scn.failures
         if rng is None:
@@ -431,7 +436,7 @@ class Planner:
 
         # 6. Latencies of every message.
         latency = []
-        for l in range(1, L + 2):
+        for l in range(1, L + 2 if delays else 1):
             lat = self.latency.sample(rng, (sizes[l], sizes[l - 1]))
             slow_l = slow[l - 1]
             if slow_l is not None or slow_syn[l - 1] is not None:
