@@ -266,7 +266,7 @@ def count_true(mask: Array) -> Array:
     Eight bools at a time (numpy's bools are bytes 0 or 1: a 64-bit word of them has
     as many bits set as it holds True), several times faster than a sum of bools.
     """
-    flat = mask.reshape(len(mask), -1)
+    flat = mask.reshape(len(mask), int(np.prod(mask.shape[1:])))
     if _POPCOUNT and flat.shape[1] % 8 == 0 and flat.flags.c_contiguous:
         return np.bitwise_count(flat.view(np.uint64)).sum(axis=1, dtype=np.int64)
     return flat.sum(axis=1, dtype=np.int64)
