@@ -403,6 +403,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     tally = Tally(net.depth + 1, labels is not None)
     apps = Applications(setup)
     signed = SignedGivenSet(setup, iv)
+    terms: dict = {}  # what every block's given-set bound shares (`given_set_layers`)
 
     writer = handle = None
     if out_dir is not None:
@@ -426,7 +427,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials)
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
-                given = given_set_bounds(net, kinds, eta, C, intervals=iv)
+                given = given_set_bounds(net, kinds, eta, C, intervals=iv, terms=terms)
                 given_signed = signed.block(kinds, given)
                 blocked = outcome.blocked
                 with np.errstate(invalid="ignore"):
