@@ -210,11 +210,13 @@ class _Block:
     def back_substitute(self, t: int) -> tuple[Array, Array]:
         """`_back_substitute` per trial: (low, high), (B, N_t)."""
         n = self.net.sizes[t]
-        W = self.net.weights[t - 1]
         r_lo, r_hi = self.boxes[t]
-        # At the first layer nothing is substituted: g is not used (no columns needed).
-        g = np.vstack([W, -W]) if t > self.first else np.zeros((2 * n, 0))
-        const = self.substitute(t, g, np.concatenate([r_hi, -r_lo], axis=-1))
+        const = np.concatenate([r_hi, -r_lo], axis=-1)
+        if t > self.first:
+            g, parts = self.shared.stacked_weights(t)
+            const = self.substitute(t, g, const, parts)
+        else:  # at the first layer nothing is substituted: g is not used (no columns)
+            const = self.substitute(t, np.zeros((2 * n, 0)), const)
         return -const[:, n:], const[:, :n]
 
     def masked_output(self, p_lo: Array, p_hi: Array, a: Array, b: Array
@@ -305,6 +307,7 @@ class SignedBlockBound:
                      else [float(e) for e in eta])
         self._abs: dict[int, Array] = {}
         self._rounding: dict[int, Array] = {}
+        self._stacked: dict[int, tuple[Array, tuple[Array, Array, Array]]] = {}
 
     def abs_weights(self, l: int) -> Array:
         if l not in self._abs:
@@ -318,6 +321,15 @@ class SignedBlockBound:
             self._rounding[l] = summation_error(
                 self.abs_weights(l) @ self.iv.sup_abs(l - 1), self.net.biases[l - 1], n)
         return self._rounding[l]
+
+    def stacked_weights(self, l: int) -> tuple[Array, tuple[Array, Array, Array]]:
+        """[W; -W] of layer l (what the back-substitution from layer l starts from) and
+        its (max(g, 0), min(g, 0), |g|), the same for every block."""
+        if l not in self._stacked:
+            W = self.net.weights[l - 1]
+            g = np.vstack([W, -W])
+            self._stacked[l] = g, (np.maximum(g, 0.0), np.minimum(g, 0.0), np.abs(g))
+        return self._stacked[l]
 
     @cached_property
     def weights_finite(self) -> list[bool]:
