@@ -28,6 +28,18 @@ def test_trial_streams_are_numpys_seed_sequence(seed):
         assert np.array_equal(rng.random(4), np.random.Generator(ref).random(4))
 
 
+def test_trial_streams_fall_back_to_numpy_when_its_seeding_differs(monkeypatch):
+    """Should numpy ever seed otherwise than the arithmetic copied here, numpy wins."""
+    assert TrialStreams(7).exact
+    monkeypatch.setattr(TrialStreams, "_mixed_states",
+                        lambda self, trials: [(1, 3) for _ in trials])
+    streams = TrialStreams(7)
+    assert not streams.exact
+    for trial, rng in zip([0, 5], streams.generators([0, 5]), strict=True):
+        ref = np.random.PCG64(np.random.SeedSequence(7, spawn_key=(trial,)))
+        assert rng.bit_generator.state == ref.state
+
+
 def _scenario(model: dict, **failures) -> dict:
     return {"seed": 3, "trials": 9, "network": {"sizes": [5, 6, 4, 3]},
             "failures": failures, "latency": model,

@@ -150,12 +150,21 @@ class TrialStreams:
             for dst in range(4):
                 pool[dst] = _mix(pool[dst], hashmix(w))
         self.pool, self.hash_const = pool, h
+        # numpy documents these streams as stable; should a numpy ever seed otherwise,
+        # its own (slower) seeding is used, so a trial's stream is always numpy's.
+        probe = [0, 1, 65_537]
+        self.exact = self._mixed_states(probe) == [self._numpy_state(t) for t in probe]
 
     def states(self, trials: Sequence[int]) -> list[tuple[int, int]]:
         """PCG64's (state, increment) of each trial, as numpy seeds it."""
         t = np.asarray(trials, dtype=np.int64)
-        if len(t) and (t.min() < 0 or t.max() > _M32):
+        if not self.exact or (len(t) and (t.min() < 0 or t.max() > _M32)):
             return [self._numpy_state(int(i)) for i in t]
+        return self._mixed_states(t)
+
+    def _mixed_states(self, trials: Sequence[int]) -> list[tuple[int, int]]:
+        """The states as numpy's seeding arithmetic gives them, a block of trials at once."""
+        t = np.asarray(trials, dtype=np.int64)
         u32 = np.uint32
         word = t.astype(u32)
         h = self.hash_const
