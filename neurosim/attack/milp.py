@@ -35,6 +35,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
+from neurosim.attack import cuts, enclosure
 from neurosim.attack.faults import Batch, FaultModel, make_batch
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.data.network import Network
@@ -45,16 +46,26 @@ PIECEWISE_LINEAR = ("relu", "identity", "hard_sigmoid")
 PAD = 1e-7  # relative widening of the big-M intervals, beyond HiGHS's feasibility tolerance
 GAP = 1e-7  # relative MIP gap at which HiGHS stops
 MAX_SETS = 2_000  # up to this many failed-neuron sets, one program per set
+# With sigmoid/tanh each set's program is linear (and most are ruled out by their
+# given-set bound before any is solved): many more sets are worth it.
+MAX_SETS_ENCLOSED = 50_000
 
 
 def milp_supported(net: Network, model: FaultModel) -> str | None:
-    """None when the MILP is exact for this network and failure model, else why not."""
-    other = sorted(set(net.activations) - set(PIECEWISE_LINEAR))
+    """None when the program can be built for this network and failure model (exact for
+    piecewise-linear activations, an enclosure bound for sigmoid and tanh), else why not."""
+    other = sorted(set(net.activations) - set(PIECEWISE_LINEAR) - set(enclosure.SMOOTH))
     if other:
-        return f"activation {', '.join(other)} is not piecewise linear"
+        return f"activation {', '.join(other)} has no linear encoding here"
     if any(model.eta):
         return "weight errors (precision) make the program bilinear"
     return None
+
+
+def milp_exact(net: Network) -> bool:
+    """True when the program encodes phi exactly (piecewise linear), False when it encloses
+    it (sigmoid, tanh: its optimum is only an upper bound)."""
+    return set(net.activations) <= set(PIECEWISE_LINEAR)
 
 
 class _Program:
@@ -180,6 +191,7 @@ class MilpResult:
     value: float
     status: str
     elapsed_s: float
+    enclosure: bool = False  # phi enclosed, not encoded: upper is a bound, value not attained
 
 
 def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Array,
@@ -206,10 +218,9 @@ def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Arr
 
 
 def _lp(c: Array, A: LinearConstraint, p: _Program) -> float | None:
-    """min c @ z over the relaxation (None if the solver does not finish)."""
-    res = milp(c, constraints=A, bounds=Bounds(np.array(p.lo), np.array(p.hi)),
-               options={"disp": False, "time_limit": 10.0})
-    return float(res.fun) if res.status == 0 else None
+    """A lower bound on min c @ z over the relaxation that holds whatever the solver's
+    tolerances (None if the solver does not finish)."""
+    return enclosure.safe_min(c, A, np.array(p.lo), np.array(p.hi))[0]
 
 
 def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
@@ -321,6 +332,7 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
                         s_terms[j][v] = s_terms[j].get(v, 0.0) + W[j, i] * c
         # While no failure reaches a layer, its faulty copy is the fault-free one: one
         # set of variables and binaries, not two.
+        was_same, send_lo, send_hi = same, yf_lo, yf_hi
         same = same and not (nb["crash"] or nb["byz"] or lost_k or rep_k)
         if not same:
             for j in range(n_out):  # |s'_j - s_j| <= dev_j
@@ -335,7 +347,11 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
             s_lo, s_hi = _tightened(p, s_terms, s_const, s_lo, s_hi)
             if not same:
                 sf_lo, sf_hi = _tightened(p, sf_terms, sf_const, sf_lo, sf_hi)
-        if l <= L:
+        if l <= L and net.activations[l - 1] in enclosure.SMOOTH:
+            y, yf, yf_lo, yf_hi = _smooth_layer(p, net.activations[l - 1], same,
+                                                (s_terms, s_const, s_lo, s_hi),
+                                                (sf_terms, sf_const, sf_lo, sf_hi))
+        elif l <= L:
             name = net.activations[l - 1]
             y_act = [_activation(p, name, s_terms[j], s_const[j], s_lo[j], s_hi[j])
                      for j in range(n_out)]
@@ -346,10 +362,56 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
             yf = [(t, c) for t, c, _, _ in new]
             yf_lo = np.array([a for _, _, a, _ in new])
             yf_hi = np.array([b_ for _, _, _, b_ in new])
-        else:
+        if l <= L and not same:
+            first_hit = was_same and not byz_possible
+            _tie(p, net.activations[l - 1], W, nb, syn, y, yf,
+                 (s_terms, s_const, sf_terms, sf_const), np.minimum(s_lo, sf_lo),
+                 np.maximum(s_hi, sf_hi), dev[l - 1], (send_lo, send_hi) if first_hit else None)
+        if l > L:
             out_terms = [(s_terms[j], s_const[j], sf_terms[j], sf_const[j]) for j in range(n_out)]
     return _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit,
                           lower, started, dev[-1], first, iv)
+
+
+def _tie(p: _Program, name: str, W: Array, nb, syn, y, yf, pre, lo: Array, hi: Array,
+         dev: Array, senders: tuple[Array, Array] | None) -> None:
+    """The cuts of `neurosim.attack.cuts` between each neuron and its faulty twin: signed
+    ones where this is the first layer the failures reach (`senders`: the bounds of
+    its inputs, fault-free there), the cone elsewhere."""
+    s_terms, s_const, sf_terms, sf_const = pre
+    for j in range(W.shape[0]):
+        d = dict(sf_terms[j])
+        for v, c in s_terms[j].items():
+            d[v] = d.get(v, 0.0) - c
+        d_expr = (d, float(sf_const[j] - s_const[j]))
+        if senders is None:
+            cuts.cone_cut(p, name, y[j], yf[j], d_expr, lo[j], hi[j], float(dev[j]))
+            continue
+        neg, pos = [], []  # failures that could push d_j = -sum W_ji y_i down / up
+        for i in range(W.shape[1]):
+            fails = [v[i] for v in (nb["crash"],) if v]
+            if syn["lost"] is not None:
+                fails.append(int(syn["lost"][j, i]))
+            w, ylo, yhi = W[j, i], senders[0][i], senders[1][i]
+            if (w > 0 and yhi > 0) or (w < 0 and ylo < 0):
+                neg += fails
+            if (w < 0 and yhi > 0) or (w > 0 and ylo < 0):
+                pos += fails
+        cuts.monotone_cuts(p, name, y[j], yf[j], d_expr, neg, pos, lo[j], hi[j], float(dev[j]))
+
+
+def _smooth_layer(p: _Program, name: str, same: bool, free, faulty):
+    """Sigmoid or tanh outputs of both copies through the enclosure: (y, y', low, high
+    of y')."""
+    ids = []
+    for terms, const, lo, hi in ([free] if same else [free, faulty]):
+        s = [_affine(p, terms[j], const[j], lo[j], hi[j]) for j in range(len(lo))]
+        ys = [enclosure.add_phi(p, name, s[j], lo[j], hi[j]) for j in range(len(lo))]
+        ids.append((s, ys))
+    ys, yfs = ids[0][1], ids[-1][1]
+    y = [({v: 1.0}, 0.0) for v, _, _ in ys]
+    yf = [({v: 1.0}, 0.0) for v, _, _ in yfs]
+    return y, yf, np.array([a for _, a, _ in yfs]), np.array([b for _, _, b in yfs])
 
 
 def _keep(p: _Program, terms: dict[int, float], const: float, fails: list[int], lo: float,
@@ -394,7 +456,8 @@ def _set_jobs(net, model, fail_neuron, iv, lower):
     from neurosim.attack.search import count_sets, layer_options
     from neurosim.bounds.weight_aware import MISSING, given_set_layers
 
-    if model.synapse_level or any(model.byzantine) or count_sets(net, model) > MAX_SETS:
+    limit = MAX_SETS if milp_exact(net) else MAX_SETS_ENCLOSED
+    if model.synapse_level or any(model.byzantine) or count_sets(net, model) > limit:
         return None
     jobs = []
     for sets in itertools.product(*[layer_options(net.sizes[l], model.crash[l - 1], 0)
@@ -421,13 +484,24 @@ def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_
     integrality = np.array(p.integer)
     best_val, best_sol, upper, proven, statuses = lower, None, lower, True, []
     per_set = _set_jobs(net, model, fail_neuron, iv, lower)
+    A = p.matrix()
     if per_set is None:
-        jobs = [(float(dev_out[k]), {}, k, s) for k in range(len(out_terms)) for s in (1.0, -1.0)]
-        if first is not None:
-            jobs.sort(key=lambda j: (j[2], j[3]) != first)
+        jobs = []
+        for k in range(len(out_terms)):
+            for s in (1.0, -1.0):
+                # The linear relaxation's bound (binaries free in [0, 1]) holds for the
+                # program: it often beats the deviation bound, and orders the jobs.
+                _, const, cvec = _objective(out_terms, k, s, n)
+                low = enclosure.safe_min(cvec, A, lo0, hi0)[0]
+                lp = np.inf if low is None else -low + const
+                jobs.append((float(min(dev_out[k], lp)), {}, k, s))
+        jobs.sort(key=lambda j: ((j[2], j[3]) != first, -j[0]))
     else:
         jobs = per_set
-    A = p.matrix()
+    enclosed = not milp_exact(net)
+    if enclosed and per_set is not None:
+        return _enclosed_sets(net, model, p, x, fail_neuron, synapse_vars, out_terms, jobs, A,
+                              time_limit, lower, started)
     for n_job, (bound, fix, k, s) in enumerate(jobs):
         tag = f"out {k}{'+' if s > 0 else '-'}"
         if bound <= best_val:  # a sound bound rules it out
@@ -463,6 +537,8 @@ def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_
         # scipy reports no dual bound when the time ran out before a solution above the
         # cut was found: the job's sound bound stands in.
         ub = (-dual + const) if dual is not None and np.isfinite(dual) else bound
+        if enclosed:  # a relaxation's bound: good to the solver's tolerance, so inflated
+            ub += enclosure.SOLVER_SLACK * (1.0 + abs(ub))
         ub = min(ub, bound)
         if res.status == 0:
             statuses.append(f"{tag}: optimal")
@@ -480,8 +556,47 @@ def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_
     done = sum(1 for t in statuses if t.endswith(("optimal", "below")))
     what = "programs (set, output, sign)" if per_set is not None else "output-sign programs"
     status = f"{done} of {len(jobs)} {what} solved or ruled out"
+    if enclosed:
+        status += f" over an enclosure of {'/'.join(sorted(set(net.activations)))}"
     return MilpResult(float(upper), proven, batch, float(best_val), status,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, enclosure=enclosed)
+
+
+def _enclosed_sets(net, model, p, x, fail_neuron, synapse_vars, out_terms, jobs, A, time_limit,
+                   lower, started) -> MilpResult:
+    """Sigmoid/tanh with few failed sets: with a set's binaries fixed the enclosure program
+    is linear, and `safe_min` bounds it whatever the solver's tolerances. The answer is
+    the largest bound over the jobs; a job whose given-set bound is below the largest so
+    far cannot raise it and is skipped (jobs come largest bound first)."""
+    n = len(p.lo)
+    lo0, hi0 = np.array(p.lo), np.array(p.hi)
+    upper, best_sol, proven, done = lower, None, True, 0
+    for bound, fix, k, s in jobs:
+        if bound <= upper:
+            done += 1
+            continue
+        if time.perf_counter() - started >= time_limit:
+            # Not run: its given-set bound stands in (the largest left: jobs are sorted).
+            proven, upper = False, max(upper, bound)
+            break
+        _, const, cvec = _objective(out_terms, k, s, n)
+        lo, hi = lo0.copy(), hi0.copy()
+        for v, val in fix.items():
+            lo[v] = hi[v] = val
+        low, z = enclosure.safe_min(cvec, A, lo, hi)
+        ub = bound if low is None else min(bound, -low + const)
+        proven = proven and low is not None
+        done += low is not None
+        if ub > upper:
+            upper = ub
+            if z is not None:
+                best_sol = (z.copy(), k, s)
+    batch = None if best_sol is None else _to_batch(net, model, best_sol, x, fail_neuron,
+                                                    synapse_vars)
+    status = (f"{done} of {len(jobs)} linear programs (set, output, sign) solved or ruled "
+              f"out over an enclosure of {'/'.join(sorted(set(net.activations)))}")
+    return MilpResult(float(upper), proven, batch, float(upper), status,
+                      time.perf_counter() - started, enclosure=True)
 
 
 def _to_batch(net, model, sol, x, fail_neuron, synapse_vars) -> Batch:
