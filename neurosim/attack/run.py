@@ -131,6 +131,7 @@ def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
         # the time ran out before every output was solved.
         report["bound_milp"] = milp_result.upper if np.isfinite(milp_result.upper) else None
         report["milp_status"] = milp_result.status
+        report["milp_kind"] = "enclosure" if enclosed else "exact"
         exact = milp_result.proven and not enclosed and \
             worst >= milp_result.upper * (1 - 1e-6) - 1e-9
         if milp_result.proven and not exact and not enclosed:

@@ -52,7 +52,8 @@ def plot_tightness(rows: list[dict[str, Any]], path: Path) -> Path:
     series = [("bound_paper", "paper Fep", "s", "tab:red"),
               ("bound_weight_aware", "weight-aware bound", "^", "tab:orange"),
               ("bound_signed", "signed bound", "v", "tab:purple"),
-              ("bound_milp", "MILP upper bound (exact when = worst)", "D", "tab:green"),
+              ("bound_milp", "MILP upper bound (relu: exact when = worst; sigmoid: "
+               "over an enclosure of phi)", "D", "tab:green"),
               ("worst_error", "worst error found (replayable witness)", "o", "tab:blue")]
     for key, label, marker, color in series:
         y = np.array([_num(r.get(key)) for r in rows])
