@@ -142,3 +142,19 @@ def test_enclosure_bound_is_above_brute_force_and_the_search(act, failures):
     assert found.error <= res.upper
     # An enclosure, not the worst case: but a close one on a net this small.
     assert res.upper <= 1.5 * grid + 1e-3
+
+
+def test_attack_reports_the_enclosure_bound_as_a_bound_not_exact(tmp_path):
+    from neurosim.attack.run import attack
+    from neurosim.data.scenario import load_scenario
+    from neurosim.setup import prepare
+    from tests.test_attack import _scenario
+
+    scn = _scenario(tmp_path, "sigmoid", {"crash": [1, 1]})
+    report = attack(prepare(load_scenario(scn)), 10.0)
+    assert report["milp_kind"] == "enclosure"
+    assert report["worst_error"] <= report["bound_milp"]
+    assert report["bound_tightest"] <= report["bound_milp"]
+    assert "enclosure" in report["method"] and any("enclosure" in n for n in report["notes"])
+    # Exact only if the found error attains a sound bound (never the enclosure's own doing).
+    assert report["exact"] == (report["worst_error"] >= report["bound_tightest"] * (1 - 1e-12))

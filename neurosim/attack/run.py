@@ -119,7 +119,7 @@ def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
                 batch = polished
                 method += "; the worst case is the MILP's argmax"
     elif use_milp:
-        notes.append(f"no exact MILP: {why_not}")
+        notes.append(f"no MILP: {why_not}")
     plan = trial_plan(net, batch)
     worst = engine_error(net, plan)
     report: dict[str, Any] = {"scenario": scn.name, "source": scn.source,
