@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from neurosim.attack.faults import fault_model
-from neurosim.attack.milp import milp_exact, milp_supported, worst_case_milp
+from neurosim.attack.milp import milp_supported, worst_case_milp
+from neurosim.attack.milp_solve import milp_exact
 from neurosim.attack.search import climb, search
 from neurosim.attack.witness import (
     describe,
