@@ -111,10 +111,14 @@ def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
             notes.append("bound_milp is the optimum of a program over a piecewise-linear "
                          "enclosure of " + "/".join(sorted(set(net.activations)))
                          + ": a sound upper bound on the worst case, never exact")
-        if milp_result.batch is not None:
-            # The solver's point is feasible to its tolerance: a short climb from it
-            # lands on the vertex, and the engine's error decides.
-            polished = climb(net, model, milp_result.batch, time.perf_counter() + 5.0, 60)
+        # The solver's point is feasible to its tolerance: a short climb from it lands on
+        # the vertex, and the engine's error decides. An enclosure's point is only a
+        # start (its value is not attained): it gets what is left of the time, if any.
+        until = time.perf_counter() + 5.0
+        if enclosed:
+            until = min(until, started + time_limit)
+        if milp_result.batch is not None and until > time.perf_counter():
+            polished = climb(net, model, milp_result.batch, until, 60)
             if engine_error(net, trial_plan(net, polished)) > \
                     engine_error(net, trial_plan(net, batch)):
                 batch = polished
