@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linprog
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, vstack
 
 from neurosim.bounds.rounding import ACTIVATION_ULPS, UNIT
 from neurosim.data.activations import get_activation
@@ -189,15 +189,17 @@ def safe_min(c: Array, A, lo: Array, hi: Array) -> tuple[float | None, Array | N
     eq = rlo == rhi
     up_ = ~eq & np.isfinite(rhi)
     dn = ~eq & np.isfinite(rlo)
-    from scipy.sparse import vstack
     A_ub = vstack([M[up_], -M[dn]]).tocsr()
     b_ub = np.concatenate([rhi[up_], -rlo[dn]])
-    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=M[eq], b_eq=rlo[eq],
+    has_ub, has_eq = A_ub.shape[0] > 0, bool(eq.any())
+    res = linprog(c, A_ub=A_ub if has_ub else None, b_ub=b_ub if has_ub else None,
+                  A_eq=M[eq] if has_eq else None, b_eq=rlo[eq] if has_eq else None,
                   bounds=np.column_stack([lo, hi]), method="highs")
     if res.status != 0:
         return None, None
-    mu = np.minimum(res.ineqlin.marginals, 0.0)       # A_ub z <= b_ub: multipliers <= 0
-    nu = res.eqlin.marginals
+    # A_ub z <= b_ub: multipliers <= 0 (HiGHS's sign for a minimisation).
+    mu = np.minimum(res.ineqlin.marginals, 0.0) if has_ub else np.zeros(0)
+    nu = res.eqlin.marginals if has_eq else np.zeros(0)
     lam = np.zeros(len(rlo))
     lam[eq] = nu
     n_up = int(up_.sum())
