@@ -42,6 +42,10 @@ ABS_SLACK = 1e-12  # absolute widening of every line, beyond its computed margin
 # A bound from the solver's dual bound (the program still had binaries) holds to HiGHS's
 # primal feasibility tolerance (1e-7 by default): it is inflated by this relative amount.
 SOLVER_SLACK = 1e-6
+# The program is in real arithmetic; the engine sums each layer in float64 (within about
+# n u of sum |w| |u| per neuron, n the fan-in): on the bundled networks that moves an
+# output by less than 1e-12 of it. A bound from weak duality is inflated by this much.
+ENGINE_SLACK = 1e-9
 
 
 def derivative(name: str, s: Array) -> Array:
@@ -175,7 +179,8 @@ def add_phi(p, name: str, s: int, a: float, b: float) -> tuple[int, float, float
     return y, float(lo_) - eps, float(hi_) + eps
 
 
-def safe_min(c: Array, A, lo: Array, hi: Array) -> tuple[float | None, Array | None]:
+def safe_min(c: Array, A, lo: Array, hi: Array,
+             time_limit: float | None = None) -> tuple[float | None, Array | None]:
     """A lower bound on min c @ z over {A.lb <= A z <= A.ub, lo <= z <= hi} that holds in
     exact arithmetic, from the dual solution of HiGHS (None when it does not solve),
     and the solver's point.
@@ -194,7 +199,8 @@ def safe_min(c: Array, A, lo: Array, hi: Array) -> tuple[float | None, Array | N
     has_ub, has_eq = A_ub.shape[0] > 0, bool(eq.any())
     res = linprog(c, A_ub=A_ub if has_ub else None, b_ub=b_ub if has_ub else None,
                   A_eq=M[eq] if has_eq else None, b_eq=rlo[eq] if has_eq else None,
-                  bounds=np.column_stack([lo, hi]), method="highs")
+                  bounds=np.column_stack([lo, hi]), method="highs",
+                  options={} if time_limit is None else {"time_limit": max(time_limit, 0.1)})
     if res.status != 0:
         return None, None
     # A_ub z <= b_ub: multipliers <= 0 (HiGHS's sign for a minimisation).

@@ -171,8 +171,9 @@ def deviation_bounds(net: Network, model: FaultModel, iv) -> list[Array]:
 
 
 def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Array,
-               hi: Array) -> tuple[Array, Array]:
-    """[lo, hi] narrowed to the min and max of each expression over the LP relaxation."""
+               hi: Array, deadline: float) -> tuple[Array, Array]:
+    """[lo, hi] narrowed to the min and max of each expression over the LP relaxation, as
+    far as the time (perf_counter deadline) allows: the rest keep their bounds."""
     A = p.matrix()
     n = len(p.lo)
     lo, hi = lo.copy(), hi.copy()
@@ -181,7 +182,10 @@ def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Arr
         for v, w in t.items():
             c[v] = w
         for sense in (1.0, -1.0):
-            res = _lp(sense * c, A, p)
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return lo, hi
+            res = _lp(sense * c, A, p, left)
             if res is None:
                 continue
             value = sense * res + const[j]
@@ -193,10 +197,10 @@ def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Arr
     return lo, hi
 
 
-def _lp(c: Array, A: LinearConstraint, p: _Program) -> float | None:
+def _lp(c: Array, A: LinearConstraint, p: _Program, time_limit: float) -> float | None:
     """A lower bound on min c @ z over the relaxation that holds whatever the solver's
-    tolerances (None if the solver does not finish)."""
-    return enclosure.safe_min(c, A, np.array(p.lo), np.array(p.hi))[0]
+    tolerances (None if the solver does not finish within time_limit seconds)."""
+    return enclosure.safe_min(c, A, np.array(p.lo), np.array(p.hi), time_limit)[0]
 
 
 def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
@@ -320,9 +324,11 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
         if 2 <= l <= L and tighten:
             # Bounds from the linear relaxation of everything so far: much tighter than
             # interval propagation, and the big-M constants are what the solver lives on.
-            s_lo, s_hi = _tightened(p, s_terms, s_const, s_lo, s_hi)
+            # Half the time at most: the programs need the rest.
+            deadline = started + 0.5 * time_limit
+            s_lo, s_hi = _tightened(p, s_terms, s_const, s_lo, s_hi, deadline)
             if not same:
-                sf_lo, sf_hi = _tightened(p, sf_terms, sf_const, sf_lo, sf_hi)
+                sf_lo, sf_hi = _tightened(p, sf_terms, sf_const, sf_lo, sf_hi, deadline)
         if l <= L and net.activations[l - 1] in enclosure.SMOOTH:
             y, yf, yf_lo, yf_hi = _smooth_layer(p, net.activations[l - 1], same,
                                                 (s_terms, s_const, s_lo, s_hi),

@@ -106,7 +106,9 @@ def solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_l
                 # The linear relaxation's bound (binaries free in [0, 1]) holds for the
                 # program: it often beats the deviation bound, and orders the jobs.
                 _, const, cvec = _objective(out_terms, k, s, n)
-                low = enclosure.safe_min(cvec, A, lo0, hi0)[0]
+                # At most a quarter of what is left, shared: the programs need the rest.
+                share = 0.25 * (time_limit - (time.perf_counter() - started)) / (2 * len(out_terms))
+                low = enclosure.safe_min(cvec, A, lo0, hi0, share)[0] if share > 0.1 else None
                 lp = np.inf if low is None else -low + const
                 jobs.append((float(min(dev_out[k], lp)), {}, k, s))
         jobs.sort(key=lambda j: ((j[2], j[3]) != first, -j[0]))
@@ -197,7 +199,10 @@ def _enclosed_sets(net, model, p, x, fail_neuron, synapse_vars, out_terms, jobs,
         lo, hi = lo0.copy(), hi0.copy()
         for v, val in fix.items():
             lo[v] = hi[v] = val
-        low, z = enclosure.safe_min(cvec, A, lo, hi)
+        left = time_limit - (time.perf_counter() - started)
+        low, z = enclosure.safe_min(cvec, A, lo, hi, left)
+        if low is not None:
+            low = low - enclosure.ENGINE_SLACK * (1.0 + abs(low - const))
         ub = bound if low is None else min(bound, -low + const)
         proven = proven and low is not None
         done += low is not None
