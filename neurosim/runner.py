@@ -36,10 +36,12 @@ from typing import Any
 import numpy as np
 
 from neurosim.applications import Applications
-from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.intervals import Intervals
+from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
-from neurosim.bounds.signed import given_set_signed_bound, signed_bound
+from neurosim.bounds.signed import signed_bound
+from neurosim.bounds.signed_batch import SignedBlockBound
 from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
 from neurosim.data import strict_json
 from neurosim.data.counts import Failures
@@ -112,6 +114,11 @@ class Bounds:
         return cls(paper.fep, weight_aware_bound(net, failures, local=False, intervals=iv),
                    weight_aware_bound(net, failures, local=True, intervals=iv),
                    paper.fep_exact_f, signed_bound(net, failures, intervals=iv))
+
+    @property
+    def tightest(self) -> float:
+        """The smallest of the worst-case bounds (each is sound, so the least is too)."""
+        return min(self.signed, self.weight_aware, self.weight_aware_global, self.paper)
 
     def chain(self) -> list[tuple[str, float, float]]:
         return [("signed bound above the weight-aware", self.signed, self.weight_aware),
@@ -242,6 +249,15 @@ def _prediction(output: np.ndarray) -> int | str:
     return int(np.argmax(output))
 
 
+def _predictions(outputs: np.ndarray) -> list[int | str]:
+    """`_prediction` of each row of outputs (B, N_out), at once."""
+    if outputs.shape[1] == 0:
+        return [""] * len(outputs)
+    finite = np.isfinite(outputs).all(axis=1)
+    pred = outputs[:, 0] > 0 if outputs.shape[1] == 1 else np.argmax(outputs, axis=1)
+    return [int(p) if ok else "" for p, ok in zip(pred.tolist(), finite.tolist())]
+
+
 def realised_counts(kinds: list[np.ndarray], fire_time: list[np.ndarray],
                     failures: Failures) -> Failures:
     """The most missing / corrupted signals any receiver that fired used, per layer."""
@@ -256,34 +272,45 @@ def realised_counts(kinds: list[np.ndarray], fire_time: list[np.ndarray],
 class SignedGivenSet:
     """The signed given-set bound of each trial of a block, from its signal kinds.
 
-    Its back-substitution has no trial axis yet, so it runs trial by trial: most of a
-    batched run's time. It depends on the signal kinds alone (the network, eta and C
-    being the run's), so trials that used the same signals (a crash pattern that
-    recurs) share one evaluation: a memo of at most MEMO_BYTES of keys.
+    A block's trials are evaluated at once (`SignedBlockBound`, bit-identical to the
+    per-trial `given_set_signed_bound`). The bound depends on the signal kinds alone (the
+    network, eta and C being the run's), so trials that used the same signals (a crash
+    pattern that recurs, a run where nothing fails) share one evaluation, within a block
+    and across blocks: a memo of at most MEMO_BYTES of keys.
     """
 
     MEMO_BYTES = 64 * 2**20
 
     def __init__(self, setup: Setup, iv: Intervals) -> None:
-        self.net, self.iv = setup.net, iv
-        self.eta, self.capacity = setup.failures.eta, setup.failures.capacity
+        self.bound = SignedBlockBound(setup.net, setup.failures.eta, setup.failures.capacity,
+                                      iv)
         self.memo: dict[bytes, float] = {}
         self.room = self.MEMO_BYTES
 
-    def __call__(self, kinds: list[np.ndarray]) -> float:
-        key = b"".join(k.tobytes() for k in kinds)
-        value = self.memo.get(key)
-        if value is None:
-            value = given_set_signed_bound(self.net, kinds, self.eta, self.capacity,
-                                           intervals=self.iv)
-            if len(key) <= self.room:
-                self.memo[key] = value
-                self.room -= len(key)
-        return value
-
-    def block(self, kinds: list[np.ndarray]) -> np.ndarray:
-        """kinds[l-1] (B, N_l, N_{l-1}) -> (B,) bounds."""
-        return np.array([self(k) for k in zip(*kinds, strict=True)], dtype=float)
+    def block(self, kinds: list[np.ndarray], given: np.ndarray | None = None) -> np.ndarray:
+        """kinds[l-1] (B, N_l, N_{l-1}) -> (B,) bounds; given: the block's weight-aware
+        given-set bounds (B,), if already computed."""
+        n = len(kinds[0])
+        keys = [b"".join(k[b].tobytes() for k in kinds) for b in range(n)]
+        values = np.empty(n)
+        todo: dict[bytes, list[int]] = {}
+        for b, key in enumerate(keys):
+            value = self.memo.get(key)
+            if value is None:
+                todo.setdefault(key, []).append(b)
+            else:
+                values[b] = value
+        if todo:
+            rows = np.array([b[0] for b in todo.values()])
+            whole = len(rows) == n
+            new = self.bound(kinds if whole else [k[rows] for k in kinds],
+                             None if given is None else (given if whole else given[rows]))
+            for (key, where), value in zip(todo.items(), new.tolist(), strict=True):
+                values[where] = value
+                if len(key) <= self.room:
+                    self.memo[key] = value
+                    self.room -= len(key)
+        return values
 
 
 def realised_counts_block(kinds: list[np.ndarray],
@@ -351,7 +378,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     scn, net = setup.scenario, setup.net
     rule = FiringRule.from_scenario(scn, setup.quorum)
     planner = Planner(scn, net, setup.inputs)
-    iv = interval_bounds(net)
+    iv = network_intervals(net)
     checks = scenario_checks(setup, iv)
     fault_free = net.forward(setup.inputs)
     fault_free_pred = [_prediction(ff) for ff in fault_free]
@@ -384,7 +411,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
                 given = given_set_bounds(net, kinds, eta, C, intervals=iv)
-                given_signed = signed.block(kinds)
+                given_signed = signed.block(kinds, given)
                 blocked = outcome.blocked
                 with np.errstate(invalid="ignore"):
                     error = np.abs(outcome.output - fault_free[bp.input_index]).max(axis=1)
@@ -396,7 +423,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
                     for b, (m, z) in enumerate(zip(missing.tolist(), corrupted.tolist())):
                         apps.observe(bp.trial_plan(b), Failures(tuple(m), tuple(z), eta, C),
                                      float(error[b]), bool(blocked[b]))
-                predictions = [_prediction(o) for o in outcome.output]
+                predictions = _predictions(outcome.output)
                 ff_pred = [fault_free_pred[i] for i in bp.input_index]
                 block_labels = [""] * len(bp) if labels is None else \
                     [labels[i] for i in bp.input_index]

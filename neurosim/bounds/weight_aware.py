@@ -45,7 +45,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.intervals import Intervals
+from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import (
     activation_error,
     finite_or_inf,
@@ -113,7 +114,7 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
 
     The last entry, shape (N_{L+1},), bounds each output's error.
     """
-    iv = intervals or interval_bounds(net)
+    iv = intervals or network_intervals(net)
     C = failures.capacity
     e = np.zeros(net.sizes[0])
     es = [e]
@@ -142,6 +143,31 @@ def weight_aware_bound(net: Network, failures: Failures, local: bool = True,
     return float(weight_aware_layers(net, failures, local, intervals)[-1].max())
 
 
+def _signal_sums(A: Array, B: Array, et: float, ei: Array, kind: Array | None,
+                 capacity: float) -> tuple[Array, Array]:
+    """Per receiver, the sums over senders of each signal's deviation term and of
+    (|W| + eta) |what the faulty run sums|; kind None: every signal correct."""
+    # Each signal's term, then overwritten where the signal is missing or
+    # corrupted (in place: a block of trials makes these arrays large).
+    shape = np.broadcast_shapes(A.shape, ei.shape, np.shape(kind))
+    per_signal = np.multiply(A, ei, out=np.empty(shape))
+    per_signal += et * (B + ei)
+    # (A + eta) U, U = |what the faulty run sums|: B + e for a correct signal,
+    # C for a corrupted one, 0 for a missing one.
+    faulty = np.multiply(A + et, B + ei, out=np.empty(shape))
+    if kind is not None:
+        missing, corrupted = kind == MISSING, kind == CORRUPTED
+        # Where the signals missed: written at their places (few, under a quorum).
+        at = np.flatnonzero(np.broadcast_to(missing, shape))
+        where = at % A.size  # the signal's place in (N_l, N_{l-1})
+        per_signal.reshape(-1)[at] = (A * B).reshape(-1)[where]
+        if corrupted.any():
+            np.copyto(per_signal, A * (capacity + B) + et * capacity, where=corrupted)
+            np.copyto(faulty, (A + et) * capacity, where=corrupted)
+        faulty.reshape(-1)[at] = ((A + et) * 0.0).reshape(-1)[where]
+    return per_signal.sum(axis=-1), faulty.sum(axis=-1)
+
+
 def given_set_layers(
     net: Network,
     signals: Sequence[Array | None],
@@ -160,7 +186,7 @@ def given_set_layers(
     e^(l) of shape (T, N_l) for l >= 1, each row bit-identical to that trial's
     own call (elementwise operations, sums along the last axis).
     """
-    iv = intervals or interval_bounds(net)
+    iv = intervals or network_intervals(net)
     etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else list(eta)
     e = np.zeros(net.sizes[0])
     es = [e]
@@ -171,23 +197,19 @@ def given_set_layers(
         kind = signals[l - 1]
         ei = e[..., None, :]  # the senders' deviations, as a row of every receiver
         with np.errstate(invalid="ignore", over="ignore"):
-            # Each signal's term, then overwritten where the signal is missing or
-            # corrupted (in place: a block of trials makes these arrays large).
-            shape = np.broadcast_shapes(A.shape, ei.shape, np.shape(kind))
-            per_signal = np.multiply(A, ei, out=np.empty(shape))
-            per_signal += et * (B + ei)
-            # (A + eta) U, U = |what the faulty run sums|: B + e for a correct signal,
-            # C for a corrupted one, 0 for a missing one.
-            faulty = np.multiply(A + et, B + ei, out=np.empty(shape))
-            if kind is not None:
-                missing, corrupted = kind == MISSING, kind == CORRUPTED
-                np.copyto(per_signal, A * B, where=missing)
-                if corrupted.any():
-                    np.copyto(per_signal, A * (capacity + B) + et * capacity, where=corrupted)
-                    np.copyto(faulty, (A + et) * capacity, where=corrupted)
-                np.copyto(faulty, (A + et) * 0.0, where=missing)
-            d = _rounded(finite_or_inf(per_signal.sum(axis=-1)), W, bias, B,
-                         faulty.sum(axis=-1))
+            if kind is not None and np.ndim(kind) == 3 and e.ndim == 1:
+                # A block whose senders' deviations are shared (nothing failed below):
+                # the trials that used every signal of this layer share one row.
+                failed = (kind != CORRECT).reshape(len(kind), -1).any(axis=1)
+                sums = [np.empty((len(kind), W.shape[0])) for _ in range(2)]
+                for rows, k in ((~failed, None), (failed, kind[failed])):
+                    if rows.any():
+                        for total, part in zip(sums, _signal_sums(A, B, et, ei, k, capacity)):
+                            total[rows] = part
+                per_signal_sum, faulty_sum = sums
+            else:
+                per_signal_sum, faulty_sum = _signal_sums(A, B, et, ei, kind, capacity)
+            d = _rounded(finite_or_inf(per_signal_sum), W, bias, B, faulty_sum)
         e = _activate(net, iv, l, d, local)
         es.append(e)
     return es
