@@ -5,6 +5,7 @@ case found by brute force over every failed set and a dense input grid."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,3 +159,27 @@ def test_attack_reports_the_enclosure_bound_as_a_bound_not_exact(tmp_path):
     assert "enclosure" in report["method"] and any("enclosure" in n for n in report["notes"])
     # Exact only if the found error attains a sound bound (never the enclosure's own doing).
     assert report["exact"] == (report["worst_error"] >= report["bound_tightest"] * (1 - 1e-12))
+
+
+BUNDLED = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
+def test_attack_runs_on_every_bundled_scenario_below_its_bounds(path):
+    """Every bundled scenario: a report, what is not searched said in notes, and the found
+    error below every sound bound, the MILP's (exact or enclosure) included."""
+    from neurosim.attack.run import attack
+    from neurosim.data.scenario import load_scenario
+    from neurosim.setup import prepare
+
+    report = attack(prepare(load_scenario(path)), 2.0)
+    worst = report["worst_error"]
+    for key in ("bound_tightest", "bound_signed", "bound_weight_aware", "bound_paper"):
+        if report.get(key) is not None:
+            assert worst <= report[key] * (1 + 1e-9) + 1e-12, key
+    if report.get("bound_milp") is not None:
+        # Exact programs hold to HiGHS's relative gap; enclosure bounds with no tolerance.
+        tol = 0.0 if report["milp_kind"] == "enclosure" else 1e-6
+        assert worst <= report["bound_milp"] * (1 + tol) + 1e-12
+    else:
+        assert any("MILP" in n for n in report["notes"])
