@@ -23,35 +23,38 @@ infeasible quickly. The result is exact (to HiGHS's tolerances) when every
 one of them is solved to optimality or proved infeasible; otherwise the
 largest dual bound is a proven upper bound. Weight errors (precision) make
 the program bilinear and are not handled.
+
+Sigmoid and tanh get the same program with phi enclosed between lines
+(`neurosim.attack.enclosure`): its optimum is then only an upper bound. Each
+neuron is tied to its faulty twin by the mean-value cuts of
+`neurosim.attack.cuts`. Solving: `neurosim.attack.milp_solve`.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
-from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import LinearConstraint
 from scipy.sparse import coo_matrix
 
-from neurosim.attack.faults import Batch, FaultModel, make_batch
+from neurosim.attack import cuts, enclosure
+from neurosim.attack.faults import FaultModel
+from neurosim.attack.milp_solve import PIECEWISE_LINEAR, MilpResult, solve_outputs
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.data.network import Network
 
 Array = np.ndarray
 
-PIECEWISE_LINEAR = ("relu", "identity", "hard_sigmoid")
 PAD = 1e-7  # relative widening of the big-M intervals, beyond HiGHS's feasibility tolerance
-GAP = 1e-7  # relative MIP gap at which HiGHS stops
-MAX_SETS = 2_000  # up to this many failed-neuron sets, one program per set
 
 
 def milp_supported(net: Network, model: FaultModel) -> str | None:
-    """None when the MILP is exact for this network and failure model, else why not."""
-    other = sorted(set(net.activations) - set(PIECEWISE_LINEAR))
+    """None when the program can be built for this network and failure model (exact for
+    piecewise-linear activations, an enclosure bound for sigmoid and tanh), else why not."""
+    other = sorted(set(net.activations) - set(PIECEWISE_LINEAR) - set(enclosure.SMOOTH))
     if other:
-        return f"activation {', '.join(other)} is not piecewise linear"
+        return f"activation {', '.join(other)} has no linear encoding here"
     if any(model.eta):
         return "weight errors (precision) make the program bilinear"
     return None
@@ -167,24 +170,10 @@ def deviation_bounds(net: Network, model: FaultModel, iv) -> list[Array]:
     return out
 
 
-@dataclass
-class MilpResult:
-    """upper: proven upper bound on the worst error (for an output whose program did not
-    finish, its weight-aware deviation bound).
-    proven: every MILP solved or proved infeasible. batch: the best solution found
-    (one element), or None. status: a short account."""
-
-    upper: float
-    proven: bool
-    batch: Batch | None
-    value: float
-    status: str
-    elapsed_s: float
-
-
 def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Array,
-               hi: Array) -> tuple[Array, Array]:
-    """[lo, hi] narrowed to the min and max of each expression over the LP relaxation."""
+               hi: Array, deadline: float) -> tuple[Array, Array]:
+    """[lo, hi] narrowed to the min and max of each expression over the LP relaxation, as
+    far as the time (perf_counter deadline) allows: the rest keep their bounds."""
     A = p.matrix()
     n = len(p.lo)
     lo, hi = lo.copy(), hi.copy()
@@ -193,7 +182,10 @@ def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Arr
         for v, w in t.items():
             c[v] = w
         for sense in (1.0, -1.0):
-            res = _lp(sense * c, A, p)
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return lo, hi
+            res = _lp(sense * c, A, p, left)
             if res is None:
                 continue
             value = sense * res + const[j]
@@ -205,11 +197,10 @@ def _tightened(p: _Program, terms: list[dict[int, float]], const: Array, lo: Arr
     return lo, hi
 
 
-def _lp(c: Array, A: LinearConstraint, p: _Program) -> float | None:
-    """min c @ z over the relaxation (None if the solver does not finish)."""
-    res = milp(c, constraints=A, bounds=Bounds(np.array(p.lo), np.array(p.hi)),
-               options={"disp": False, "time_limit": 10.0})
-    return float(res.fun) if res.status == 0 else None
+def _lp(c: Array, A: LinearConstraint, p: _Program, time_limit: float) -> float | None:
+    """A lower bound on min c @ z over the relaxation that holds whatever the solver's
+    tolerances (None if the solver does not finish within time_limit seconds)."""
+    return enclosure.safe_min(c, A, np.array(p.lo), np.array(p.hi), time_limit)[0]
 
 
 def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
@@ -321,6 +312,7 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
                         s_terms[j][v] = s_terms[j].get(v, 0.0) + W[j, i] * c
         # While no failure reaches a layer, its faulty copy is the fault-free one: one
         # set of variables and binaries, not two.
+        was_same, send_lo, send_hi = same, yf_lo, yf_hi
         same = same and not (nb["crash"] or nb["byz"] or lost_k or rep_k)
         if not same:
             for j in range(n_out):  # |s'_j - s_j| <= dev_j
@@ -332,10 +324,16 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
         if 2 <= l <= L and tighten:
             # Bounds from the linear relaxation of everything so far: much tighter than
             # interval propagation, and the big-M constants are what the solver lives on.
-            s_lo, s_hi = _tightened(p, s_terms, s_const, s_lo, s_hi)
+            # Half the time at most: the programs need the rest.
+            deadline = started + 0.5 * time_limit
+            s_lo, s_hi = _tightened(p, s_terms, s_const, s_lo, s_hi, deadline)
             if not same:
-                sf_lo, sf_hi = _tightened(p, sf_terms, sf_const, sf_lo, sf_hi)
-        if l <= L:
+                sf_lo, sf_hi = _tightened(p, sf_terms, sf_const, sf_lo, sf_hi, deadline)
+        if l <= L and net.activations[l - 1] in enclosure.SMOOTH:
+            y, yf, yf_lo, yf_hi = _smooth_layer(p, net.activations[l - 1], same,
+                                                (s_terms, s_const, s_lo, s_hi),
+                                                (sf_terms, sf_const, sf_lo, sf_hi))
+        elif l <= L:
             name = net.activations[l - 1]
             y_act = [_activation(p, name, s_terms[j], s_const[j], s_lo[j], s_hi[j])
                      for j in range(n_out)]
@@ -346,10 +344,56 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
             yf = [(t, c) for t, c, _, _ in new]
             yf_lo = np.array([a for _, _, a, _ in new])
             yf_hi = np.array([b_ for _, _, _, b_ in new])
-        else:
+        if l <= L and not same:
+            first_hit = was_same and not byz_possible
+            _tie(p, net.activations[l - 1], W, nb, syn, y, yf,
+                 (s_terms, s_const, sf_terms, sf_const), np.minimum(s_lo, sf_lo),
+                 np.maximum(s_hi, sf_hi), dev[l - 1], (send_lo, send_hi) if first_hit else None)
+        if l > L:
             out_terms = [(s_terms[j], s_const[j], sf_terms[j], sf_const[j]) for j in range(n_out)]
-    return _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit,
-                          lower, started, dev[-1], first, iv)
+    return solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit,
+                         lower, started, dev[-1], first, iv)
+
+
+def _tie(p: _Program, name: str, W: Array, nb, syn, y, yf, pre, lo: Array, hi: Array,
+         dev: Array, senders: tuple[Array, Array] | None) -> None:
+    """The cuts of `neurosim.attack.cuts` between each neuron and its faulty twin: signed
+    ones where this is the first layer the failures reach (`senders`: the bounds of
+    its inputs, fault-free there), the cone elsewhere."""
+    s_terms, s_const, sf_terms, sf_const = pre
+    for j in range(W.shape[0]):
+        d = dict(sf_terms[j])
+        for v, c in s_terms[j].items():
+            d[v] = d.get(v, 0.0) - c
+        d_expr = (d, float(sf_const[j] - s_const[j]))
+        if senders is None:
+            cuts.cone_cut(p, name, y[j], yf[j], d_expr, lo[j], hi[j], float(dev[j]))
+            continue
+        neg, pos = [], []  # failures that could push d_j = -sum W_ji y_i down / up
+        for i in range(W.shape[1]):
+            fails = [v[i] for v in (nb["crash"],) if v]
+            if syn["lost"] is not None:
+                fails.append(int(syn["lost"][j, i]))
+            w, ylo, yhi = W[j, i], senders[0][i], senders[1][i]
+            if (w > 0 and yhi > 0) or (w < 0 and ylo < 0):
+                neg += fails
+            if (w < 0 and yhi > 0) or (w > 0 and ylo < 0):
+                pos += fails
+        cuts.monotone_cuts(p, name, y[j], yf[j], d_expr, neg, pos, lo[j], hi[j], float(dev[j]))
+
+
+def _smooth_layer(p: _Program, name: str, same: bool, free, faulty):
+    """Sigmoid or tanh outputs of both copies through the enclosure: (y, y', low, high
+    of y')."""
+    ids = []
+    for terms, const, lo, hi in ([free] if same else [free, faulty]):
+        s = [_affine(p, terms[j], const[j], lo[j], hi[j]) for j in range(len(lo))]
+        ys = [enclosure.add_phi(p, name, s[j], lo[j], hi[j]) for j in range(len(lo))]
+        ids.append((s, ys))
+    ys, yfs = ids[0][1], ids[-1][1]
+    y = [({v: 1.0}, 0.0) for v, _, _ in ys]
+    yf = [({v: 1.0}, 0.0) for v, _, _ in yfs]
+    return y, yf, np.array([a for _, a, _ in yfs]), np.array([b for _, _, b in yfs])
 
 
 def _keep(p: _Program, terms: dict[int, float], const: float, fails: list[int], lo: float,
@@ -371,135 +415,3 @@ def _keep(p: _Program, terms: dict[int, float], const: float, fails: list[int], 
         row[v] = row.get(v, 0.0) - c
     p.row(row, lo=const)
     return u
-
-
-def _objective(out_terms, k: int, s: float, n: int) -> tuple[dict[int, float], float, Array]:
-    """s * (F'_k - F_k) as (terms, constant) and as the cost vector milp minimises."""
-    st, sc, ft, fc = out_terms[k]
-    obj: dict[int, float] = {}
-    for v, c in ft.items():
-        obj[v] = obj.get(v, 0.0) + s * c
-    for v, c in st.items():
-        obj[v] = obj.get(v, 0.0) - s * c
-    cvec = np.zeros(n)
-    for v, c in obj.items():
-        cvec[v] = -c
-    return obj, s * (fc - sc), cvec
-
-
-def _set_jobs(net, model, fail_neuron, iv, lower):
-    """With few failed-neuron sets and no synapse-level failure: one program per set,
-    output and sign whose given-set bound exceeds `lower`, largest bound first, each
-    with the set's binaries fixed (a much tighter relaxation than free binaries)."""
-    from neurosim.attack.search import count_sets, layer_options
-    from neurosim.bounds.weight_aware import MISSING, given_set_layers
-
-    if model.synapse_level or any(model.byzantine) or count_sets(net, model) > MAX_SETS:
-        return None
-    jobs = []
-    for sets in itertools.product(*[layer_options(net.sizes[l], model.crash[l - 1], 0)
-                                    for l in range(1, net.depth + 1)]):
-        signals, fix = [None], {}
-        for l, (crashed, _) in enumerate(sets, start=1):
-            kind = np.zeros((net.sizes[l + 1], net.sizes[l]), dtype=np.int8)
-            kind[:, list(crashed)] = MISSING
-            signals.append(kind)
-            for i, v in enumerate(fail_neuron[l + 1].get("crash", [])):
-                fix[v] = 1.0 if i in crashed else 0.0
-        bound = given_set_layers(net, signals, intervals=iv)[-1]
-        for k in range(net.sizes[-1]):
-            if bound[k] > lower:
-                jobs += [(float(bound[k]), fix, k, 1.0), (float(bound[k]), fix, k, -1.0)]
-    jobs.sort(key=lambda j: -j[0])
-    return jobs
-
-
-def _solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_limit, lower,
-                   started, dev_out, first, iv) -> MilpResult:
-    n = len(p.lo)
-    lo0, hi0 = np.array(p.lo), np.array(p.hi)
-    integrality = np.array(p.integer)
-    best_val, best_sol, upper, proven, statuses = lower, None, lower, True, []
-    per_set = _set_jobs(net, model, fail_neuron, iv, lower)
-    if per_set is None:
-        jobs = [(float(dev_out[k]), {}, k, s) for k in range(len(out_terms)) for s in (1.0, -1.0)]
-        if first is not None:
-            jobs.sort(key=lambda j: (j[2], j[3]) != first)
-    else:
-        jobs = per_set
-    A = p.matrix()
-    for n_job, (bound, fix, k, s) in enumerate(jobs):
-        tag = f"out {k}{'+' if s > 0 else '-'}"
-        if bound <= best_val:  # a sound bound rules it out
-            statuses.append(f"{tag}: below")
-            continue
-        obj, const, cvec = _objective(out_terms, k, s, n)
-        lo, hi = lo0.copy(), hi0.copy()
-        for v, val in fix.items():
-            lo[v] = hi[v] = val
-        left = time_limit - (time.perf_counter() - started)
-        if left <= 0:
-            # Not run: its sound bound stands in.
-            proven, upper = False, max(upper, bound)
-            statuses.append(f"{tag}: not run (time)")
-            continue
-        if fix:  # the relaxation first: most sets cannot beat what is found
-            lp = milp(cvec, constraints=A, bounds=Bounds(lo, hi),
-                      options={"time_limit": max(1.0, left), "disp": False})
-            if lp.status == 0 and -lp.fun + const <= best_val:
-                statuses.append(f"{tag}: below")
-                continue
-        # Per set, the jobs come largest bound first: the first ones decide the upper bound,
-        # so they get the time; the ones left unrun keep their (smaller) bounds.
-        share = left if fix else left / (len(jobs) - n_job)
-        cut = [(obj, best_val - const, np.inf)]
-        res = milp(cvec, constraints=p.matrix(cut), integrality=integrality,
-                   bounds=Bounds(lo, hi),
-                   options={"time_limit": max(share, 0.5), "mip_rel_gap": GAP, "disp": False})
-        if res.status == 2:  # infeasible: this job cannot beat best_val
-            statuses.append(f"{tag}: below")
-            continue
-        dual = getattr(res, "mip_dual_bound", None)
-        # scipy reports no dual bound when the time ran out before a solution above the
-        # cut was found: the job's sound bound stands in.
-        ub = (-dual + const) if dual is not None and np.isfinite(dual) else bound
-        ub = min(ub, bound)
-        if res.status == 0:
-            statuses.append(f"{tag}: optimal")
-        else:
-            proven = False
-            statuses.append(f"{tag}: {res.message.split('.')[0]}")
-        upper = max(upper, ub)
-        if res.x is not None:
-            val = -res.fun + const
-            if val > best_val:
-                best_val, best_sol = val, (res.x.copy(), k, s)
-    batch = None
-    if best_sol is not None:
-        batch = _to_batch(net, model, best_sol, x, fail_neuron, synapse_vars)
-    done = sum(1 for t in statuses if t.endswith(("optimal", "below")))
-    what = "programs (set, output, sign)" if per_set is not None else "output-sign programs"
-    status = f"{done} of {len(jobs)} {what} solved or ruled out"
-    return MilpResult(float(upper), proven, batch, float(best_val), status,
-                      time.perf_counter() - started)
-
-
-def _to_batch(net, model, sol, x, fail_neuron, synapse_vars) -> Batch:
-    """The MILP's solution as a one-element Batch (input, failed sets, values)."""
-    z, k, s = sol
-    xv = np.clip(z[x], net.input_low, net.input_high)
-    sets = []
-    for l in range(1, net.depth + 1):
-        nb = fail_neuron[l + 1] if l + 1 < len(fail_neuron) else {}
-        crashed = tuple(i for i, v in enumerate(nb.get("crash", [])) if z[v] > 0.5)
-        byz = tuple(i for i, v in enumerate(nb.get("byz", [])) if z[v] > 0.5)
-        sets.append((crashed, byz))
-    batch = make_batch(net, model, xv[None, :], [tuple(sets)], np.array([k]), np.array([s]))
-    for l, syn in enumerate(synapse_vars, start=1):
-        if syn["lost"] is not None:
-            batch.missing[l - 1][0] |= z[syn["lost"]] > 0.5
-        if syn["rep"] is not None:
-            batch.replaced[l - 1][0] |= z[syn["rep"]] > 0.5
-        for (j, i), q in syn["q"].items():
-            batch.value[l - 1][0, j, i] = np.clip(z[q], -model.capacity, model.capacity)
-    return batch

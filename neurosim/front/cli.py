@@ -360,7 +360,8 @@ def format_attack(r: dict[str, Any]) -> str:
         f"{'  (exact: proven the worst case)' if r['exact'] else ''}",
         f"  bounds             tightest {r['bound_tightest']:.6g}  weight-aware "
         f"{r['bound_weight_aware']:.6g}  paper Fep {r['bound_paper']:.6g}"
-        + (f"  MILP {r['bound_milp']:.6g}" if r.get("bound_milp") is not None else ""),
+        + (f"  MILP{' (enclosure)' if r.get('milp_kind') == 'enclosure' else ''} "
+           f"{r['bound_milp']:.6g}" if r.get("bound_milp") is not None else ""),
         "  gap                "
         + (f"{r['gap']:.4g} (tightest bound / worst found)" if r["gap"] is not None
            else "- (no error found)"),
@@ -463,7 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="folder for the witness scenario (scenario.toml and its files)")
     a.add_argument("--time-limit", type=float, default=60.0,
                    help="seconds for the search and the MILP together (default 60)")
-    a.add_argument("--no-milp", action="store_true", help="search only, no exact MILP")
+    a.add_argument("--no-milp", action="store_true",
+                   help="search only, no MILP (the MILP is exact for relu, identity and "
+                   "hard_sigmoid; for sigmoid and tanh it encloses phi between lines and "
+                   "gives only an upper bound)")
     a.set_defaults(func=_attack)
 
     c = sub.add_parser("convert", help="a scikit-learn MLP (joblib) or an ONNX model to a "

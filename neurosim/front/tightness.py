@@ -52,7 +52,8 @@ def plot_tightness(rows: list[dict[str, Any]], path: Path) -> Path:
     series = [("bound_paper", "paper Fep", "s", "tab:red"),
               ("bound_weight_aware", "weight-aware bound", "^", "tab:orange"),
               ("bound_signed", "signed bound", "v", "tab:purple"),
-              ("bound_milp", "MILP upper bound (exact when = worst)", "D", "tab:green"),
+              ("bound_milp", "MILP bound (relu: exact model; sigmoid: enclosure)", "D",
+               "tab:green"),
               ("worst_error", "worst error found (replayable witness)", "o", "tab:blue")]
     for key, label, marker, color in series:
         y = np.array([_num(r.get(key)) for r in rows])
@@ -67,8 +68,9 @@ def plot_tightness(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_yscale("log")
     ax.set_ylabel("output error (max-norm)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
-    ax.set_title("How tight are the bounds? Worst case found vs sound bounds")
+    # Above the axes: inside, it hides points whatever corner it takes.
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    fig.suptitle("How tight are the bounds? Worst case found vs sound bounds")
     ax2.bar(x - 0.2, [_num(r["gap_weight_aware"]) for r in rows], 0.4, color="tab:orange",
             label="weight-aware / worst found")
     ax2.bar(x + 0.2, [_num(r["gap"]) for r in rows], 0.4, color="tab:green",
