@@ -236,6 +236,8 @@ def test_nothing_to_fail_gives_zero_error_no_gap_and_strict_json(tmp_path, capsy
     out = capsys.readouterr().out
     report = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert report["worst_error"] == 0.0 and report["gap"] is None
+    # Every bound is 0 and the error 0 is attained: that is the worst case, proven.
+    assert report["bound_tightest"] == 0.0 and report["exact"] is True
     assert any("stragglers" in n for n in report["notes"])
 
 

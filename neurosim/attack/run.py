@@ -145,7 +145,7 @@ def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
         if report["bound_milp"] is not None:
             report["bound_tightest"] = min(report["bound_tightest"], milp_result.upper)
     # A sound bound that the found error attains proves it the worst case, MILP or not.
-    exact = exact or (worst > 0 and worst >= report["bound_tightest"] * (1 - 1e-12))
+    exact = exact or worst >= report["bound_tightest"] * (1 - 1e-12)
     report["exact"] = bool(exact)
     # No error found (nothing can fail): no ratio, and JSON has no infinity.
     report["gap"] = report["bound_tightest"] / worst if worst > 0 else None
