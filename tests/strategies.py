@@ -43,3 +43,22 @@ def networks(draw, max_hidden=4):
     hi = lo + rng.uniform(0.0, 2.5, n0)
     net = make_network(ws, bs, acts, lo, hi)
     return net, rng
+
+
+def ascend(net, f, x0, steps: int = 30, step: float = 0.25):
+    """Projected finite-difference ascent of f (inputs (n, N_0) -> (n,)) from x0 within the
+    input box, a signed step per coordinate halved on failure: (best x, f there)."""
+    lo, hi = net.input_low, net.input_high
+    x, best = x0.copy(), f(x0[None])[0]
+    step = step * np.maximum(hi - lo, 1e-9)
+    for _ in range(steps):
+        h = 1e-6 * np.maximum(hi - lo, 1e-9)
+        E = np.eye(len(x)) * h
+        g = (f(np.clip(x + E, lo, hi)) - f(np.clip(x - E, lo, hi))) / (2 * h)
+        cand = np.clip(x + step * np.sign(g), lo, hi)
+        v = f(cand[None])[0]
+        if v > best:
+            x, best = cand, v
+        else:
+            step = step / 2
+    return x, best

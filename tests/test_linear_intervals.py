@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from strategies import ACTS, PROFILE, networks
+from strategies import ACTS, PROFILE, ascend, networks
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.linear_intervals import (
@@ -41,24 +41,6 @@ def engine_values(net, X):
     return pre, out
 
 
-def ascend(net, f, x0, steps=30):
-    """Projected finite-difference ascent of f (inputs (n, N_0) -> (n,)) from x0."""
-    lo, hi = net.input_low, net.input_high
-    x, best = x0.copy(), f(x0[None])[0]
-    step = 0.25 * np.maximum(hi - lo, 1e-9)
-    for _ in range(steps):
-        h = 1e-6 * np.maximum(hi - lo, 1e-9)
-        E = np.eye(len(x)) * h
-        g = (f(np.clip(x + E, lo, hi)) - f(np.clip(x - E, lo, hi))) / (2 * h)
-        cand = np.clip(x + step * np.sign(g), lo, hi)
-        v = f(cand[None])[0]
-        if v > best:
-            x, best = cand, v
-        else:
-            step = step / 2
-    return x
-
-
 def inputs(net, rng):
     lo, hi = net.input_low, net.input_high
     corners = np.array(list(itertools.product([0, 1], repeat=len(lo))), dtype=float)
@@ -71,7 +53,7 @@ def inputs(net, rng):
                 def f(Z, l=l, j=j, sign=sign):
                     return sign * engine_values(net, Z)[0][l][:, j]
                 x0 = X[0][np.argmax(sign * pre[l][:, j])]
-                X.append(ascend(net, f, x0)[None])
+                X.append(ascend(net, f, x0)[0][None])
     return np.vstack(X)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import ACTS, PROFILE, below, leq, networks
+from strategies import ACTS, PROFILE, ascend, below, leq, networks
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.linear_intervals import linear_intervals
@@ -160,24 +160,6 @@ def inputs(net, rng, n_random=6):
     return np.vstack([lo + corners * (hi - lo), rng.uniform(lo, hi, (n_random, len(lo)))])
 
 
-def ascend(net, x0, err_fn, steps=25):
-    """Projected finite-difference gradient ascent of err_fn from x0 within the box."""
-    lo, hi = net.input_low, net.input_high
-    x, best = x0.copy(), err_fn(x0[None])[0]
-    step = 0.1 * np.maximum(hi - lo, 1e-9)
-    for _ in range(steps):
-        h = 1e-6 * np.maximum(hi - lo, 1e-9)
-        E = np.eye(len(x)) * h
-        g = (err_fn(np.clip(x + E, lo, hi)) - err_fn(np.clip(x - E, lo, hi))) / (2 * h)
-        cand = np.clip(x + step * np.sign(g), lo, hi)
-        e = err_fn(cand[None])[0]
-        if e > best:
-            x, best = cand, e
-        else:
-            step = step / 2
-    return best
-
-
 def pattern_error(net, kinds, values, weights):
     """The error of one failure pattern at inputs Z, max-norm: Z (n, N_0) -> (n,)."""
     def err(Z):
@@ -226,7 +208,7 @@ def check_counts(net, f, rng, common=False, polish=3):
     seen.sort(key=lambda t: -t[0])
     for _, bound, err, starts, kinds in seen[:polish]:
         for x0 in starts:
-            e = ascend(net, x0, err)
+            e = ascend(net, err, x0, steps=25, step=0.1)[1]
             top = max(top, e)
             assert leq(e, bound), dict(info, kinds=kinds, err=e, bound=bound)
     assert leq(top, worst), dict(info, top=top)
