@@ -124,9 +124,7 @@ def solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_l
             statuses.append(f"{tag}: below")
             continue
         obj, const, cvec = _objective(out_terms, k, s, n)
-        lo, hi = lo0.copy(), hi0.copy()
-        for v, val in fix.items():
-            lo[v] = hi[v] = val
+        lo, hi = _fixed(lo0, hi0, fix)
         left = time_limit - (time.perf_counter() - started)
         if left <= 0:
             # Not run: its sound bound stands in.
@@ -196,9 +194,7 @@ def _enclosed_sets(net, model, p, x, fail_neuron, synapse_vars, out_terms, jobs,
             proven, upper = False, max(upper, bound)
             break
         _, const, cvec = _objective(out_terms, k, s, n)
-        lo, hi = lo0.copy(), hi0.copy()
-        for v, val in fix.items():
-            lo[v] = hi[v] = val
+        lo, hi = _fixed(lo0, hi0, fix)
         left = time_limit - (time.perf_counter() - started)
         low, z = enclosure.safe_min(cvec, A, lo, hi, left)
         if low is not None:
@@ -216,6 +212,14 @@ def _enclosed_sets(net, model, p, x, fail_neuron, synapse_vars, out_terms, jobs,
               f"out over an enclosure of {'/'.join(sorted(set(net.activations)))}")
     return MilpResult(float(upper), proven, batch, float(upper), status,
                       time.perf_counter() - started, enclosure=True)
+
+
+def _fixed(lo0: Array, hi0: Array, fix: dict[int, float]) -> tuple[Array, Array]:
+    """Variable bounds with the variables of `fix` pinned to their values (a failed set)."""
+    lo, hi = lo0.copy(), hi0.copy()
+    for v, val in fix.items():
+        lo[v] = hi[v] = val
+    return lo, hi
 
 
 def _to_batch(net, model, sol, x, fail_neuron, synapse_vars) -> Batch:
