@@ -1,0 +1,47 @@
+"""Cases an adversarial audit found, each checked against what the engine computes.
+
+Every expected figure comes from the engine itself (a `neurosim run` of the case) or from a
+hand derivation written next to it, never from the code under test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurosim.attack.run import attack
+from neurosim.data.network import make_network, save_network
+from neurosim.data.scenario import parse_scenario
+from neurosim.runner import run_trials
+from neurosim.setup import prepare
+
+
+def _cancelling_net(path):
+    """1-2-2-1 identity net. Layer 1: c = x, d = 0; layer 2: v1 = 3c + 1e16,
+    v2 = 2.9999c + 1e16; output F = v1 - v2. In real arithmetic F = 1e-4 c (at most 5e-5
+    on x in [0, 0.5]); in float64 v1 and v2 land on the grid of spacing 2 around 1e16, so F
+    is 2 for c in (1/3, 1/2.9999) and 0 elsewhere. Crashing c gives F' = 0 exactly."""
+    net = make_network([np.array([[1.0], [0.0]]), np.array([[3.0, 0.0], [2.9999, 0.0]]),
+                        np.array([[1.0, -1.0]])],
+                       [np.zeros(2), np.array([1e16, 1e16]), np.zeros(1)],
+                       ["identity", "identity"], 0.0, 0.5)
+    save_network(net, path)
+
+
+def test_attack_bound_milp_holds_for_the_float64_engine(tmp_path):
+    _cancelling_net(tmp_path / "net.npz")
+    base = {"seed": 0, "trials": 2, "network": {"file": "net.npz"},
+            "latency": {"model": "constant"}, "firing": {"rule": "quorum", "quorum": [1, 1, 2]}}
+    # Brute force: the engine at x = 0.33334 with neuron (1, 0) crashed.
+    np.save(tmp_path / "x.npy", np.array([[0.33334]]))
+    brute = parse_scenario({**base, "inputs": {"kind": "file", "file": "x.npy"},
+                            "failures": {"placement": "list", "crashed": [[1, 0]]}},
+                           base_dir=str(tmp_path))
+    measured = run_trials(prepare(brute), "fast")["max_error"]
+    assert measured == 2.0  # hand derivation above: the engine's error is 2, not 3.3e-5
+    scn = parse_scenario({**base, "inputs": {"kind": "uniform"},
+                          "failures": {"crash": [1, 0]}}, base_dir=str(tmp_path))
+    report = attack(prepare(scn), time_limit=10.0)
+    assert report["bound_milp"] is not None
+    assert measured <= report["bound_milp"], report
+    assert measured <= report["bound_tightest"], report
+    assert not (report["exact"] and report["worst_error"] < measured), report
