@@ -45,3 +45,19 @@ def test_attack_bound_milp_holds_for_the_float64_engine(tmp_path):
     assert measured <= report["bound_milp"], report
     assert measured <= report["bound_tightest"], report
     assert not (report["exact"] and report["worst_error"] < measured), report
+
+
+def test_a_three_dimensional_weight_array_is_named_as_such(tmp_path):
+    """A 3-D W1 in a network file: the error names W1 and its shape, not the input box."""
+    from neurosim.data.network import load_network
+    from neurosim.errors import InputError
+
+    path = tmp_path / "net.npz"
+    np.savez(path, W1=np.ones((1, 2, 1)), W2=np.ones((1, 1)),
+             activations=np.array(["sigmoid"]), input_low=np.zeros(2), input_high=np.ones(2))
+    try:
+        load_network(path)
+    except InputError as err:
+        assert err.key == "W1" and "2-D" in err.message, err
+    else:
+        raise AssertionError("a 3-D W1 was accepted")

@@ -227,7 +227,9 @@ def load_network(path: str | Path) -> Network:
         for k in sorted(keys - {"activations", "input_low", "input_high"}):
             if not (k[0] in "Wb" and k[1:].isdigit() and 1 <= int(k[1:]) <= n):
                 raise InputError(src, k, f"unexpected array (layers are W1..W{n})")
-    n0 = ws[0].shape[1] if ws[0].ndim == 2 else 0
+    if ws[0].ndim != 2:  # the box's shape is read from W1's: name W1 first
+        raise InputError(src, "W1", f"must be a non-empty 2-D array, got shape {ws[0].shape}")
+    n0 = ws[0].shape[1]
     for name, v in (("input_low", lo), ("input_high", hi)):
         if np.ndim(v) not in (0, 1) or (np.ndim(v) == 1 and np.shape(v) != (n0,)):
             raise InputError(src, name, f"shape {np.shape(v)}, expected scalar or ({n0},)")
