@@ -61,3 +61,20 @@ def test_a_three_dimensional_weight_array_is_named_as_such(tmp_path):
         assert err.key == "W1" and "2-D" in err.message, err
     else:
         raise AssertionError("a 3-D W1 was accepted")
+
+
+def test_too_many_trials_for_the_inputs_is_an_input_error(tmp_path):
+    """trials = 10**30 with uniform inputs: one clear error naming `trials` (was a numpy
+    ValueError traceback, exit 1, from drawing every trial's input at once)."""
+    from neurosim.errors import InputError
+
+    _cancelling_net(tmp_path / "net.npz")
+    for trials in (10**30, 2**62):
+        scn = parse_scenario({"seed": 0, "trials": trials, "network": {"file": "net.npz"},
+                              "inputs": {"kind": "uniform"}}, base_dir=str(tmp_path))
+        try:
+            prepare(scn)
+        except InputError as err:
+            assert err.key == "trials", err
+        else:
+            raise AssertionError(f"trials = {trials} accepted")

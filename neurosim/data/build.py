@@ -120,6 +120,10 @@ def build_inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
     return X, labels
 
 
+# The most memory the drawn inputs of a run may take (`inputs.kind = "uniform"`).
+MAX_INPUT_BYTES = 2**32
+
+
 def check_in_box(X: Array, net: Network, source: str, key: str) -> None:
     """InputError naming `key` and the first row of X (n, N_0) outside the input box."""
     outside = (X < net.input_low) | (X > net.input_high)
@@ -139,6 +143,12 @@ def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
     if spec.kind == "corner":
         return net.input_high[None, :].copy(), None
     if spec.kind == "uniform":
+        # Every trial's input is drawn here, at once: refuse what cannot be held.
+        if scn.trials * n0 * 8 > MAX_INPUT_BYTES:
+            raise InputError(scn.source, "trials",
+                             f"{scn.trials} trials of {n0} uniform inputs need "
+                             f"{scn.trials * n0 * 8 / 2**30:.3g} GiB of inputs, more than "
+                             f"{MAX_INPUT_BYTES / 2**30:g} GiB")
         rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x696E70]))
         return rng.uniform(net.input_low, net.input_high, (scn.trials, n0)), None
     if spec.kind == "dataset":
