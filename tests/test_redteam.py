@@ -78,3 +78,38 @@ def test_too_many_trials_for_the_inputs_is_an_input_error(tmp_path):
             assert err.key == "trials", err
         else:
             raise AssertionError(f"trials = {trials} accepted")
+
+
+def test_a_network_too_large_to_hold_is_an_input_error():
+    """sizes = [2, 10**9, 1] (or a trained net with 10**9 hidden neurons): one clear error
+    naming the key, before any allocation (was a numpy MemoryError traceback, or the process
+    killed by the system while it drew 16 GB of weights)."""
+    from neurosim.errors import InputError
+
+    for net in ({"sizes": [2, 10**9, 1]}, {"sizes": [10**6, 10**6, 1]},
+                {"train": {"hidden": [10**9]}}):
+        key = "network.sizes" if "sizes" in net else "network.train.hidden"
+        scn = parse_scenario({"seed": 0, "trials": 2, "network": net})
+        try:
+            prepare(scn)
+        except InputError as err:
+            assert err.key == key, err
+        else:
+            raise AssertionError(f"{net} accepted")
+
+
+def test_a_weight_scale_whose_range_overflows_is_an_input_error():
+    """weight_scale = 1e308: the draw's width 2e308 overflows (was an OverflowError
+    traceback); just below 2**1023 the width is a float64 and the draw works (the network's
+    outputs may then overflow: that is refused under its own key)."""
+    from neurosim.errors import InputError
+
+    for scale, ok in ((1e308, False), (float(np.nextafter(2.0 ** 1023, 0.0)), True),
+                      (1e300, True)):
+        data = {"seed": 0, "trials": 2, "network": {"sizes": [2, 2, 1], "weight_scale": scale}}
+        try:
+            prepare(parse_scenario(data))
+        except InputError as err:
+            assert (err.key != "network.weight_scale") == ok, (scale, err)
+        else:
+            assert ok, f"weight_scale = {scale} accepted"

@@ -56,6 +56,7 @@ def build_network(scn: Scenario) -> Network:
                                  f"network file not found: {scn.path(spec.file)}")
             net = load_network(scn.path(spec.file))
         elif spec.sizes is not None:
+            _check_weight_memory(scn, "network.sizes", spec.sizes)
             acts = spec.activation
             if isinstance(acts, list) and len(acts) != len(spec.sizes) - 2:
                 raise InputError(scn.source, "network.activation",
@@ -64,6 +65,8 @@ def build_network(scn: Scenario) -> Network:
             rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x6E6574]))
             net = random_network(spec.sizes, acts, spec.weight_scale, rng)
         else:
+            # At least one input and one output: a lower bound on the fitted weights.
+            _check_weight_memory(scn, "network.train.hidden", [1, *spec.train.hidden, 1])
             net = train_network(spec.train)[0]
     except InputError:
         raise
@@ -73,6 +76,21 @@ def build_network(scn: Scenario) -> Network:
     if spec.input_low is None and spec.input_high is None:
         return net
     return with_input_box(net, *input_box(scn, net))
+
+
+# The most memory a network built here (`sizes`, `train`) may take in float64 weights.
+MAX_WEIGHT_BYTES = 2**32
+
+
+def _check_weight_memory(scn: Scenario, key: str, sizes: list[int]) -> None:
+    """InputError naming `key` when the weights of layer sizes `sizes` need more than
+    MAX_WEIGHT_BYTES: refused before anything is allocated (numpy would fail, or the
+    system end the process, while drawing them)."""
+    count = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    if count * 8 > MAX_WEIGHT_BYTES:
+        raise InputError(scn.source, key,
+                         f"{count} weights need {count * 8 / 2**30:.3g} GiB, more than "
+                         f"{MAX_WEIGHT_BYTES / 2**30:g} GiB")
 
 
 def input_box(scn: Scenario, net: Network) -> tuple[Array, Array]:

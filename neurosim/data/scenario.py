@@ -60,7 +60,8 @@ class NetworkSpec(Section):
     file: str | None = None
     sizes: list[PosInt] | None = None
     activation: Activation | list[Activation] = "sigmoid"
-    weight_scale: PosFloat = 0.5
+    # Weights are drawn uniform in [-s, s]: the width 2 s must be a float64 too.
+    weight_scale: Annotated[PosFloat, Field(lt=2.0 ** 1023)] = 0.5
     train: TrainSpec | None = None
     input_low: Float | list[Float] | None = None
     input_high: Float | list[Float] | None = None
