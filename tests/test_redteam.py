@@ -113,3 +113,35 @@ def test_a_weight_scale_whose_range_overflows_is_an_input_error():
             assert (err.key != "network.weight_scale") == ok, (scale, err)
         else:
             assert ok, f"weight_scale = {scale} accepted"
+
+
+def _scenario_file(tmp_path):
+    _cancelling_net(tmp_path / "net.npz")
+    path = tmp_path / "s.toml"
+    path.write_text('seed = 0\ntrials = 2\n[network]\nfile = "net.npz"\n[failures]\n'
+                    'crash = [1, 0]\n[firing]\nrule = "quorum"\nquorum = [1, 1, 2]\n')
+    return path
+
+
+def test_an_output_folder_that_cannot_be_made_is_an_input_error(tmp_path, capsys):
+    """--out under a regular file: exit 2 naming --out, no traceback (was a
+    FileNotFoundError / NotADirectoryError traceback, exit 1: "a bound was violated")."""
+    from neurosim.front.cli import main
+
+    scn = _scenario_file(tmp_path)
+    (tmp_path / "file").write_text("")
+    bad = str(tmp_path / "file" / "out")
+    for argv in (["run", str(scn), "--engine", "fast", "--out", bad],
+                 ["attack", str(scn), "--time-limit", "2", "--out", bad]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "--out" in err and "Traceback" not in err, err
+
+
+def test_a_time_limit_that_is_not_a_finite_number_is_refused(tmp_path, capsys):
+    from neurosim.front.cli import main
+
+    scn = _scenario_file(tmp_path)
+    for value in ("nan", "inf", "-1", "0"):
+        assert main(["attack", str(scn), "--time-limit", value]) == 2, value
+        assert "--time-limit" in capsys.readouterr().err

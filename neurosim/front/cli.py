@@ -207,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
               f"epsilon {plan['budget']:.4g} (the fewest skips give a bound of "
               f"{plan['bound']:.4g}): running wait-all, which blocks behind any crash",
               file=sys.stderr)
-    out = Path(args.out) if args.out else Path("results") / scn.name
+    out = output_folder(Path(args.out) if args.out else Path("results") / scn.name)
     remove_files(out, RUN_PLOTS + ("trace_trial0.npz",))  # no stale file beside the new CSV
     try:
         summary = run_trials(setup, args.engine, out, progress=show_progress())
@@ -301,7 +301,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from neurosim.sweep import grid, run_sweep
 
     scn = load_scenario(args.scenario)
-    out = Path(args.out) if args.out else Path("results") / scn.name
+    out = output_folder(Path(args.out) if args.out else Path("results") / scn.name)
     total = len(grid(scn))
 
     def report(row: dict[str, Any]) -> None:
@@ -340,9 +340,11 @@ def _attack(args: argparse.Namespace) -> int:
     from neurosim.setup import prepare
 
     scn = load_scenario(args.scenario)
-    if args.time_limit <= 0:
-        raise InputError(args.scenario, "--time-limit", "must be positive")
-    report = attack(prepare(scn), args.time_limit, Path(args.out) if args.out else None,
+    if not math.isfinite(args.time_limit) or args.time_limit <= 0:
+        raise InputError(args.scenario, "--time-limit",
+                         f"must be a finite number of seconds > 0, got {args.time_limit}")
+    report = attack(prepare(scn), args.time_limit, output_folder(Path(args.out))
+                    if args.out else None,
                     use_milp=not args.no_milp)
     if args.json:
         print(strict_json.dumps(report, indent=2))
@@ -518,6 +520,16 @@ def check_flags(args: argparse.Namespace) -> None:
     low, high = getattr(args, "input_low", None), getattr(args, "input_high", None)
     if low is not None and high is not None and low > high:
         raise InputError(source, "--input-low", f"{low} exceeds --input-high {high}")
+
+
+def output_folder(path: Path) -> Path:
+    """`path`, created if needed; InputError naming --out when it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(str(path), "--out",
+                         f"cannot create the output folder ({err.strerror})") from None
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
