@@ -113,6 +113,11 @@ class Bounds:
                    weight_aware_bound(net, failures, local=True, intervals=iv),
                    paper.fep_exact_f, signed_bound(net, failures, intervals=iv))
 
+    @property
+    def tightest(self) -> float:
+        """The smallest of the worst-case bounds (each is sound, so the least is too)."""
+        return min(self.signed, self.weight_aware, self.weight_aware_global, self.paper)
+
     def chain(self) -> list[tuple[str, float, float]]:
         return [("signed bound above the weight-aware", self.signed, self.weight_aware),
                 ("weight-aware (local K) above weight-aware (global K)", self.weight_aware,

@@ -17,6 +17,7 @@ from neurosim.front.cli import main
 
 SUMMARY_KEYS = {
     "scenario", "seed", "trials", "engine", "version", "bound_paper", "bound_weight_aware",
+    "bound_signed", "bound_tightest",
     "max_error", "mean_error", "violations", "latency_mean", "latency_p50", "latency_p99",
     "layer_latency_mean", "blocked_trials", "messages_sent", "messages_used", "elapsed_s",
 }
@@ -236,6 +237,10 @@ def _check_results(out: Path, labels: bool) -> dict:
     if s["blocked_trials"] == 0:  # the output layer's last firing is the output latency
         assert s["layer_latency_mean"][-1] == pytest.approx(s["latency_mean"], rel=1e-12)
     assert s["bound_weight_aware"] <= s["bound_paper"] * (1 + 1e-9)
+    assert s["bound_tightest"] == min(s["bound_signed"], s["bound_weight_aware"],
+                                      s["bound_weight_aware_global_k"], s["bound_paper"])
+    if s["trials_beyond_counts"] == 0:  # else trials answer to bounds for their own counts
+        assert s["max_error"] <= s["bound_tightest"]
     assert isinstance(s["version"], str) and s["elapsed_s"] >= 0
     return s
 
