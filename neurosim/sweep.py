@@ -263,50 +263,106 @@ def run_sweep(path: str | Path, out_dir: Path, engine: str = "des", workers: int
     points = grid(scn)
     for key in scn.sweep:  # every key must be a valid scenario key: check once, up front
         load_scenario(path, {key: scn.sweep[key][0], "sweep": {}})
-    current = check_grid(path, points)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = out_dir / "sweep.csv"
-    fields = ["point", "scenario_hash", *scn.sweep, *ROW_KEYS]
-    dropped = _keep_current(csv_path, fields, current)
-    if dropped and on_stale:
-        on_stale(dropped)
-    done = done_points(csv_path)
-    todo = [p for p in points if point_id(p) not in done]
-    new_file = not csv_path.is_file()
-    rows = []
-    with open(csv_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        if new_file:
-            writer.writeheader()
+    # Workers start (and import) while this process checks the grid.
+    pool = _Workers(str(path), workers, scheduler, points[0]) \
+        if workers > 1 or scheduler is not None else None
+    try:
+        current = check_grid(path, points)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        csv_path = out_dir / "sweep.csv"
+        fields = ["point", "scenario_hash", *scn.sweep, *ROW_KEYS]
+        dropped = _keep_current(csv_path, fields, current)
+        if dropped and on_stale:
+            on_stale(dropped)
+        done = done_points(csv_path)
+        todo = [p for p in points if point_id(p) not in done]
+        new_file = not csv_path.is_file()
+        rows = []
+        with open(csv_path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            if new_file:
+                writer.writeheader()
 
-        def keep(row: dict[str, Any]) -> None:
-            writer.writerow(row)
-            handle.flush()
-            rows.append(row)
-            if on_row:
-                on_row(row)
+            def keep(row: dict[str, Any]) -> None:
+                writer.writerow(row)
+                handle.flush()
+                rows.append(row)
+                if on_row:
+                    on_row(row)
 
-        if workers <= 1 and scheduler is None:
-            for p in todo:
-                keep(run_point(str(path), p, str(out_dir), engine))
-        else:
-            _run_on_dask(str(path), todo, str(out_dir), engine, workers, scheduler, keep)
+            if pool is None:
+                for p in todo:
+                    keep(run_point(str(path), p, str(out_dir), engine))
+            elif todo:
+                pool.run(todo, str(out_dir), engine, keep)
+    finally:
+        if pool is not None:
+            pool.close()
     return rows
 
 
-def _run_on_dask(path: str, todo: list[dict[str, Any]], out_dir: str, engine: str,
-                 workers: int, scheduler: str | None, keep) -> None:
+def _warm(path: str, point: dict[str, Any]) -> None:
+    """On a dask worker, before its first point: import what a run needs and build a
+    point's network and inputs (sklearn's datasets, ...), while the client checks
+    the grid. Failures are the client's to report: ignored here."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise InputError(path, "--workers",
-                         "needs dask.distributed: pip install 'neurosim[sweep]'") from None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        client = Client(LocalCluster(n_workers=workers, threads_per_worker=1,
-                                     processes=True, dashboard_address=None))
-    with client:
-        futures = [client.submit(run_point, path, p, out_dir, engine, pure=False) for p in todo]
+        import neurosim.runner  # noqa: F401
+        from neurosim.setup import check
+
+        check(point_scenario(path, point))
+    except Exception:
+        pass
+
+
+class _Workers:
+    """dask.distributed workers for a sweep: a LocalCluster of `workers` single-threaded
+    processes, or the cluster at `scheduler`, connected in a background thread so that
+    the workers start, import and warm up (`_warm`) while the client checks the grid."""
+
+    def __init__(self, path: str, workers: int, scheduler: str | None,
+                 first: dict[str, Any]) -> None:
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            raise InputError(path, "--scheduler" if scheduler else "--workers",
+                             "needs dask.distributed: pip install 'neurosim[sweep]'") from None
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.path = path
+        self._thread = ThreadPoolExecutor(1)
+        self._started = self._thread.submit(self._connect, workers, scheduler, first)
+
+    def _connect(self, workers: int, scheduler: str | None, first: dict[str, Any]):
+        from dask.distributed import Client, LocalCluster
+
+        cluster = None
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        warm = [client.submit(_warm, self.path, first, workers=[w], pure=False)
+                for w in client.scheduler_info()["workers"]]
+        return client, cluster, warm
+
+    def run(self, todo: list[dict[str, Any]], out_dir: str, engine: str, keep) -> None:
+        """Run the points on the workers; `keep` gets each row as its point finishes."""
+        from dask.distributed import as_completed
+
+        client = self._started.result()[0]
+        futures = [client.submit(run_point, self.path, p, out_dir, engine, pure=False)
+                   for p in todo]
         for fut in as_completed(futures):
             keep(fut.result())
+
+    def close(self) -> None:
+        try:
+            client, cluster, _ = self._started.result()
+        except Exception:  # never started: nothing to close (the run raised already)
+            return
+        finally:
+            self._thread.shutdown()
+        client.close()
+        if cluster is not None:
+            cluster.close()
