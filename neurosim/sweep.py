@@ -4,7 +4,10 @@ The grid is the product of the [sweep] lists over dotted keys (as desmod's
 factorial sweeps). Each point is an ordinary run in DIR/points/<id>/ (its own
 trials.csv and summary.json; no plots: a sweep's time goes to simulating, and
 the front draws a point's plots on request) and a row of DIR/sweep.csv,
-appended as soon as the point is done. A point whose row is already in
+appended as soon as the point is done, each cell a plain value (`wait-all`,
+`4.0`, `[30, 14, 8]`; docs/formats.md). Before the first point runs, every
+point is checked against its network (`check_grid`), so a bad point stops the
+sweep at once, not after the points before it. A point whose row is already in
 sweep.csv, run from the same resolved scenario (`scenario_hash`), is not run
 again, so an interrupted sweep resumes where it stopped; a point whose
 scenario or input files changed since is run again. Points run one after
@@ -187,10 +190,10 @@ def done_points(csv_path: Path) -> set[str]:
 
 
 def _keep_current(csv_path: Path, fields: list[str],
-                  current: dict[str, tuple[str, dict[str, Any]]]) -> int:
+                  current: dict[str, tuple[str, dict[str, Any], int]]) -> int:
     """Drop the rows of sweep.csv that no longer describe the grid: a point not in
     it, or one run from another scenario (current: point id -> its scenario hash
-    and its point).
+    and its point, as `check_grid` returns).
 
     Rewrites the file (atomically, header `fields`) when a row is dropped, the
     header differs or a kept row's cells are not plain (a sweep.csv written when
@@ -221,13 +224,15 @@ def _keep_current(csv_path: Path, fields: list[str],
     return len(rows) - len(kept)
 
 
-def check_grid(path: str | Path, points: list[dict[str, Any]]) -> dict[str, tuple[str, dict]]:
+def check_grid(path: str | Path,
+               points: list[dict[str, Any]]) -> dict[str, tuple[str, dict, int]]:
     """Every grid point's scenario, checked against its network before any point runs
     (`neurosim.setup.check`: counts, quorums and list lengths against the layers,
     files, ...; not the quorum search, which the point's run does).
 
-    Returns point id -> (scenario hash, point). A bad point is an InputError naming
-    the scenario file, the key and the point's swept values.
+    Returns point id -> (scenario hash, point, cost), cost = trials x weights, what a
+    point's run time grows with. A bad point is an InputError naming the scenario
+    file, the key and the point's swept values.
     """
     from neurosim.setup import check
 
@@ -236,12 +241,13 @@ def check_grid(path: str | Path, points: list[dict[str, Any]]) -> dict[str, tupl
     for p in points:
         try:
             scn = point_scenario(path, p)
-            check(scn, built)
+            net = check(scn, built).net
         except InputError as err:
             where = "" if err.source == str(path) else f" of {path}"
             raise InputError(err.source, err.key,
                              f"{err.message} (sweep point {describe(p)}{where})") from None
-        current[point_id(p)] = scenario_hash(scn), p
+        current[point_id(p)] = scenario_hash(scn), p, scn.trials * sum(
+            W.size for W in net.weights)
     return current
 
 
@@ -294,6 +300,9 @@ def run_sweep(path: str | Path, out_dir: Path, engine: str = "des", workers: int
                 for p in todo:
                     keep(run_point(str(path), p, str(out_dir), engine))
             elif todo:
+                # Largest points first: the last ones to finish are then short, so no
+                # worker idles long at the end while another finishes a big point.
+                todo.sort(key=lambda p: -current[point_id(p)][2])
                 pool.run(todo, str(out_dir), engine, keep)
     finally:
         if pool is not None:
