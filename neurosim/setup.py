@@ -63,8 +63,8 @@ class Checked:
     tolerated_crashes: list[int] | None
 
 
-def _network_and_inputs(scn: Scenario) -> tuple[Network, Array, Array | None]:
-    net = build_network(scn)
+def _network_and_inputs(scn: Scenario, train: bool) -> tuple[Network, Array, Array | None]:
+    net = build_network(scn, train)
     inputs, labels = build_inputs(scn, net)
     with np.errstate(all="ignore"):
         finite = np.isfinite(net.forward(inputs)).all(axis=1)
@@ -76,7 +76,8 @@ def _network_and_inputs(scn: Scenario) -> tuple[Network, Array, Array | None]:
     return net, inputs, labels
 
 
-def check(scn: Scenario, built: dict[str, tuple] | None = None) -> Checked:
+def check(scn: Scenario, built: dict[str, tuple] | None = None,
+          train: bool = True) -> Checked:
     """Every check of a scenario against its network that needs neither the quorum
     search nor a simulation: the network, inputs and files can be read, the
     fault-free outputs are finite, failure counts, fixed quorums and list lengths
@@ -84,7 +85,9 @@ def check(scn: Scenario, built: dict[str, tuple] | None = None) -> Checked:
 
     Raises InputError naming the key. built: a cache (shared between the points of
     a sweep) of the network and inputs per [network] and [inputs] section, so
-    that points differing only elsewhere build and check them once.
+    that points differing only elsewhere build and check them once. train=False:
+    a network still to be trained ([network] train) is not, and only its shape is
+    checked (its fault-free outputs are checked when its point runs).
     """
     d = scn.to_dict()
     key = json.dumps([scn.base_dir, scn.seed, scn.trials, d["network"], d.get("inputs")],
@@ -92,7 +95,7 @@ def check(scn: Scenario, built: dict[str, tuple] | None = None) -> Checked:
     if built is not None and key in built:
         net, inputs, labels = built[key]
     else:
-        net, inputs, labels = _network_and_inputs(scn)
+        net, inputs, labels = _network_and_inputs(scn, train)
         if built is not None:
             built[key] = net, inputs, labels
     scn, tolerated = resolve_tolerated(scn, net)

@@ -228,7 +228,8 @@ def check_grid(path: str | Path,
                points: list[dict[str, Any]]) -> dict[str, tuple[str, dict, int]]:
     """Every grid point's scenario, checked against its network before any point runs
     (`neurosim.setup.check`: counts, quorums and list lengths against the layers,
-    files, ...; not the quorum search, which the point's run does).
+    files, ...; not the quorum search nor a network's training, which the point's
+    run does).
 
     Returns point id -> (scenario hash, point, cost), cost = trials x weights, what a
     point's run time grows with. A bad point is an InputError naming the scenario
@@ -241,7 +242,8 @@ def check_grid(path: str | Path,
     for p in points:
         try:
             scn = point_scenario(path, p)
-            net = check(scn, built).net
+            # Not trained here: the point's run trains its network (on its worker).
+            net = check(scn, built, train=False).net
         except InputError as err:
             where = "" if err.source == str(path) else f" of {path}"
             raise InputError(err.source, err.key,

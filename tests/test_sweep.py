@@ -302,3 +302,33 @@ def test_a_bad_grid_point_is_refused_before_any_point_runs(tmp_path, capsys, mon
     assert f"{path}: {key}: " in err[0], err
     assert point in err[0] and what in err[0], err
     assert not (out / "sweep.csv").exists() and not (out / "points").exists()
+
+
+def test_a_network_to_train_is_checked_by_its_shape_untrained(tmp_path, capsys, monkeypatch):
+    """The grid check does not train: a network to train is checked by its shape (the
+    stand-in has the trained network's sizes, activations and input box), and a
+    crash count larger than a trained layer is still refused up front."""
+    from neurosim.data.scenario import TrainSpec
+    from neurosim.data.training import train_network, untrained_network
+
+    spec = TrainSpec(hidden=[6, 3], activation="relu", max_iter=5)
+    trained, shape = train_network(spec)[0], untrained_network(spec)
+    assert (trained.sizes, trained.activations) == (shape.sizes, shape.activations)
+    assert (trained.input_low == shape.input_low).all()
+    assert (trained.input_high == shape.input_high).all()
+
+    import neurosim.data.build as build
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the grid check trained a network")
+
+    monkeypatch.setattr(build, "train_network", no_training)
+    monkeypatch.setattr(sweep, "run_point", no_training)
+    path = tmp_path / "train.toml"
+    path.write_text('seed = 1\n[network.train]\nmax_iter = 5\n[inputs]\nkind = "dataset"\n'
+                    '[failures]\ncrash = [0, 4]\n'
+                    '[sweep]\n"network.train.hidden" = [[8, 4], [8, 3]]\n')
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "failures.crash" in err[0], err
+    assert "network.train.hidden=[8, 3]" in err[0] and "only 3" in err[0], err
