@@ -4,7 +4,9 @@
 
 Best of `repeats` wall-clock runs per bound, 5 crashes per hidden layer.
 Targets: paper Fep < 10 ms, weight-aware (global or local K) < 200 ms, signed < 1 s
-(and < 20 ms on the bundled digits net, 64-32-16-10).
+(and < 20 ms on the bundled digits net, 64-32-16-10). Every bound computes its own
+intervals, as a call without `intervals` does: the linear ones (`network_intervals`)
+where they cost at most 2e9 flops, which both networks here are.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.linear_intervals import linear_intervals
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.signed import signed_bound
 from neurosim.bounds.weight_aware import weight_aware_bound
@@ -24,7 +27,9 @@ from neurosim.data.network import load_network, random_network
 
 SIZES = [784, 1000, 200, 10]
 TARGET_MS = {"paper_fep": 10.0, "weight_aware (global K)": 200.0,
-             "weight_aware (local K)": 200.0, "interval_bounds": None, "signed": 1000.0,
+             "weight_aware (local K)": 200.0, "interval_bounds": None,
+             "linear_intervals": None, "signed": 1000.0,
+             "signed, linear intervals": None,
              "signed, digits [2, 1] crashes": 20.0}
 
 
@@ -45,6 +50,7 @@ def main() -> int:
     net = random_network(SIZES, "sigmoid", 0.1, rng=0)
     failures = failure_counts(net, crash=5)
     iv = interval_bounds(net)
+    lin = linear_intervals(net)
     digits = load_network(Path(__file__).resolve().parents[1] / "scenarios/nets/digits.npz")
     digits_failures = failure_counts(digits, crash=[2, 1])
     cases = {
@@ -52,7 +58,10 @@ def main() -> int:
         "weight_aware (global K)": lambda: weight_aware_bound(net, failures, local=False),
         "weight_aware (local K)": lambda: weight_aware_bound(net, failures, local=True),
         "interval_bounds": lambda: interval_bounds(net),
+        "linear_intervals": lambda: linear_intervals(net),
         "signed": lambda: signed_bound(net, failures),
+        "signed, linear intervals": lambda: signed_bound(net, failures,
+                                                         intervals=linear_intervals(net)),
         "signed, digits [2, 1] crashes": lambda: signed_bound(digits, digits_failures),
     }
     print(f"network {'-'.join(map(str, SIZES))} sigmoid, {net.n_weights:,} weights, "
@@ -60,7 +69,9 @@ def main() -> int:
     print(f"  bounds: paper {paper_fep(net, failures).fep:.4g}, weight-aware global "
           f"{weight_aware_bound(net, failures, local=False, intervals=iv):.4g}, local "
           f"{weight_aware_bound(net, failures, intervals=iv):.4g}, signed "
-          f"{signed_bound(net, failures, intervals=iv):.4g}")
+          f"{signed_bound(net, failures, intervals=iv):.4g} (linear intervals: weight-aware "
+          f"{weight_aware_bound(net, failures, intervals=lin):.4g}, signed "
+          f"{signed_bound(net, failures, intervals=lin):.4g})")
     ok = True
     for name, fn in cases.items():
         fn()  # warm up

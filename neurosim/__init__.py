@@ -25,6 +25,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 _LAZY = {
     "run_attack": "neurosim.attack.run:attack",
     "interval_bounds": "neurosim.bounds.intervals",
+    "network_intervals": "neurosim.bounds.linear_intervals",
     "paper_fep": "neurosim.bounds.paper",
     "bound_report": "neurosim.bounds.report",
     "given_set_bound": "neurosim.bounds.weight_aware",

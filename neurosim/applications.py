@@ -21,7 +21,7 @@ import numpy as np
 
 from neurosim.bounds.bits import bits_report
 from neurosim.bounds.expected import expected_error_bound, support_size
-from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.weight_aware import weight_aware_bound
 from neurosim.data.counts import Failures, per_layer
@@ -36,7 +36,7 @@ class CachedBounds:
 
     def __init__(self, setup: Setup) -> None:
         self.net = setup.net
-        self.iv = interval_bounds(self.net)
+        self.iv = network_intervals(self.net)
         self.cache: dict[tuple, tuple[float, float]] = {}
 
     def __call__(self, failures: Failures) -> tuple[float, float]:

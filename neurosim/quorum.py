@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.signed import signed_bound
 from neurosim.bounds.weight_aware import weight_aware_bound
@@ -101,7 +101,7 @@ class CachedBound:
         if certify not in CERTIFIERS:
             raise ValueError(f"certify must be one of {', '.join(CERTIFIERS)}, got {certify!r}")
         self.net, self.counts, self.certify = net, dict(counts), certify
-        self.intervals = interval_bounds(net)
+        self.intervals = network_intervals(net)
         self.values: dict[tuple[int, ...], float] = {}
 
     def __call__(self, skips: Sequence[int]) -> float:

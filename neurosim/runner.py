@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from neurosim.applications import Applications
-from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.intervals import Intervals
+from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
 from neurosim.bounds.signed import given_set_signed_bound, signed_bound
@@ -356,7 +357,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     scn, net = setup.scenario, setup.net
     rule = FiringRule.from_scenario(scn, setup.quorum)
     planner = Planner(scn, net, setup.inputs)
-    iv = interval_bounds(net)
+    iv = network_intervals(net)
     checks = scenario_checks(setup, iv)
     fault_free = net.forward(setup.inputs)
     fault_free_pred = [_prediction(ff) for ff in fault_free]

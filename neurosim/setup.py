@@ -185,7 +185,7 @@ def resolve_tolerated(scn: Scenario, net: Network) -> tuple[Scenario, list[int] 
                          'crash = "tolerated" needs [firing] epsilon (the tolerated error)')
     from dataclasses import replace
 
-    from neurosim.bounds.intervals import interval_bounds
+    from neurosim.bounds.linear_intervals import network_intervals
     from neurosim.bounds.report import largest_tolerated
     from neurosim.bounds.weight_aware import weight_aware_bound
 
@@ -195,7 +195,7 @@ def resolve_tolerated(scn: Scenario, net: Network) -> tuple[Scenario, list[int] 
 
     base = build_failures(with_crash(0), net)
     base = replace(base, missing=(0,) * len(base.missing))
-    iv = interval_bounds(net)
+    iv = network_intervals(net)
     counts = largest_tolerated(net, scn.firing.epsilon,
                                lambda f: weight_aware_bound(net, f, intervals=iv), base)
     return with_crash(counts), counts

@@ -181,8 +181,8 @@ def test_pareto_front():
 def test_bundled_boosting_scenarios_load():
     root = ROOT / "scenarios"
     names = sorted(p.stem for p in root.glob("boosting-*.toml"))
-    assert names == ["boosting-liveness", "boosting-timeline", "boosting-tradeoff",
-                     "boosting-tradeoff-random"]
+    assert names == ["boosting-certifiers", "boosting-liveness", "boosting-timeline",
+                     "boosting-tradeoff", "boosting-tradeoff-random"]
     for name in names:
         setup = prepare(load_scenario(root / f"{name}.toml"))
         assert setup.quorum_plan is not None and setup.quorum_plan["certified"]

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from strategies import ACTS, PROFILE, below, leq, networks
 
 from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.linear_intervals import linear_intervals
 from neurosim.bounds.signed import (
     _relax,
     _relax_flat,
@@ -189,15 +190,18 @@ def check_counts(net, f, rng, common=False, polish=3):
 
     Each pattern is measured at the corners and random points; the `polish`
     patterns that measured worst are then pushed by gradient ascent from their
-    two worst inputs and checked again.
+    two worst inputs and checked again. The intervals: plain interval propagation or
+    the linear ones (`linear_intervals`), one of the two per network (seeded).
     """
-    iv = interval_bounds(net)
+    linear = bool(rng.integers(2))
+    iv = linear_intervals(net) if linear else interval_bounds(net)
     X = inputs(net, rng)
     worst_raws = [signed_layers_worst(net, f, iv, flat).bound for flat in (False, True)]
     worst_raw = min(worst_raws)
     worst = signed_bound(net, f, intervals=iv)
     wa = weight_aware_bound(net, f, intervals=iv)
-    info = dict(sizes=net.sizes, acts=net.activations, f=f, worst_raw=worst_raw, wa=wa)
+    info = dict(sizes=net.sizes, acts=net.activations, f=f, worst_raw=worst_raw, wa=wa,
+                linear=linear)
     assert below(worst, wa) and below(worst, worst_raw), info
     vsets = value_sets(net, rng, f.capacity) if any(f.corrupted) else [None]
     wsets = weight_sets(net, rng, f.eta)

@@ -45,32 +45,42 @@ def interval_bounds(net: Network) -> Intervals:
     """Propagate the input box [input_low, input_high] through `net`."""
     lo, hi = net.input_low.astype(float), net.input_high.astype(float)
     pre_low, pre_high, low, high = [lo], [hi], [lo], [hi]
-    phis = net.phis
-    for l, (W, b) in enumerate(zip(net.weights, net.biases, strict=True)):
-        Wp, Wn = np.maximum(W, 0.0), np.minimum(W, 0.0)
-        with np.errstate(invalid="ignore", over="ignore"):
-            slo = Wp @ lo + Wn @ hi + b
-            shi = Wp @ hi + Wn @ lo + b
-            size = np.abs(W) @ np.maximum(np.abs(lo), np.abs(hi))
-            slo, shi = widen(slo, shi, 2 * summation_error(size, b, W.shape[1]))
-        slo = np.where(np.isnan(slo), -np.inf, slo)
-        shi = np.where(np.isnan(shi), np.inf, shi)
-        if l < net.depth:
-            # Activations are monotone: the image of [slo, shi] is [phi(slo), phi(shi)].
-            phi = phis[l]
-            with np.errstate(invalid="ignore", over="ignore"):
-                lo, hi = phi(slo), phi(shi)
-                err = 2 * activation_error(phi.name, np.maximum(np.abs(lo), np.abs(hi)))
-                lo, hi = widen(lo, hi, err)
-            # phi's float64 values stay in its range (exp and the division are monotone).
-            lo, hi = np.maximum(lo, phi.low), np.minimum(hi, phi.high)
-        else:
-            lo, hi = slo, shi
+    for l in range(1, net.depth + 2):
+        slo, shi = affine_interval(net, l, lo, hi)
+        lo, hi = activation_interval(net, l, slo, shi)
         pre_low.append(slo)
         pre_high.append(shi)
         low.append(lo)
         high.append(hi)
     return Intervals(pre_low, pre_high, low, high)
+
+
+def affine_interval(net: Network, l: int, lo: Array, hi: Array) -> tuple[Array, Array]:
+    """Interval of layer l's pre-activations (float64 as the engine sums them) when layer
+    l-1's outputs lie in [lo, hi], shapes (N_{l-1},) -> (N_l,)."""
+    W, b = net.weights[l - 1], net.biases[l - 1]
+    Wp, Wn = np.maximum(W, 0.0), np.minimum(W, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        slo = Wp @ lo + Wn @ hi + b
+        shi = Wp @ hi + Wn @ lo + b
+        size = np.abs(W) @ np.maximum(np.abs(lo), np.abs(hi))
+        slo, shi = widen(slo, shi, 2 * summation_error(size, b, W.shape[1]))
+    return np.where(np.isnan(slo), -np.inf, slo), np.where(np.isnan(shi), np.inf, shi)
+
+
+def activation_interval(net: Network, l: int, slo: Array, shi: Array) -> tuple[Array, Array]:
+    """Interval of layer l's outputs (float64) from that of its pre-activations; the
+    linear output layer passes it on."""
+    if l > net.depth:
+        return slo, shi
+    # Activations are monotone: the image of [slo, shi] is [phi(slo), phi(shi)].
+    phi = net.phis[l - 1]
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo, hi = phi(slo), phi(shi)
+        err = 2 * activation_error(phi.name, np.maximum(np.abs(lo), np.abs(hi)))
+        lo, hi = widen(lo, hi, err)
+    # phi's float64 values stay in its range (exp and the division are monotone).
+    return np.maximum(lo, phi.low), np.minimum(hi, phi.high)
 
 
 def layer_sup(net: Network, intervals: Intervals | None = None) -> list[float]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from neurosim.bounds.intervals import interval_bounds
+from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.signed import signed_bound
 from neurosim.bounds.weight_aware import weight_aware_bound
@@ -49,7 +49,7 @@ def bound_report(net: Network, failures: Failures, epsilon: float | None = None)
     crashes, lost messages and quorum skips are set aside), so that the count
     speaks of that layer alone.
     """
-    iv = interval_bounds(net)
+    iv = network_intervals(net)
     paper = paper_fep(net, failures)
     wa_global = weight_aware_bound(net, failures, local=False, intervals=iv)
     wa_local = weight_aware_bound(net, failures, local=True, intervals=iv)

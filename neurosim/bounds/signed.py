@@ -44,7 +44,8 @@ from math import comb
 
 import numpy as np
 
-from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.intervals import Intervals
+from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import (
     activation_error,
     finite_or_inf,
@@ -265,7 +266,7 @@ def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None =
 
     flat: constant lines for the activations (`_relax_flat`) instead of chords.
     """
-    iv = intervals or interval_bounds(net)
+    iv = intervals or network_intervals(net)
     phis = net.phis
     out_layer = net.depth + 1
     y_lo, y_hi = iv.low[0], iv.high[0]  # inputs are exact: y' = y
@@ -493,7 +494,7 @@ def signed_bound(net: Network, failures: Failures, intervals: Intervals | None =
     (it can be, e.g. when a deviation interval straddles 0 at every layer),
     the weight-aware bound is returned.
     """
-    iv = intervals or interval_bounds(net)
+    iv = intervals or network_intervals(net)
     raw = min(signed_layers_worst(net, failures, iv, flat).bound for flat in (False, True))
     return min(raw, weight_aware_bound(net, failures, intervals=iv))
 
@@ -516,7 +517,7 @@ def given_set_signed_bound(net: Network, signals: Sequence[Array | None],
     None, all correct), as for `given_set_layers`. Never above the given-set
     weight-aware bound, nor above `signed_bound` for counts that hold the set.
     """
-    iv = intervals or interval_bounds(net)
+    iv = intervals or network_intervals(net)
     etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else [float(e) for e in eta]
     raw = min(given_set_signed_layers(net, signals, etas, capacity, iv, flat).bound
               for flat in (False, True))

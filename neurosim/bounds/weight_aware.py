@@ -45,7 +45,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from neurosim.bounds.intervals import Intervals, interval_bounds
+from neurosim.bounds.intervals import Intervals
+from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import (
     activation_error,
     finite_or_inf,
@@ -113,7 +114,7 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
 
     The last entry, shape (N_{L+1},), bounds each output's error.
     """
-    iv = intervals or interval_bounds(net)
+    iv = intervals or network_intervals(net)
     C = failures.capacity
     e = np.zeros(net.sizes[0])
     es = [e]
@@ -160,7 +161,7 @@ def given_set_layers(
     e^(l) of shape (T, N_l) for l >= 1, each row bit-identical to that trial's
     own call (elementwise operations, sums along the last axis).
     """
-    iv = intervals or interval_bounds(net)
+    iv = intervals or network_intervals(net)
     etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else list(eta)
     e = np.zeros(net.sizes[0])
     es = [e]

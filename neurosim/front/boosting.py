@@ -6,8 +6,8 @@ from DIR/points/<id>/, so the plots need nothing but the sweep folder:
 - `pareto.png`: p99 and mean output latency against accuracy (against the
   agreement with the fault-free argmax when the inputs have no labels), one
   colour per latency model, one column per crash count; the Pareto front of
-  each model drawn; markers tell the certifier (weight-aware o, paper's Fep s)
-  and wait-all (*). `latency_vs_error.png`: the same against the measured
+  each model drawn; markers tell the certifier (signed ^, weight-aware o,
+  paper's Fep s) and wait-all (*). `latency_vs_error.png`: the same against the measured
   max output error.
 - `latency_cdf_quorum.png`: the latency CDF of wait-all and of up to three
   weight-aware certified quorums (the smallest, a middle and the largest
@@ -33,6 +33,7 @@ from neurosim.sweep import read_sweep
 
 DPI = 100
 MARKERS = {"signed": "^", "weight_aware": "o", "paper": "s"}
+TAGS = {"signed": "s", "paper": "p"}  # after a budget label: which bound certified it
 
 
 @dataclass
@@ -126,7 +127,9 @@ def plot_tradeoff(out_dir: Path, points: list[Point], x_metric: str) -> Path:
     cols = _columns(points)
     models = list(dict.fromkeys(p.model for p in points))
     higher = x_metric == "quality"  # else "error"
-    fig, axes = plt.subplots(2, len(cols), figsize=(5.5 * len(cols), 8), squeeze=False)
+    # At least 8 wide: the legend and the title need it with a single column.
+    fig, axes = plt.subplots(2, len(cols), figsize=(max(5.5 * len(cols), 8.0), 8),
+                             squeeze=False)
     for c, (crash, pts) in enumerate(cols):
         for r, (stat, stat_name) in enumerate((("latency_p99", "p99"),
                                                ("latency_mean", "mean"))):
@@ -143,16 +146,18 @@ def plot_tradeoff(out_dir: Path, points: list[Point], x_metric: str) -> Path:
                        label="wait-all (budget allows no skip)"),
                 Line2D([], [], ls="", marker="o", color="0.5",
                        label="quorum certified by the weight-aware bound"),
-                Line2D([], [], ls="", marker="^", color="0.5",
+                Line2D([], [], ls="", marker="^", ms=10, mfc="none", color="0.5",
                        label="quorum certified by the signed bound"),
                 Line2D([], [], ls="", marker="s", mfc="none", color="0.5",
                        label="quorum certified by the paper's Fep"),
-                Line2D([], [], ls="", label="numbers: the budget epsilon (p: paper's Fep)")]
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+                Line2D([], [], ls="", label="numbers: the budget epsilon "
+                       "(s: signed, p: paper's Fep, else weight-aware)")]
+    fig.legend(handles=handles, loc="lower center", ncol=3 if len(cols) > 1 else 2, fontsize=8,
+               frameon=False)
     what = _quality_name(points) if higher else "measured error"
     fig.suptitle(f"{out_dir.name}: output latency vs {what}\nquorum = 'auto' over the "
                  "budget epsilon; lines: the Pareto front of each latency model", fontsize=10)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    fig.tight_layout(rect=(0, 0.07 if len(cols) > 1 else 0.1, 1, 0.97))
     name = "pareto.png" if higher else "latency_vs_error.png"
     fig.savefig(out_dir / name, dpi=DPI)
     plt.close(fig)
@@ -187,8 +192,11 @@ def _tradeoff_panel(ax, pts: list[Point], models: list[str], stat: str, higher: 
                 ax.scatter(x, y, marker="*", s=180, color=f"C{m}", edgecolor="black", zorder=4)
             else:
                 cert = p.plan["certify"] if p.plan else ""
-                ax.scatter(x, y, marker=MARKERS.get(cert, "D"), s=36, zorder=3,
-                           facecolor=f"C{m}" if cert != "paper" else "none", edgecolor=f"C{m}")
+                # Signed and paper hollow, the signed larger: certifiers that picked the
+                # same quorums land on one point, and each marker stays visible there.
+                ax.scatter(x, y, marker=MARKERS.get(cert, "D"), s=110 if cert == "signed" else 36,
+                           zorder=3, facecolor="none" if cert in ("paper", "signed") else f"C{m}",
+                           edgecolor=f"C{m}")
     if not drawn:
         say_empty(ax, "no point to draw:\nevery one blocked on every trial")
     ax.set_yscale("log")  # before the labels: they are placed in screen space
@@ -200,12 +208,13 @@ def _tradeoff_panel(ax, pts: list[Point], models: list[str], stat: str, higher: 
 
 
 def _label_budgets(ax, points: list[Point], stat: str, higher: bool, color: str) -> None:
-    """Write the budgets next to the points (p: paper-certified; one label per place)."""
+    """Write the budgets next to the points (s: signed-, p: paper-certified; one label per
+    place)."""
     at: dict[tuple, list[str]] = {}
     for p in points:
         if p.plan:
             x = p.quality if higher else p.summary["max_error"]
-            tag = f"{p.plan['budget']:g}" + ("p" if p.plan["certify"] == "paper" else "")
+            tag = f"{p.plan['budget']:g}" + TAGS.get(p.plan["certify"], "")
             at.setdefault((round(x, 4), round(p.summary[stat], 4)), []).append(tag)
     ax.autoscale_view()
     placed: list[tuple[float, float, float, float]] = []  # label boxes, in pixels

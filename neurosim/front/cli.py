@@ -69,12 +69,12 @@ def _bound(args: argparse.Namespace) -> int:
 def _bits_question(net, failures, epsilon: float, precision) -> dict[str, Any]:
     """The fewest weight bits whose bound fits epsilon (`neurosim.bounds.bits`)."""
     from neurosim.bounds.bits import bits_report
-    from neurosim.bounds.intervals import interval_bounds
+    from neurosim.bounds.linear_intervals import network_intervals
     from neurosim.bounds.paper import paper_fep
     from neurosim.bounds.weight_aware import weight_aware_bound
     from neurosim.data.counts import per_layer
 
-    iv = interval_bounds(net)
+    iv = network_intervals(net)
     base = None if precision is None else per_layer(precision, net.depth + 1, "precision")
     return bits_report(net, failures, epsilon, {
         "weight_aware": lambda f: weight_aware_bound(net, f, intervals=iv),
