@@ -45,6 +45,12 @@ def scenario(folder: Path, trials: int) -> Path:
     return path
 
 
+def simulating(out: Path) -> float:
+    """Seconds the points spent in their trial loops (sum of sweep.csv's elapsed_s)."""
+    with open(out / "sweep.csv", newline="") as f:
+        return sum(float(r["elapsed_s"]) for r in csv.DictReader(f))
+
+
 def rows(out: Path) -> dict[str, dict]:
     with open(out / "sweep.csv", newline="") as f:
         return {r["point"]: {k: v for k, v in r.items() if k != "elapsed_s"}
@@ -73,6 +79,7 @@ def main() -> None:
             run_sweep(path, tmp / "w2-started", engine="fast",
                       scheduler=cluster.scheduler_address)
             started = time.perf_counter() - t0
+        loops = {name: simulating(tmp / name) for name in ("w1", "w2", "w2-started")}
         one = rows(tmp / "w1")
         same = len(one) == 16 and all(
             rows(tmp / other) == one and all(
@@ -85,6 +92,13 @@ def main() -> None:
           f"{serial / with_start:.2f}")
     print(f"2 workers, cluster started       {started:8.1f} s   speed-up {serial / started:.2f}")
     print(f"identical rows and trials.csv: {same}")
+    # Where the 2-worker time goes: the trial loops of two points at once run slower than
+    # one alone (shared caches and memory bandwidth), the rest is outside the loops
+    # (start-up, imports, setup, the grid check, the last point's tail).
+    print(f"trial loops, summed over points: 1 worker {loops['w1']:.1f} s, 2 workers "
+          f"{loops['w2']:.1f} s and {loops['w2-started']:.1f} s; outside the loops: "
+          f"1 worker {serial - loops['w1']:.1f} s, 2 workers "
+          f"{with_start - loops['w2'] / 2:.1f} s and {started - loops['w2-started'] / 2:.1f} s")
 
 
 if __name__ == "__main__":
