@@ -4,8 +4,11 @@ The sweep is the digits quorum scenario (scenarios/boosting-tradeoff.toml)
 over 4 error budgets x 4 latency models, `--trials` trials per point on the
 vectorised engine. "1 worker" is the sweep in this process (no dask);
 "2 workers" is a dask LocalCluster of 2 single-threaded worker processes,
-timed once with the cluster's start-up (`--workers 2`) and once on a
-cluster already running (`--scheduler`).
+timed once with the cluster's start-up and shutdown (`--workers 2`; the
+workers start while the client checks the grid) and once on a cluster
+already running (`--scheduler`). The figures need a quiet machine: with
+another process busy on one of the 2 cores, the 2 workers share the other
+and the trial loops' summed time (printed last) doubles.
 The rows of sweep.csv (but elapsed_s) and every point's trials.csv must be
 identical. Target speed-up on 2 free cores: >= 1.7.
 
