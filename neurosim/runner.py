@@ -40,15 +40,16 @@ from neurosim.bounds.intervals import Intervals
 from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.paper import paper_fep
 from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
-from neurosim.bounds.signed import given_set_signed_bound, signed_bound
+from neurosim.bounds.signed import signed_bound
+from neurosim.bounds.signed_batch import SignedBlockBound
 from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
 from neurosim.data import strict_json
 from neurosim.data.counts import Failures
 from neurosim.data.signals import CORRUPTED, MISSING
 from neurosim.engines.block import (
-    BlockBuilder,
     BlockOutcome,
     BlockPlan,
+    plan_block,
     simulate_block,
     stack_outcomes,
     stack_plans,
@@ -248,6 +249,15 @@ def _prediction(output: np.ndarray) -> int | str:
     return int(np.argmax(output))
 
 
+def _predictions(outputs: np.ndarray) -> list[int | str]:
+    """`_prediction` of each row of outputs (B, N_out), at once."""
+    if outputs.shape[1] == 0:
+        return [""] * len(outputs)
+    finite = np.isfinite(outputs).all(axis=1)
+    pred = outputs[:, 0] > 0 if outputs.shape[1] == 1 else np.argmax(outputs, axis=1)
+    return [int(p) if ok else "" for p, ok in zip(pred.tolist(), finite.tolist())]
+
+
 def realised_counts(kinds: list[np.ndarray], fire_time: list[np.ndarray],
                     failures: Failures) -> Failures:
     """The most missing / corrupted signals any receiver that fired used, per layer."""
@@ -262,46 +272,83 @@ def realised_counts(kinds: list[np.ndarray], fire_time: list[np.ndarray],
 class SignedGivenSet:
     """The signed given-set bound of each trial of a block, from its signal kinds.
 
-    Its back-substitution has no trial axis yet, so it runs trial by trial: most of a
-    batched run's time. It depends on the signal kinds alone (the network, eta and C
-    being the run's), so trials that used the same signals (a crash pattern that
-    recurs) share one evaluation: a memo of at most MEMO_BYTES of keys.
+    A block's trials are evaluated at once (`SignedBlockBound`, bit-identical to the
+    per-trial `given_set_signed_bound`). The bound depends on the signal kinds alone (the
+    network, eta and C being the run's), so trials that used the same signals (a crash
+    pattern that recurs, a run where nothing fails) share one evaluation, within a block
+    and across blocks: a memo of at most MEMO_BYTES of keys. Where the signals seldom
+    recur (fewer than one trial in MEMO_HITS of the first MEMO_TRIALS found its value
+    already computed), the keys cost more than they save, and the memo is dropped:
+    the values are the same either way.
     """
 
     MEMO_BYTES = 64 * 2**20
+    MEMO_TRIALS = 512
+    MEMO_HITS = 4
 
     def __init__(self, setup: Setup, iv: Intervals) -> None:
-        self.net, self.iv = setup.net, iv
-        self.eta, self.capacity = setup.failures.eta, setup.failures.capacity
-        self.memo: dict[bytes, float] = {}
+        self.bound = SignedBlockBound(setup.net, setup.failures.eta, setup.failures.capacity,
+                                      iv)
+        self.memo: dict[bytes, float] | None = {}
         self.room = self.MEMO_BYTES
+        self.seen = self.saved = 0
 
-    def __call__(self, kinds: list[np.ndarray]) -> float:
-        key = b"".join(k.tobytes() for k in kinds)
-        value = self.memo.get(key)
-        if value is None:
-            value = given_set_signed_bound(self.net, kinds, self.eta, self.capacity,
-                                           intervals=self.iv)
-            if len(key) <= self.room:
-                self.memo[key] = value
-                self.room -= len(key)
-        return value
+    def block(self, kinds: list[np.ndarray], given: np.ndarray | None = None) -> np.ndarray:
+        """kinds[l-1] (B, N_l, N_{l-1}) -> (B,) bounds; given: the block's weight-aware
+        given-set bounds (B,), if already computed."""
+        n = len(kinds[0])
+        if self.memo is None:
+            return self.bound(kinds, given)
+        keys = [b"".join(k[b].tobytes() for k in kinds) for b in range(n)]
+        values = np.empty(n)
+        todo: dict[bytes, list[int]] = {}
+        for b, key in enumerate(keys):
+            value = self.memo.get(key)
+            if value is None:
+                todo.setdefault(key, []).append(b)
+            else:
+                values[b] = value
+        if todo:
+            rows = np.array([b[0] for b in todo.values()])
+            whole = len(rows) == n
+            new = self.bound(kinds if whole else [k[rows] for k in kinds],
+                             None if given is None else (given if whole else given[rows]))
+            for (key, where), value in zip(todo.items(), new.tolist(), strict=True):
+                values[where] = value
+                if len(key) <= self.room:
+                    self.memo[key] = value
+                    self.room -= len(key)
+        self.seen += n
+        self.saved += n - len(todo)
+        if self.seen >= self.MEMO_TRIALS and self.saved * self.MEMO_HITS < self.seen:
+            self.memo = None
+        return values
 
-    def block(self, kinds: list[np.ndarray]) -> np.ndarray:
-        """kinds[l-1] (B, N_l, N_{l-1}) -> (B,) bounds."""
-        return np.array([self(k) for k in zip(*kinds, strict=True)], dtype=float)
+
+def _row_counts(mask: np.ndarray) -> np.ndarray:
+    """bool (..., n) -> the True entries of each row, as ints (summed as bytes: a sum of
+    bools converts each to a 64-bit int first, several times slower)."""
+    n = mask.shape[-1]
+    dtype = np.int16 if n < 2**15 else np.int64
+    return mask.view(np.int8).sum(axis=-1, dtype=dtype)
 
 
-def realised_counts_block(kinds: list[np.ndarray],
-                          fire_time: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def realised_counts_block(kinds: list[np.ndarray], fire_time: list[np.ndarray],
+                          replaced: list[np.ndarray] | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """`realised_counts` for a block: kinds[l-1] (B, N_l, N_{l-1}), fire_time[l] (B, N_l)
-    -> (missing, corrupted), int arrays (B, L+1)."""
+    -> (missing, corrupted), int arrays (B, L+1). replaced: the plans' masks of replaced
+    signals, if known (a layer where none is replaced has no corrupted signal)."""
     missing, corrupted = [], []
-    for kind, t in zip(kinds, fire_time[1:], strict=True):
+    for l, (kind, t) in enumerate(zip(kinds, fire_time[1:], strict=True)):
         fired = np.isfinite(t)
-        missing.append(np.where(fired, (kind == MISSING).sum(-1), 0).max(axis=1))
-        corrupted.append(np.where(fired, (kind == CORRUPTED).sum(-1), 0).max(axis=1))
-    return np.stack(missing, axis=1), np.stack(corrupted, axis=1)
+        missing.append(np.where(fired, _row_counts(kind == MISSING), 0).max(axis=1))
+        if replaced is not None and not replaced[l].any():
+            corrupted.append(np.zeros(len(kind), dtype=np.int64))
+        else:
+            corrupted.append(np.where(fired, _row_counts(kind == CORRUPTED), 0).max(axis=1))
+    return (np.stack(missing, axis=1).astype(np.int64),
+            np.stack(corrupted, axis=1).astype(np.int64))
 
 
 def block_size(net) -> int:
@@ -320,22 +367,12 @@ def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, tri
     before it, and the interruption, to raise once they are kept.
     """
     if engine in BATCHED:
-        # Each plan goes into the block's arrays as soon as it is drawn; only the first
-        # is kept (for the trace of trial 0).
-        builder = BlockBuilder(len(trials), setup.net.depth + 1)
-        first = None
-        for i in trials:
-            plan = planner.plan(i)
-            builder.add(plan)
-            if first is None:
-                first = plan
-        bp = builder.build()
-        return [first], bp, BATCHED[engine](setup.net, bp, rule), None
+        bp = plan_block(planner, trials)
+        return [bp.trial_plan(0)], bp, BATCHED[engine](setup.net, bp, rule), None
     simulate = ENGINES[engine]
     plans, outs, interrupted = [], [], None
     try:
-        for i in trials:
-            plan = planner.plan(i)
+        for plan in planner.plans(trials):
             outs.append(simulate(setup.net, plan, rule))
             plans.append(plan)
     except KeyboardInterrupt as err:
@@ -366,6 +403,7 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     tally = Tally(net.depth + 1, labels is not None)
     apps = Applications(setup)
     signed = SignedGivenSet(setup, iv)
+    terms: dict = {}  # what every block's given-set bound shares (`given_set_layers`)
 
     writer = handle = None
     if out_dir is not None:
@@ -389,20 +427,21 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials)
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
-                given = given_set_bounds(net, kinds, eta, C, intervals=iv)
-                given_signed = signed.block(kinds)
+                given = given_set_bounds(net, kinds, eta, C, intervals=iv, terms=terms)
+                given_signed = signed.block(kinds, given)
                 blocked = outcome.blocked
                 with np.errstate(invalid="ignore"):
                     error = np.abs(outcome.output - fault_free[bp.input_index]).max(axis=1)
                 error[blocked] = np.nan
-                missing, corrupted = realised_counts_block(kinds, outcome.fire_time)
+                missing, corrupted = realised_counts_block(kinds, outcome.fire_time,
+                                                           bp.replaced)
                 beyond = checks.block(bp.trials, error, given, blocked, missing, corrupted,
                                       given_signed)
                 if apps.random:  # it follows the run trial by trial, in trial order
                     for b, (m, z) in enumerate(zip(missing.tolist(), corrupted.tolist())):
                         apps.observe(bp.trial_plan(b), Failures(tuple(m), tuple(z), eta, C),
                                      float(error[b]), bool(blocked[b]))
-                predictions = [_prediction(o) for o in outcome.output]
+                predictions = _predictions(outcome.output)
                 ff_pred = [fault_free_pred[i] for i in bp.input_index]
                 block_labels = [""] * len(bp) if labels is None else \
                     [labels[i] for i in bp.input_index]

@@ -305,10 +305,12 @@ def test_zero_delays_agree(tmp_path):
 def test_batched_engine_writes_the_same_trials_csv(data, block):
     """`run --engine fast` simulates blocks of trials at once; with block boundaries inside
     the run, trials.csv is byte-identical to the SimPy engine's, the summaries agree, and
-    each trial's given-set bound is the per-trial function's, bit for bit."""
+    each trial's given-set bounds (weight-aware and signed) are the per-trial functions',
+    bit for bit."""
     import tempfile
     from pathlib import Path
 
+    from neurosim.bounds.signed import given_set_signed_bound
     from neurosim.bounds.weight_aware import given_set_bound
     from neurosim.runner import run_trials
 
@@ -332,6 +334,10 @@ def test_batched_engine_writes_the_same_trials_csv(data, block):
         out = simulate_des(setup.net, plan, rule)
         given_bound = given_set_bound(setup.net, out.signal_kinds(plan), f.eta, f.capacity)
         assert row.split(",")[3] == repr(given_bound), (trial, row)
+        # The signed one too: the run evaluates it a block at a time (and once per distinct
+        # pattern of signals), the reference trial by trial.
+        signed = given_set_signed_bound(setup.net, out.signal_kinds(plan), f.eta, f.capacity)
+        assert row.split(",")[4] == repr(signed), (trial, row)
         # The whole outcome, messages in flight at the horizon included (not in trials.csv).
         mine = batched.trial(trial)
         assert mine.messages == out.messages, (trial, mine.messages, out.messages)

@@ -127,3 +127,19 @@ def test_accuracy_is_what_the_rows_give(tmp_path):
     assert s["agreement"] == np.mean([r["prediction"] == r["fault_free_prediction"]
                                       for r in rows])
     assert 0 < s["accuracy"] < 1
+
+
+def test_block_predictions_are_the_per_row_ones():
+    """The runner's predictions of a block (argmax, a binary logit's sign, "" for a row
+    with NaN or inf) are `_prediction` row by row."""
+    from neurosim.runner import _prediction, _predictions
+
+    rng = np.random.default_rng(3)
+    for n_out in (0, 1, 2, 5):
+        out = rng.normal(size=(40, n_out))
+        out[rng.random(out.shape) < 0.05] = np.nan
+        out[rng.random(out.shape) < 0.05] = np.inf
+        out[3] = 0.0  # ties: the first index; a logit of 0 is class 0
+        got = _predictions(out)
+        assert got == [_prediction(o) for o in out]
+        assert all(type(p) is type(_prediction(o)) for p, o in zip(got, out))

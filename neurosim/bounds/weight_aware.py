@@ -73,15 +73,19 @@ def _top_k_sum(a: Array, k: int) -> Array:
     return np.partition(a, a.shape[1] - k, axis=1)[:, -k:].sum(axis=1)
 
 
-def _rounded(d: Array, W: Array, b: Array, B: Array, faulty_abs: Array) -> Array:
+def _rounded(d: Array, W: Array, b: Array, B: Array, faulty_abs: Array,
+             fault_free: Array | None = None) -> Array:
     """d (real pre-activation deviation bounds) plus the rounding of both runs' sums.
 
     faulty_abs: (N_l,) a bound on sum_i |W_ji + err_ji| |u'_i| over what the
-    faulty run sums; the fault-free one sums W_ji y_i with |y_i| <= B_i.
+    faulty run sums; the fault-free one sums W_ji y_i with |y_i| <= B_i (its
+    rounding term, `fault_free`, if already computed).
     Where d_j = 0 both runs sum the same bits, and no term is needed.
     """
     n = W.shape[1]
-    rho = summation_error(faulty_abs, b, n) + summation_error(np.abs(W) @ B, b, n)
+    if fault_free is None:
+        fault_free = summation_error(np.abs(W) @ B, b, n)
+    rho = summation_error(faulty_abs, b, n) + fault_free
     return finite_or_inf(np.where(d > 0, inflate(d, n) + rho, 0.0))
 
 
@@ -143,6 +147,68 @@ def weight_aware_bound(net: Network, failures: Failures, local: bool = True,
     return float(weight_aware_layers(net, failures, local, intervals)[-1].max())
 
 
+def _signal_sums(A: Array, B: Array, et: float, ei: Array, kind: Array | None,
+                 capacity: float, shared: dict | None = None) -> tuple[Array, Array]:
+    """Per receiver, the sums over senders of each signal's deviation term and of
+    (|W| + eta) |what the faulty run sums|; kind None: every signal correct.
+
+    shared: what calls for the same layer, eta and bounds B share (`_layer_terms`),
+    kept between calls."""
+    shared = {} if shared is None else shared
+    # Each signal's term, then overwritten where the signal is missing or
+    # corrupted (in place: a block of trials makes these arrays large).
+    shape = np.broadcast_shapes(A.shape, ei.shape, np.shape(kind))
+    # (A + eta) U, U = |what the faulty run sums|: B + e for a correct signal,
+    # C for a corrupted one, 0 for a missing one.
+    if np.broadcast_shapes(A.shape, ei.shape) != shape:
+        # A block whose senders' deviations are shared: every trial starts from the
+        # same terms (computed once, copied: the same bits).
+        key = ei.tobytes()
+        if shared.get("base_key") != key:
+            shared["base"] = (np.multiply(A, ei) + et * (B + ei),
+                              np.multiply(A + et, B + ei))
+            shared["base_key"] = key
+        per_signal = np.empty(shape)
+        faulty = np.empty(shape)
+        per_signal[...], faulty[...] = shared["base"]
+    else:
+        per_signal = np.multiply(A, ei, out=np.empty(shape))
+        per_signal += et * (B + ei)
+        faulty = np.multiply(A + et, B + ei, out=np.empty(shape))
+    if kind is not None:
+        missing, corrupted = kind == MISSING, kind == CORRUPTED
+        # Where the signals missed: written at their places (few, under a quorum).
+        at = np.flatnonzero(np.broadcast_to(missing, shape))
+        if len(at):
+            if "missing" not in shared:
+                shared["missing"] = ((A * B).reshape(-1), ((A + et) * 0.0).reshape(-1))
+            missing_term, missing_faulty = shared["missing"]
+            where = at % A.size  # the signal's place in (N_l, N_{l-1})
+            per_signal.reshape(-1)[at] = missing_term[where]
+        if corrupted.any():
+            np.copyto(per_signal, A * (capacity + B) + et * capacity, where=corrupted)
+            np.copyto(faulty, (A + et) * capacity, where=corrupted)
+        if len(at):
+            faulty.reshape(-1)[at] = missing_faulty[where]
+    return per_signal.sum(axis=-1), faulty.sum(axis=-1)
+
+
+def _layer_terms(terms: dict | None, l: int, W: Array, bias: Array, B: Array,
+                 et: float) -> dict:
+    """What every call for layer l with this eta shares: |W|, the fault-free run's
+    rounding term, and (filled by `_signal_sums`) the terms of missing signals and of
+    senders with shared deviations. Kept in `terms` when the caller gives one."""
+    key = (l, et)
+    if terms is not None and key in terms:
+        return terms[key]
+    A = np.abs(W)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = {"A": A, "fault_free": summation_error(A @ B, bias, W.shape[1])}
+    if terms is not None:
+        terms[key] = out
+    return out
+
+
 def given_set_layers(
     net: Network,
     signals: Sequence[Array | None],
@@ -150,6 +216,7 @@ def given_set_layers(
     capacity: float = 1.0,
     local: bool = True,
     intervals: Intervals | None = None,
+    terms: dict | None = None,
 ) -> list[Array]:
     """e^(l) for l = 0..L+1 when the failed signals are known.
 
@@ -160,35 +227,42 @@ def given_set_layers(
     A block of trials at once: signals[l-1] of shape (T, N_l, N_{l-1}) gives
     e^(l) of shape (T, N_l) for l >= 1, each row bit-identical to that trial's
     own call (elementwise operations, sums along the last axis).
+
+    terms: a dict the caller keeps between calls with the same network, eta,
+    capacity and intervals (a run's blocks): what they share is computed once.
     """
     iv = intervals or network_intervals(net)
     etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else list(eta)
     e = np.zeros(net.sizes[0])
     es = [e]
     for l, (W, bias) in enumerate(zip(net.weights, net.biases), start=1):
-        A = np.abs(W)
         B = iv.sup_abs(l - 1)
         et = etas[l - 1]
+        shared = _layer_terms(terms, l, W, bias, B, et)
+        A = shared["A"]
         kind = signals[l - 1]
         ei = e[..., None, :]  # the senders' deviations, as a row of every receiver
         with np.errstate(invalid="ignore", over="ignore"):
-            # Each signal's term, then overwritten where the signal is missing or
-            # corrupted (in place: a block of trials makes these arrays large).
-            shape = np.broadcast_shapes(A.shape, ei.shape, np.shape(kind))
-            per_signal = np.multiply(A, ei, out=np.empty(shape))
-            per_signal += et * (B + ei)
-            # (A + eta) U, U = |what the faulty run sums|: B + e for a correct signal,
-            # C for a corrupted one, 0 for a missing one.
-            faulty = np.multiply(A + et, B + ei, out=np.empty(shape))
-            if kind is not None:
-                missing, corrupted = kind == MISSING, kind == CORRUPTED
-                np.copyto(per_signal, A * B, where=missing)
-                if corrupted.any():
-                    np.copyto(per_signal, A * (capacity + B) + et * capacity, where=corrupted)
-                    np.copyto(faulty, (A + et) * capacity, where=corrupted)
-                np.copyto(faulty, (A + et) * 0.0, where=missing)
-            d = _rounded(finite_or_inf(per_signal.sum(axis=-1)), W, bias, B,
-                         faulty.sum(axis=-1))
+            if kind is not None and np.ndim(kind) == 3 and e.ndim == 1:
+                # A block whose senders' deviations are shared (nothing failed below):
+                # the trials that used every signal of this layer share one row.
+                failed = (kind != CORRECT).reshape(len(kind), -1).any(axis=1)
+                if failed.all():
+                    per_signal_sum, faulty_sum = _signal_sums(A, B, et, ei, kind, capacity,
+                                                              shared)
+                else:
+                    sums = [np.empty((len(kind), W.shape[0])) for _ in range(2)]
+                    for rows, k in ((~failed, None), (failed, kind[failed])):
+                        if rows.any():
+                            for total, part in zip(
+                                    sums, _signal_sums(A, B, et, ei, k, capacity, shared)):
+                                total[rows] = part
+                    per_signal_sum, faulty_sum = sums
+            else:
+                per_signal_sum, faulty_sum = _signal_sums(A, B, et, ei, kind, capacity,
+                                                          shared)
+            d = _rounded(finite_or_inf(per_signal_sum), W, bias, B, faulty_sum,
+                         shared["fault_free"])
         e = _activate(net, iv, l, d, local)
         es.append(e)
     return es
@@ -203,9 +277,12 @@ def given_set_bound(net: Network, signals: Sequence[Array | None],
 
 def given_set_bounds(net: Network, signals: Sequence[Array],
                      eta: Sequence[float] | float = 0.0, capacity: float = 1.0,
-                     local: bool = True, intervals: Intervals | None = None) -> Array:
-    """`given_set_bound` for a block of T trials: signals[l-1] (T, N_l, N_{l-1}) -> (T,)."""
-    return given_set_layers(net, signals, eta, capacity, local, intervals)[-1].max(axis=-1)
+                     local: bool = True, intervals: Intervals | None = None,
+                     terms: dict | None = None) -> Array:
+    """`given_set_bound` for a block of T trials: signals[l-1] (T, N_l, N_{l-1}) -> (T,).
+    terms: as for `given_set_layers`."""
+    return given_set_layers(net, signals, eta, capacity, local, intervals,
+                            terms)[-1].max(axis=-1)
 
 
 def signals_for_crashed(net: Network, crashed: Sequence[Sequence[int]]) -> list[Array | None]:

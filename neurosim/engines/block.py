@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.data.network import Network, preactivation
+from neurosim.data.network import Network
 from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
-from neurosim.engines.outcome import TrialOutcome, used_values
-from neurosim.engines.plan import FiringRule, TrialPlan
+from neurosim.engines.outcome import TrialOutcome
+from neurosim.engines.plan import FiringRule, Planner, TrialPlan
 
 Array = np.ndarray
 
@@ -129,6 +129,28 @@ class BlockBuilder:
                          crash_time=self.crash_time, **fields)
 
 
+def plan_block(planner: Planner, trials: range) -> BlockPlan:
+    """The BlockPlan of `trials` (in order): `stack_plans` of their `Planner.plan`s.
+
+    Where a trial draws nothing but its delays (`Planner.latencies_only`), every field
+    but the input and the delays is the first trial's, shared, and the delays are
+    drawn straight into the block's arrays (`Planner.latency_block`).
+    """
+    if not planner.latencies_only:
+        builder = BlockBuilder(len(trials), planner.net.depth + 1)
+        for plan in planner.plans(trials):
+            builder.add(plan)
+        return builder.build()
+    first = planner.plan(trials[0], delays=False)
+    index = np.arange(trials.start, trials.stop, dtype=np.int64)
+    input_index = index % len(planner.inputs)
+    return BlockPlan(trials=index, input_index=input_index, x=planner.inputs[input_index],
+                     crashed=first.crashed, crash_time=first.crash_time,
+                     byzantine=first.byzantine, lost=first.lost, replaced=first.replaced,
+                     value=first.value, weights=first.weights,
+                     latency=planner.latency_block(trials))
+
+
 def stack_plans(plans: Sequence[TrialPlan]) -> BlockPlan:
     """Stack the TrialPlans of a block (in trial order) into one BlockPlan."""
     builder = BlockBuilder(len(plans), len(plans[0].latency))
@@ -214,21 +236,60 @@ def block_rule_times(arrival: Array, k: int | None, rule: FiringRule) -> tuple[A
     """
     n = arrival.shape[-1]
     kk = n if k is None else k
-    kth = arrival.max(axis=-1) if kk == n else \
-        np.partition(arrival, kk - 1, axis=-1)[..., kk - 1]
+    if kk == n:
+        kth = arrival.max(axis=-1)
+    else:
+        part = np.partition(arrival, kk - 1, axis=-1)
+        kth = part[..., kk - 1]
+        # A receiver using more than k signals at its k-th arrival: one whose later
+        # arrivals (all >= the k-th) include one equal to it.
+        tied = part[..., kk:].min(axis=-1) == kth
     time = kth
     if rule.timeout is not None:
         start = np.zeros(kth.shape) if rule.timeout_from_start else arrival.min(axis=-1)
         time = np.minimum(time, start + rule.timeout)
     used = arrival <= time[..., None]
     if kk < n:
-        over = used.sum(axis=-1) > kk  # only where signals tie with the k-th one
+        # Firing before its k-th arrival (a deadline), a receiver uses fewer than k.
+        over = tied & (time >= kth)
         if over.any():
             rows, at = arrival[over], kth[over][:, None]
             tie = rows == at
             room = kk - (rows < at).sum(axis=-1)
             used[over] &= (rows < at) | (tie & (np.cumsum(tie, axis=-1) <= room[:, None]))
     return time, used
+
+
+def count_true(mask: Array) -> Array:
+    """(B, ...) bool -> (B,) int64, the True entries of each trial.
+
+    Eight bools at a time (numpy's bools are bytes 0 or 1: a 64-bit word of them has
+    as many bits set as it holds True), several times faster than a sum of bools.
+    """
+    flat = mask.reshape(len(mask), int(np.prod(mask.shape[1:])))
+    if _POPCOUNT and flat.shape[1] % 8 == 0 and flat.flags.c_contiguous:
+        return np.bitwise_count(flat.view(np.uint64)).sum(axis=1, dtype=np.int64)
+    return flat.sum(axis=1, dtype=np.int64)
+
+
+_POPCOUNT = hasattr(np, "bitwise_count")  # numpy >= 2.0
+
+
+def _used_preactivation(plan: BlockPlan, l: int, y_prev: Array, used: Array,
+                        bias: Array) -> Array:
+    """`preactivation(W, used_values(plan, l, y_prev, used), bias)`, bit for bit: the same
+    products (W * 0.0 where a signal is not used), summed the same way, without the
+    array of used values: the full product, the unused places written over."""
+    W = plan.weights[l - 1]
+    replaced = plan.replaced[l - 1]
+    sent = y_prev[..., None, :]
+    if replaced.any():
+        sent = np.where(replaced, plan.value[l - 1], sent)
+    prod = np.multiply(W, sent, order="C")
+    if prod.shape != used.shape:  # (a block where every trial shares W and the values)
+        prod = np.array(np.broadcast_to(prod, used.shape), order="C")
+    np.copyto(prod, W * 0.0, where=~used)
+    return prod.sum(axis=-1) + bias
 
 
 def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutcome:
@@ -243,20 +304,25 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
     for l in range(1, L + 2):
         sent = np.isfinite(fire[-1])  # (B, N_{l-1}): which senders sent
         msgs["sent"] += sent.sum(axis=1) * sizes[l]
-        arrival = fire[-1][:, None, :] + plan.latency[l - 1]
         gone = ~sent[:, None, :]  # messages that never come: unsent, then lost
         any_lost = plan.lost[l - 1].any()
         if any_lost:
             lost = plan.lost[l - 1] & sent[:, None, :]
-            msgs["lost"] += lost.sum(axis=(1, 2))
+            msgs["lost"] += count_true(lost)
             gone = gone | lost
+        if l == 1 and not any_lost and plan.latency[0].ndim == 3:
+            # The inputs send at time 0: the arrivals are the delays (0 + d is d but for
+            # d = -0.0, whose arrival compares, and fires, as +0.0 does), read only.
+            arrival = plan.latency[0]
+        else:
+            arrival = fire[-1][:, None, :] + plan.latency[l - 1]
         if any_lost or not sent.all():
             np.copyto(arrival, np.inf, where=gone)
-        n_arrived = (arrival < rule.horizon).sum(axis=(1, 2))
+        n_arrived = count_true(arrival < rule.horizon)
         msgs["received"] += n_arrived
         # Still travelling at the horizon: a finite arrival, not before the horizon. Only
         # trials with a message neither arrived nor gone (unsent, lost) can have one.
-        n_gone = gone.sum(axis=(1, 2)) if gone.shape == arrival.shape else \
+        n_gone = count_true(gone) if gone.shape == arrival.shape else \
             (~sent).sum(axis=1) * sizes[l]
         in_flight = arrival[0].size - n_arrived - n_gone
         for b in np.flatnonzero(in_flight):
@@ -268,13 +334,13 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
         t_fire = t + rule.processing
         dead = plan.crashed[l] & (t_fire >= plan.crash_time)
         fires = np.isfinite(t) & (t_fire < rule.horizon) & ~dead
-        used &= fires[:, :, None]
-        n_used = used.sum(axis=(1, 2))
+        if not fires.all():
+            used &= fires[:, :, None]
+        n_used = count_true(used)
         msgs["used"] += n_used
         msgs["wasted"] += n_arrived - n_used
 
-        s = preactivation(plan.weights[l - 1], used_values(plan, l, y_prev, used),
-                          net.biases[l - 1])
+        s = _used_preactivation(plan, l, y_prev, used, net.biases[l - 1])
         y = phis[l - 1](s) if l <= L else s
         y = np.where(fires, y, np.nan)
         fire.append(np.where(fires, t_fire, np.inf))

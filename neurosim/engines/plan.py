@@ -13,6 +13,7 @@ replaced) and when. The engines only apply them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,127 @@ class TrialPlan:
 def trial_rng(seed: int, trial: int) -> np.random.Generator:
     """The Generator of trial `trial` of a scenario with seed `seed`."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(trial,)))
+
+
+# numpy's SeedSequence (O'Neill's seed_seq_fe, pool of 4 words) and PCG64 seeding
+# constants, as numpy's own source defines them.
+_M32 = 0xFFFFFFFF
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
+_M128 = (1 << 128) - 1
+
+
+def _words(n: int) -> list[int]:
+    """A non-negative int as numpy's SeedSequence reads it: 32-bit words, lowest first."""
+    out = [n & _M32]
+    n >>= 32
+    while n:
+        out.append(n & _M32)
+        n >>= 32
+    return out
+
+
+class TrialStreams:
+    """The Generators of a scenario's trials, `trial_rng(seed, trial)` bit for bit, cheaply.
+
+    Building a Generator from a SeedSequence costs about 13 us, as much as a small
+    network's whole simulated trial. What SeedSequence(seed, spawn_key=(trial,))
+    computes is numpy's documented, stream-stable algorithm: the seed's words are
+    mixed into a pool of four 32-bit words (the same for every trial), then the
+    trial's word, then four 64-bit words are drawn from the pool, and PCG64 takes
+    them as its 128-bit state and increment. Here the part the trials share is
+    computed once, the rest for a block of trials at once (numpy uint32
+    arithmetic wraps as the C code's does), and one Generator is set to each
+    trial's PCG64 state in turn. tests/test_plan_block.py checks the states against
+    numpy's own SeedSequence and PCG64.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.rng = np.random.Generator(np.random.PCG64(0))
+        h = _INIT_A
+
+        def hashmix(value: int) -> int:
+            nonlocal h
+            value ^= h
+            h = (h * _MULT_A) & _M32
+            value = (value * h) & _M32
+            return value ^ (value >> 16)
+
+        # A spawn key pads the seed's words with zeros to the pool size.
+        entropy = _words(seed)
+        entropy += [0] * (4 - len(entropy))
+        pool = [hashmix(w) for w in entropy[:4]]
+        for src in range(4):
+            for dst in range(4):
+                if src != dst:
+                    pool[dst] = _mix(pool[dst], hashmix(pool[src]))
+        for w in entropy[4:]:
+            for dst in range(4):
+                pool[dst] = _mix(pool[dst], hashmix(w))
+        self.pool, self.hash_const = pool, h
+        # numpy documents these streams as stable; should a numpy ever seed otherwise,
+        # its own (slower) seeding is used, so a trial's stream is always numpy's.
+        probe = [0, 1, 65_537]
+        self.exact = self._mixed_states(probe) == [self._numpy_state(t) for t in probe]
+
+    def states(self, trials: Sequence[int]) -> list[tuple[int, int]]:
+        """PCG64's (state, increment) of each trial, as numpy seeds it."""
+        t = np.asarray(trials, dtype=np.int64)
+        if not self.exact or (len(t) and (t.min() < 0 or t.max() > _M32)):
+            return [self._numpy_state(int(i)) for i in t]
+        return self._mixed_states(t)
+
+    def _mixed_states(self, trials: Sequence[int]) -> list[tuple[int, int]]:
+        """The states as numpy's seeding arithmetic gives them, a block of trials at once."""
+        t = np.asarray(trials, dtype=np.int64)
+        u32 = np.uint32
+        word = t.astype(u32)
+        h = self.hash_const
+        pool = [np.full(len(t), p, dtype=u32) for p in self.pool]
+        for dst in range(4):  # the trial's one word, mixed into each pool word
+            v = word ^ u32(h)
+            h = (h * _MULT_A) & _M32
+            v = v * u32(h)
+            v ^= v >> u32(16)
+            pool[dst] = pool[dst] * u32(_MIX_L) - v * u32(_MIX_R)
+            pool[dst] ^= pool[dst] >> u32(16)
+        h = _INIT_B
+        out = []
+        for i in range(8):  # generate_state(4, uint64): eight 32-bit words
+            v = pool[i % 4] ^ u32(h)
+            h = (h * _MULT_B) & _M32
+            v = v * u32(h)
+            v ^= v >> u32(16)
+            out.append(v.astype(np.uint64))
+        w64 = [out[2 * k] | (out[2 * k + 1] << np.uint64(32)) for k in range(4)]
+        result = []
+        for a, b, c, d in zip(*(w.tolist() for w in w64), strict=True):
+            # pcg64_set_seed: state (a, b), sequence (c, d), high word first; then
+            # pcg_setseq_128_srandom_r.
+            inc = (((c << 64) | d) << 1 | 1) & _M128
+            state = (inc + ((a << 64) | b)) & _M128
+            result.append(((state * _PCG_MULT + inc) & _M128, inc))
+        return result
+
+    def _numpy_state(self, trial: int) -> tuple[int, int]:
+        s = np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(trial,))).state
+        return s["state"]["state"], s["state"]["inc"]
+
+    def generators(self, trials: Sequence[int]) -> Iterator[np.random.Generator]:
+        """For each trial in turn, one Generator (the same object, reset) in its state:
+        use it before asking for the next."""
+        bg = self.rng.bit_generator
+        for state, inc in self.states(trials):
+            bg.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                        "has_uint32": 0, "uinteger": 0}
+            yield self.rng
+
+
+def _mix(x: int, y: int) -> int:
+    r = (_MIX_L * x - _MIX_R * y) & _M32
+    return r ^ (r >> 16)
 
 
 def latency_model(scn: Scenario):
@@ -183,6 +305,16 @@ class Planner:
             self.fixed_value = [_frozen(np.full(W.shape, C)) for W in net.weights]
         else:
             self.fixed_value = None
+        self.streams = TrialStreams(scn.seed)
+        # Whether a trial draws nothing but its delays (steps 1-5 of `plan` draw nothing
+        # and give every trial the same arrays): then a block's plan is its delays alone
+        # (`latency_block`).
+        self.latencies_only = (
+            not any(self.p_crash) and not any(self.p_synapse)
+            and (f.placement == "list" or (not any(self.crash) and not any(self.byz)))
+            and not any(self.syn_crash) and not any(self.syn_byz)
+            and self.fixed_value is not None and not any(self.eta)
+            and not any(self.stragglers) and not any(self.syn_straggle))
 
     def _listed(self, pairs) -> list[Array]:
         masks = [np.zeros(n, dtype=bool) for n in self.net.sizes]
@@ -190,10 +322,47 @@ class Planner:
             masks[layer][index] = True
         return [_frozen(m) for m in masks]
 
-    def plan(self, trial: int) -> TrialPlan:
+    def plans(self, trials: Sequence[int]) -> Iterator[TrialPlan]:
+        """`plan(t)` for each trial t in turn (the Generators made a block at a time)."""
+        for trial, rng in zip(trials, self.streams.generators(trials), strict=True):
+            yield self.plan(trial, rng)
+
+    def latency_block(self, trials: Sequence[int]) -> list[Array]:
+        """The delays of a block of trials that draw nothing else (`latencies_only`):
+        per layer l = 1..L+1, (B, N_l, N_{l-1}), row b the `latency` of `plan(trials[b])`,
+        bit for bit.
+
+        Every model but `empirical` draws each delay from the stream in turn (one
+        vectorised call or several give the same values), so a trial's delays of every
+        layer come from one call, in the layers' order; `empirical` draws per layer, as
+        `plan` does (numpy's bounded integers are drawn in pairs within one call).
+        """
+        sizes = self.net.sizes
+        shapes = [(sizes[l], sizes[l - 1]) for l in range(1, len(sizes))]
+        ends = np.cumsum([0] + [a * b for a, b in shapes]).tolist()
+        out = np.empty((len(trials), ends[-1]))
+        sample = self.latency.sample
+        if self.latency.sequential:
+            for b, rng in enumerate(self.streams.generators(trials)):
+                out[b] = sample(rng, ends[-1])
+        else:
+            for b, rng in enumerate(self.streams.generators(trials)):
+                for shape, start, stop in zip(shapes, ends, ends[1:]):
+                    out[b, start:stop] = sample(rng, shape).reshape(-1)
+        return [out[:, start:stop].reshape(len(trials), *shape)
+                for shape, start, stop in zip(shapes, ends, ends[1:])]
+
+    def plan(self, trial: int, rng: np.random.Generator | None = None,
+             delays: bool = True) -> TrialPlan:
+        """Trial `trial`'s draws; rng: its Generator (`trial_rng`), if already made.
+
+        delays False: without the last step (`latency` is empty), for the fields a block
+        of trials that draw only their delays shares (`latency_block`).
+        """
         scn, net, sizes, L = self.scn, self.net, self.net.sizes, self.net.depth
         f = scn.failures
-        rng = trial_rng(scn.seed, trial)
+        if rng is None:
+            rng = trial_rng(scn.seed, trial)
         input_index = trial % len(self.inputs)
         x = self.inputs[input_index]
 
@@ -276,7 +445,7 @@ class Planner:
 
         # 6. Latencies of every message.
         latency = []
-        for l in range(1, L + 2):
+        for l in range(1, L + 2 if delays else 1):
             lat = self.latency.sample(rng, (sizes[l], sizes[l - 1]))
             slow_l = slow[l - 1]
             if slow_l is not None or slow_syn[l - 1] is not None:
