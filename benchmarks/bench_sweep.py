@@ -4,12 +4,19 @@ The sweep is the digits quorum scenario (scenarios/boosting-tradeoff.toml)
 over 4 error budgets x 4 latency models, `--trials` trials per point on the
 vectorised engine. "1 worker" is the sweep in this process (no dask);
 "2 workers" is a dask LocalCluster of 2 single-threaded worker processes,
-timed once with the cluster's start-up (`--workers 2`) and once on a
-cluster already running (`--scheduler`).
+timed once with the cluster's start-up and shutdown (`--workers 2`; the
+workers start while the client checks the grid) and once on a cluster
+already running (`--scheduler`). The figures need a quiet machine: with
+another process busy on one of the 2 cores, the 2 workers share the other
+and the trial loops' summed time (printed last) doubles.
 The rows of sweep.csv (but elapsed_s) and every point's trials.csv must be
 identical. Target speed-up on 2 free cores: >= 1.7.
 
     python benchmarks/bench_sweep.py [--trials N]
+
+The default is 20000 trials per point: since the batched bounds, 2000 trials
+take ~0.2 s a point and the sweep (~5 s in all) measures start-up, not
+simulating in parallel.
 """
 
 from __future__ import annotations
@@ -45,6 +52,12 @@ def scenario(folder: Path, trials: int) -> Path:
     return path
 
 
+def simulating(out: Path) -> float:
+    """Seconds the points spent in their trial loops (sum of sweep.csv's elapsed_s)."""
+    with open(out / "sweep.csv", newline="") as f:
+        return sum(float(r["elapsed_s"]) for r in csv.DictReader(f))
+
+
 def rows(out: Path) -> dict[str, dict]:
     with open(out / "sweep.csv", newline="") as f:
         return {r["point"]: {k: v for k, v in r.items() if k != "elapsed_s"}
@@ -53,7 +66,8 @@ def rows(out: Path) -> dict[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=2000, help="trials per point (default 2000)")
+    ap.add_argument("--trials", type=int, default=20000,
+                    help="trials per point (default 20000)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -73,6 +87,7 @@ def main() -> None:
             run_sweep(path, tmp / "w2-started", engine="fast",
                       scheduler=cluster.scheduler_address)
             started = time.perf_counter() - t0
+        loops = {name: simulating(tmp / name) for name in ("w1", "w2", "w2-started")}
         one = rows(tmp / "w1")
         same = len(one) == 16 and all(
             rows(tmp / other) == one and all(
@@ -85,6 +100,13 @@ def main() -> None:
           f"{serial / with_start:.2f}")
     print(f"2 workers, cluster started       {started:8.1f} s   speed-up {serial / started:.2f}")
     print(f"identical rows and trials.csv: {same}")
+    # Where the 2-worker time goes: the trial loops of two points at once run slower than
+    # one alone (shared caches and memory bandwidth), the rest is outside the loops
+    # (start-up, imports, setup, the grid check, the last point's tail).
+    print(f"trial loops, summed over points: 1 worker {loops['w1']:.1f} s, 2 workers "
+          f"{loops['w2']:.1f} s and {loops['w2-started']:.1f} s; outside the loops: "
+          f"1 worker {serial - loops['w1']:.1f} s, 2 workers "
+          f"{with_start - loops['w2'] / 2:.1f} s and {started - loops['w2-started'] / 2:.1f} s")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """Assembly: a Scenario plus the bounds' decisions (quorums) as one plain Setup.
 
 Sits above the data layer (it needs the bounds to derive "auto" quorums).
+`check` is every refusal of bad input that needs neither the quorum search
+nor a simulation: `prepare` runs it first, and a sweep runs it on every grid
+point before the first point runs.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +18,7 @@ from neurosim.data.counts import Failures, per_layer
 from neurosim.data.network import Network
 from neurosim.data.scenario import Scenario
 from neurosim.data.training import train_network
-from neurosim.engines.plan import latency_model
+from neurosim.engines.plan import latency_model, load_pinned
 from neurosim.errors import InputError
 
 Array = np.ndarray
@@ -43,12 +47,81 @@ class Setup:
     tolerated_crashes: list[int] | None = None
 
 
-def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | None]:
-    """Signals needed per receiving layer 1..L+1 (checked against N_{l-1}), and the
-    plan that chose them when quorum = "auto"."""
+@dataclass(frozen=True)
+class Checked:
+    """What `check` built on the way: the scenario with crash = "tolerated" resolved,
+    the network, inputs (n, N_0) and labels, the failure counts (with a fixed quorum's
+    skipped signals counted) and the fixed quorum per layer 1..L+1 (None with no
+    quorum or with quorum = "auto", which only the search decides)."""
+
+    scenario: Scenario
+    net: Network
+    inputs: Array
+    labels: Array | None
+    failures: Failures
+    quorum: list[int] | None
+    tolerated_crashes: list[int] | None
+
+
+def _network_and_inputs(scn: Scenario, train: bool) -> tuple[Network, Array, Array | None]:
+    net = build_network(scn, train)
+    inputs, labels = build_inputs(scn, net)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(net.forward(inputs)).all(axis=1)
+    if not finite.all():
+        raise InputError(scn.source, "network",
+                         f"the fault-free outputs are not finite for input row "
+                         f"{int(np.argmin(finite))} (float64 overflow): the network cannot be "
+                         "simulated in float64")
+    return net, inputs, labels
+
+
+def check(scn: Scenario, built: dict[str, tuple] | None = None,
+          train: bool = True) -> Checked:
+    """Every check of a scenario against its network that needs neither the quorum
+    search nor a simulation: the network, inputs and files can be read, the
+    fault-free outputs are finite, failure counts, fixed quorums and list lengths
+    fit the layers, the latency model and pinned failures are valid.
+
+    Raises InputError naming the key. built: a cache (shared between the points of
+    a sweep) of the network and inputs per [network] and [inputs] section, so
+    that points differing only elsewhere build and check them once. train=False:
+    a network still to be trained ([network] train) is not, and only its shape is
+    checked (its fault-free outputs are checked when its point runs).
+    """
+    d = scn.to_dict()
+    key = json.dumps([scn.base_dir, scn.seed, scn.trials, d["network"], d.get("inputs")],
+                     sort_keys=True)
+    if built is not None and key in built:
+        net, inputs, labels = built[key]
+    else:
+        net, inputs, labels = _network_and_inputs(scn, train)
+        if built is not None:
+            built[key] = net, inputs, labels
+    scn, tolerated = resolve_tolerated(scn, net)
+    failures = build_failures(scn, net)  # checks the counts before a quorum is derived
+    latency_model(scn)  # a bad delay file is refused here, whether or not a quorum needs it
+    if scn.failures.pinned:
+        load_pinned(scn, net)
+    quorum = fixed_quorum(scn, net)
+    if quorum is not None:
+        failures = with_skipped(scn, net, quorum)
+    return Checked(scn, net, inputs, labels, failures, quorum, tolerated)
+
+
+def with_skipped(scn: Scenario, net: Network, quorum: list[int]) -> Failures:
+    """The failure counts with the signals a quorum does not wait for counted as
+    missing: the bounds must cover them."""
+    return build_failures(scn, net, [n - k for n, k in zip(net.sizes, quorum)])
+
+
+def fixed_quorum(scn: Scenario, net: Network) -> list[int] | None:
+    """Signals needed per receiving layer 1..L+1 (checked against N_{l-1}) when the
+    rule has a quorum given as numbers; None without a quorum or with quorum = "auto"
+    (refused here with a timeout rule, which no certificate covers)."""
     q, sizes, L = scn.firing.quorum, net.sizes, net.depth
     if "quorum" not in scn.firing.rule:
-        return None, None
+        return None
     if q == "auto":
         if "timeout" in scn.firing.rule:
             # A timeout lets a receiver fire on fewer signals than its quorum, so a
@@ -57,15 +130,7 @@ def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | 
                              f'"{scn.firing.rule}" with quorum = "auto": a timeout can fire '
                              "on fewer signals than the certified quorum, so no error "
                              'budget can be certified; use rule = "quorum"')
-        from neurosim.quorum import auto_quorum
-
-        try:
-            plan = auto_quorum(net, scn)
-        except InputError:
-            raise  # it already names its key (latency.file, ...)
-        except ValueError as err:
-            raise InputError(scn.source, "firing.quorum", str(err)) from None
-        return plan.quorum, plan.as_dict()
+        return None
     try:
         quorum = per_layer(q, L + 1, "quorum")
     except ValueError:
@@ -75,32 +140,34 @@ def build_quorum(scn: Scenario, net: Network) -> tuple[list[int] | None, dict | 
         if k > sizes[l - 1]:
             raise InputError(scn.source, "firing.quorum",
                              f"{k} for layer {l} but it has only {sizes[l - 1]} senders")
-    return quorum, None
+    return quorum
+
+
+def search_quorum(scn: Scenario, net: Network) -> tuple[list[int], dict]:
+    """quorum = "auto": the quorum the search certifies, and the plan that chose it."""
+    from neurosim.quorum import auto_quorum
+
+    try:
+        plan = auto_quorum(net, scn)
+    except InputError:
+        raise  # it already names its key (latency.file, ...)
+    except ValueError as err:
+        raise InputError(scn.source, "firing.quorum", str(err)) from None
+    return plan.quorum, plan.as_dict()
 
 
 def prepare(scn: Scenario) -> Setup:
     """Build the network, inputs, failure counts and quorums of a scenario."""
-    net = build_network(scn)
-    scn, tolerated = resolve_tolerated(scn, net)
-    inputs, labels = build_inputs(scn, net)
-    with np.errstate(all="ignore"):
-        finite = np.isfinite(net.forward(inputs)).all(axis=1)
-    if not finite.all():
-        raise InputError(scn.source, "network",
-                         f"the fault-free outputs are not finite for input row "
-                         f"{int(np.argmin(finite))} (float64 overflow): the network cannot be "
-                         "simulated in float64")
-    failures = build_failures(scn, net)  # checks the counts before a quorum is derived
-    latency_model(scn)  # a bad delay file is refused here, whether or not a quorum needs it
-    quorum, plan = build_quorum(scn, net)
-    if quorum is not None:
-        # The bounds must cover the signals a quorum does not wait for.
-        skipped = [n - k for n, k in zip(net.sizes, quorum)]
-        failures = build_failures(scn, net, skipped)
+    c = check(scn)
+    scn, quorum, failures, plan = c.scenario, c.quorum, c.failures, None
+    if "quorum" in scn.firing.rule and scn.firing.quorum == "auto":
+        quorum, plan = search_quorum(scn, c.net)
+        failures = with_skipped(scn, c.net, quorum)
     # The record of the fit build_network made (cached: not trained twice).
     training = train_network(scn.network.train)[1].as_dict() \
         if scn.network.train is not None else None
-    return Setup(scn, net, inputs, labels, failures, quorum, plan, training, tolerated)
+    return Setup(scn, c.net, c.inputs, c.labels, failures, quorum, plan, training,
+                 c.tolerated_crashes)
 
 
 def resolve_tolerated(scn: Scenario, net: Network) -> tuple[Scenario, list[int] | None]:

@@ -4,7 +4,10 @@ The grid is the product of the [sweep] lists over dotted keys (as desmod's
 factorial sweeps). Each point is an ordinary run in DIR/points/<id>/ (its own
 trials.csv and summary.json; no plots: a sweep's time goes to simulating, and
 the front draws a point's plots on request) and a row of DIR/sweep.csv,
-appended as soon as the point is done. A point whose row is already in
+appended as soon as the point is done, each cell a plain value (`wait-all`,
+`4.0`, `[30, 14, 8]`; docs/formats.md). Before the first point runs, every
+point is checked against its network (`check_grid`), so a bad point stops the
+sweep at once, not after the points before it. A point whose row is already in
 sweep.csv, run from the same resolved scenario (`scenario_hash`), is not run
 again, so an interrupted sweep resumes where it stopped; a point whose
 scenario or input files changed since is run again. Points run one after
@@ -20,6 +23,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,14 +40,85 @@ ROW_KEYS = ["trials", "bound_paper", "bound_weight_aware", "bound_signed", "boun
             "agreement", "quorum", "certificate_epsilon", "elapsed_s"]
 
 
-def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """The swept keys and the rows of sweep.csv."""
+def read_sweep(out_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """The swept keys and the rows of sweep.csv, with each swept key's value typed
+    as in the scenario (`point_values`); the other cells as their text."""
     with open(out_dir / "sweep.csv", newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
         keys = [k for k in reader.fieldnames or []
                 if k not in ("point", "scenario_hash") and k not in ROW_KEYS]
-    return keys, rows
+    return keys, [{**r, **point_values(r, keys)} for r in rows]
+
+
+def cell(value: Any) -> str | int | float:
+    """A value as a sweep.csv cell, plain as in trials.csv: a string bare, a number
+    as the number (inf as inf), a boolean as true / false, a list or table as JSON
+    (`[30, 14, 8]`), nothing and NaN (undefined) as an empty cell."""
+    if hasattr(value, "tolist"):  # a numpy scalar or array
+        value = value.tolist()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        return strict_json.dumps(value)
+    return value
+
+
+def parse_cell(text: str) -> Any:
+    """The value a sweep.csv cell holds, read from its text alone (`cell` reversed,
+    where the text is not ambiguous: "1" is read as the number)."""
+    if text == "":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    if re.fullmatch(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|-?inf|nan", text):
+        return float(text)
+    if text[:1] in "[{":
+        try:
+            return strict_json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _readings(text: str) -> list[Any]:
+    """The values a swept cell may hold, likeliest first: as `parse_cell` reads it,
+    the text itself (a string that looks like a number), and the JSON it holds (the
+    cells of sweep.csv files written before cells were plain: '"wait-all"')."""
+    out = [parse_cell(text), text]
+    try:
+        out.append(strict_json.loads(text))
+    except ValueError:
+        pass
+    unique: dict[str, Any] = {}
+    for v in out:
+        unique.setdefault(json.dumps(v, sort_keys=True), v)
+    return list(unique.values())
+
+
+def point_values(row: dict[str, str], keys: list[str]) -> dict[str, Any]:
+    """The swept values of a sweep.csv row, typed as in the scenario's grid.
+
+    A cell's text does not always say its type (the string "1" or the number 1),
+    but the row's point id does: it is the hash of the grid point's typed values
+    (`point_id`), so the reading of the cells that gives the row's id is the grid's.
+    Rows whose id matches no reading (edited by hand) get `parse_cell`'s reading.
+    """
+    options = [_readings(row[k]) for k in keys]
+    for values in itertools.product(*options):
+        point = dict(zip(keys, values, strict=True))
+        if point_id(point) == row.get("point"):
+            return point
+    return {k: o[0] for k, o in zip(keys, options, strict=True)}
+
+
+def describe(point: dict[str, Any]) -> str:
+    """A grid point as the user wrote it: "failures.crash=2, latency.model=pareto"."""
+    return ", ".join(f"{k}={cell(v)}" for k, v in point.items())
 
 
 def grid(scn: Scenario) -> list[dict[str, Any]]:
@@ -96,13 +171,10 @@ def run_point(path: str, point: dict[str, Any], out_dir: str, engine: str) -> di
     pid = point_id(point)
     folder = Path(out_dir) / "points" / pid
     summary = run_trials(prepare(scn), engine, folder)
-    row = {"point": pid, "scenario_hash": scenario_hash(scn),
-           **{k: strict_json.dumps(v) for k, v in point.items()}}
-    # An undefined number (NaN) is an empty cell, as in trials.csv; inf is "inf".
-    row.update({k: "" if isinstance(v, float) and math.isnan(v) else v
-                for k, v in ((k, summary.get(k, "")) for k in ROW_KEYS)})
-    row["quorum"] = strict_json.dumps(summary.get("quorum"))
-    return row
+    # Plain cells, as in trials.csv: an undefined number (NaN) is empty, inf is "inf".
+    return {"point": pid, "scenario_hash": scenario_hash(scn),
+            **{k: cell(v) for k, v in point.items()},
+            **{k: cell(summary.get(k)) for k in ROW_KEYS}}
 
 
 def read_rows(csv_path: Path) -> list[dict[str, str]]:
@@ -117,12 +189,16 @@ def done_points(csv_path: Path) -> set[str]:
     return {r["point"] for r in read_rows(csv_path)}
 
 
-def _keep_current(csv_path: Path, fields: list[str], current: dict[str, str]) -> int:
+def _keep_current(csv_path: Path, fields: list[str],
+                  current: dict[str, tuple[str, dict[str, Any], int]]) -> int:
     """Drop the rows of sweep.csv that no longer describe the grid: a point not in
-    it, or one run from another scenario (current: point id -> its scenario hash).
+    it, or one run from another scenario (current: point id -> its scenario hash
+    and its point, as `check_grid` returns).
 
-    Rewrites the file (atomically, header `fields`) when a row is dropped or the
-    header differs; returns how many rows were dropped.
+    Rewrites the file (atomically, header `fields`) when a row is dropped, the
+    header differs or a kept row's cells are not plain (a sweep.csv written when
+    swept values were JSON, '"wait-all"': its rows are kept, rewritten plain from
+    the grid's values); returns how many rows were dropped.
     """
     if not csv_path.is_file():
         return 0
@@ -133,16 +209,48 @@ def _keep_current(csv_path: Path, fields: list[str], current: dict[str, str]) ->
     if "point" not in header:  # not ours: never overwrite it
         raise InputError(str(csv_path), None, "not a sweep.csv written by neurosim sweep "
                          "(no 'point' column); choose another --out folder")
-    kept = [r for r in rows if current.get(r["point"]) == r.get("scenario_hash")]
-    if len(kept) == len(rows) and list(header) == fields:
+    kept = [r for r in rows if r["point"] in current
+            and current[r["point"]][0] == r.get("scenario_hash")]
+    plain = [{**r, **{k: str(cell(v)) for k, v in current[r["point"]][1].items()},
+              "quorum": "" if r.get("quorum") == "null" else r.get("quorum")} for r in kept]
+    if len(kept) == len(rows) and list(header) == fields and plain == kept:
         return 0
     tmp = csv_path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(kept)
+        writer.writerows(plain)
     tmp.replace(csv_path)
     return len(rows) - len(kept)
+
+
+def check_grid(path: str | Path,
+               points: list[dict[str, Any]]) -> dict[str, tuple[str, dict, int]]:
+    """Every grid point's scenario, checked against its network before any point runs
+    (`neurosim.setup.check`: counts, quorums and list lengths against the layers,
+    files, ...; not the quorum search nor a network's training, which the point's
+    run does).
+
+    Returns point id -> (scenario hash, point, cost), cost = trials x weights, what a
+    point's run time grows with. A bad point is an InputError naming the scenario
+    file, the key and the point's swept values.
+    """
+    from neurosim.setup import check
+
+    built: dict[str, tuple] = {}  # points sharing a network and inputs build them once
+    current = {}
+    for p in points:
+        try:
+            scn = point_scenario(path, p)
+            # Not trained here: the point's run trains its network (on its worker).
+            net = check(scn, built, train=False).net
+        except InputError as err:
+            where = "" if err.source == str(path) else f" of {path}"
+            raise InputError(err.source, err.key,
+                             f"{err.message} (sweep point {describe(p)}{where})") from None
+        current[point_id(p)] = scenario_hash(scn), p, scn.trials * sum(
+            W.size for W in net.weights)
+    return current
 
 
 def run_sweep(path: str | Path, out_dir: Path, engine: str = "des", workers: int = 1,
@@ -151,8 +259,9 @@ def run_sweep(path: str | Path, out_dir: Path, engine: str = "des", workers: int
               on_stale: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Run every point of the scenario's grid not yet in out_dir/sweep.csv.
 
-    A row counts as done only if it was run from the same resolved scenario
-    (`scenario_hash`): after an edit of the base scenario or of a file it
+    Every point is checked first (`check_grid`): a bad one stops the sweep before
+    any point runs. A row counts as done only if it was run from the same resolved
+    scenario (`scenario_hash`): after an edit of the base scenario or of a file it
     reads, the affected points are run again and their old rows dropped, as
     are rows of points no longer in the grid (`on_stale` gets how many).
     """
@@ -162,50 +271,109 @@ def run_sweep(path: str | Path, out_dir: Path, engine: str = "des", workers: int
     points = grid(scn)
     for key in scn.sweep:  # every key must be a valid scenario key: check once, up front
         load_scenario(path, {key: scn.sweep[key][0], "sweep": {}})
-    current = {point_id(p): scenario_hash(point_scenario(path, p)) for p in points}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = out_dir / "sweep.csv"
-    fields = ["point", "scenario_hash", *scn.sweep, *ROW_KEYS]
-    dropped = _keep_current(csv_path, fields, current)
-    if dropped and on_stale:
-        on_stale(dropped)
-    done = done_points(csv_path)
-    todo = [p for p in points if point_id(p) not in done]
-    new_file = not csv_path.is_file()
-    rows = []
-    with open(csv_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        if new_file:
-            writer.writeheader()
+    # Workers start (and import) while this process checks the grid.
+    pool = _Workers(str(path), workers, scheduler, points[0]) \
+        if workers > 1 or scheduler is not None else None
+    try:
+        current = check_grid(path, points)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        csv_path = out_dir / "sweep.csv"
+        fields = ["point", "scenario_hash", *scn.sweep, *ROW_KEYS]
+        dropped = _keep_current(csv_path, fields, current)
+        if dropped and on_stale:
+            on_stale(dropped)
+        done = done_points(csv_path)
+        todo = [p for p in points if point_id(p) not in done]
+        new_file = not csv_path.is_file()
+        rows = []
+        with open(csv_path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            if new_file:
+                writer.writeheader()
 
-        def keep(row: dict[str, Any]) -> None:
-            writer.writerow(row)
-            handle.flush()
-            rows.append(row)
-            if on_row:
-                on_row(row)
+            def keep(row: dict[str, Any]) -> None:
+                writer.writerow(row)
+                handle.flush()
+                rows.append(row)
+                if on_row:
+                    on_row(row)
 
-        if workers <= 1 and scheduler is None:
-            for p in todo:
-                keep(run_point(str(path), p, str(out_dir), engine))
-        else:
-            _run_on_dask(str(path), todo, str(out_dir), engine, workers, scheduler, keep)
+            if pool is None:
+                for p in todo:
+                    keep(run_point(str(path), p, str(out_dir), engine))
+            elif todo:
+                # Largest points first: the last ones to finish are then short, so no
+                # worker idles long at the end while another finishes a big point.
+                todo.sort(key=lambda p: -current[point_id(p)][2])
+                pool.run(todo, str(out_dir), engine, keep)
+    finally:
+        if pool is not None:
+            pool.close()
     return rows
 
 
-def _run_on_dask(path: str, todo: list[dict[str, Any]], out_dir: str, engine: str,
-                 workers: int, scheduler: str | None, keep) -> None:
+def _warm(path: str, point: dict[str, Any]) -> None:
+    """On a dask worker, before its first point: import what a run needs and build a
+    point's network and inputs (sklearn's datasets, ...), while the client checks
+    the grid. Failures are the client's to report: ignored here."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise InputError(path, "--workers",
-                         "needs dask.distributed: pip install 'neurosim[sweep]'") from None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        client = Client(LocalCluster(n_workers=workers, threads_per_worker=1,
-                                     processes=True, dashboard_address=None))
-    with client:
-        futures = [client.submit(run_point, path, p, out_dir, engine, pure=False) for p in todo]
+        import neurosim.runner  # noqa: F401
+        from neurosim.setup import check
+
+        check(point_scenario(path, point))
+    except Exception:
+        pass
+
+
+class _Workers:
+    """dask.distributed workers for a sweep: a LocalCluster of `workers` single-threaded
+    processes, or the cluster at `scheduler`, connected in a background thread so that
+    the workers start, import and warm up (`_warm`) while the client checks the grid."""
+
+    def __init__(self, path: str, workers: int, scheduler: str | None,
+                 first: dict[str, Any]) -> None:
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            raise InputError(path, "--scheduler" if scheduler else "--workers",
+                             "needs dask.distributed: pip install 'neurosim[sweep]'") from None
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.path = path
+        self._thread = ThreadPoolExecutor(1)
+        self._started = self._thread.submit(self._connect, workers, scheduler, first)
+
+    def _connect(self, workers: int, scheduler: str | None, first: dict[str, Any]):
+        from dask.distributed import Client, LocalCluster
+
+        cluster = None
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        warm = [client.submit(_warm, self.path, first, workers=[w], pure=False)
+                for w in client.scheduler_info()["workers"]]
+        return client, cluster, warm
+
+    def run(self, todo: list[dict[str, Any]], out_dir: str, engine: str, keep) -> None:
+        """Run the points on the workers; `keep` gets each row as its point finishes."""
+        from dask.distributed import as_completed
+
+        client = self._started.result()[0]
+        futures = [client.submit(run_point, self.path, p, out_dir, engine, pure=False)
+                   for p in todo]
         for fut in as_completed(futures):
             keep(fut.result())
+
+    def close(self) -> None:
+        try:
+            client, cluster, _ = self._started.result()
+        except Exception:  # never started: nothing to close (the run raised already)
+            return
+        finally:
+            self._thread.shutdown()
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,6 +1,5 @@
 """Boosting (SPEC 6): liveness under crashes, the certificate, and the study plots."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from neurosim.front.cli import main
 from neurosim.front.study import plot_sweep
 from neurosim.runner import run_trials
 from neurosim.setup import prepare
-from neurosim.sweep import run_sweep
+from neurosim.sweep import read_sweep, run_sweep
 
 LIVENESS = """
 name = "tiny-liveness"
@@ -60,9 +59,8 @@ horizon = 1e6
 
 
 def sweep_points(out_dir):
-    with open(out_dir / "sweep.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [({k: json.loads(v) for k, v in r.items() if "." in k},
+    keys, rows = read_sweep(out_dir)  # the swept values typed as in the grid
+    return [({k: r[k] for k in keys},
              json.loads((out_dir / "points" / r["point"] / "summary.json").read_text()))
             for r in rows]
 

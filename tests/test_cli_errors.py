@@ -172,8 +172,45 @@ def test_convert_bad_model(tmp_path, capsys):
 
     junk = tmp_path / "junk.joblib"
     joblib.dump({"not": "a model"}, junk)
-    assert_one_line_error(capsys, ["convert", junk, tmp_path / "o.npz"], junk)
+    err = assert_one_line_error(capsys, ["convert", junk, tmp_path / "o.npz"], junk,
+                                "not a fitted scikit-learn MLP", "dict")
+    assert err.count("fitted") == 1, err  # said once, not "not a fitted ... (not a fitted ...)"
+    text = tmp_path / "text.joblib"
+    text.write_text("not a pickle\n")
+    assert_one_line_error(capsys, ["convert", text, tmp_path / "o.npz"], text,
+                          "not a joblib file")
     assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_out_that_cannot_be_a_folder(tmp_path, capsys, command):
+    """--out naming a file, or a folder under a file: refused before any work, naming
+    --out and the path, and nothing is created."""
+    path = scenario(tmp_path, net_section() + '[sweep]\n"failures.crash" = [0, 1]\n', "ok")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    assert_one_line_error(capsys, [command, path, "--out", a_file], "--out", a_file,
+                          "not a folder")
+    assert_one_line_error(capsys, [command, path, "--out", a_file / "sub" / "dir"], "--out",
+                          a_file / "sub" / "dir", "cannot create the folder")
+    assert a_file.read_text() == "x"
+
+
+def test_out_is_probed_without_leaving_folders(tmp_path, capsys):
+    """A new --out folder is tried (created, then removed) before the scenario is read:
+    a bad scenario leaves no empty folder behind."""
+    path = scenario(tmp_path, "[network\n")
+    out = tmp_path / "new" / "deep"
+    assert_one_line_error(capsys, ["run", path, "--out", out], path, "malformed TOML")
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--trials", "0"), ("--seed", "-3")])
+def test_run_flags_are_blamed_not_the_file(tmp_path, capsys, flag, value):
+    path = scenario(tmp_path, net_section(), "ok")
+    err = assert_one_line_error(capsys, ["run", path, flag, value, "--out", tmp_path / "o"],
+                                f"{flag}: ", value)
+    assert f"{path}: {flag}: " in err
 
 
 # ---------------------------------------------------------------- happy path

@@ -16,7 +16,7 @@ from neurosim.data.network import Network, load_network, random_network
 from neurosim.data.quantize import quantization_etas
 from neurosim.data.random_failures import check_random_failures
 from neurosim.data.scenario import Scenario
-from neurosim.data.training import train_network
+from neurosim.data.training import is_trained, train_network, untrained_network
 from neurosim.errors import InputError
 
 Array = np.ndarray
@@ -47,7 +47,10 @@ def train_digits(hidden: list[int], activation: str = "sigmoid", seed: int = 0,
     return model
 
 
-def build_network(scn: Scenario) -> Network:
+def build_network(scn: Scenario, train: bool = True) -> Network:
+    """The scenario's network. train=False: a network still to be trained
+    ([network] train, not trained yet in this process) is given untrained, of its
+    shape (`untrained_network`), for checks against the layer sizes only."""
     spec = scn.network
     try:
         if spec.file is not None:
@@ -67,7 +70,10 @@ def build_network(scn: Scenario) -> Network:
         else:
             # At least one input and one output: a lower bound on the fitted weights.
             _check_weight_memory(scn, "network.train.hidden", [1, *spec.train.hidden, 1])
-            net = train_network(spec.train)[0]
+            if train or is_trained(spec.train):
+                net = train_network(spec.train)[0]
+            else:
+                net = untrained_network(spec.train)
     except InputError:
         raise
     except ValueError as err:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.data.network import Network, from_sklearn
+from neurosim.data.network import Network, from_sklearn, make_network
 
 Array = np.ndarray
 
@@ -43,6 +43,30 @@ class Training:
 
 _TRAINED: dict[str, tuple[Network, Training]] = {}
 
+# Inputs and classes of each bundled dataset: the first and last layer sizes of a
+# network trained on it.
+DATASET_SHAPE = {"digits": (64, 10)}
+
+
+def _key(spec: Any, input_low: Array | float, input_high: Array | float) -> str:
+    return json.dumps([spec.model_dump(), np.asarray(input_low).tolist(),
+                       np.asarray(input_high).tolist()], sort_keys=True)
+
+
+def is_trained(spec: Any) -> bool:
+    """Whether `train_network(spec)` has run in this process (its result is cached)."""
+    return _key(spec, 0.0, 1.0) in _TRAINED
+
+
+def untrained_network(spec: Any) -> Network:
+    """A network of the shape `train_network(spec)` fits, zero weights, not trained:
+    enough to check failure counts and quorums against the layer sizes without
+    paying for the fit (a sweep checks every point before the first one runs)."""
+    n_in, n_out = DATASET_SHAPE[spec.dataset]
+    sizes = [n_in, *spec.hidden, n_out]
+    return make_network([np.zeros((n, m)) for m, n in zip(sizes, sizes[1:])], None,
+                        spec.activation)
+
 
 def train_network(spec: Any, input_low: Array | float = 0.0,
                   input_high: Array | float = 1.0) -> tuple[Network, Training]:
@@ -51,8 +75,7 @@ def train_network(spec: Any, input_low: Array | float = 0.0,
     spec: dataset, hidden, activation, seed, max_iter, test_fraction, alpha (the L2
     weight penalty). Returns the network and its training record; cached per spec.
     """
-    key = json.dumps([spec.model_dump(), np.asarray(input_low).tolist(),
-                      np.asarray(input_high).tolist()], sort_keys=True)
+    key = _key(spec, input_low, input_high)
     if key in _TRAINED:
         return _TRAINED[key]
     from sklearn.exceptions import ConvergenceWarning

@@ -85,7 +85,7 @@ def read_points(out_dir: Path) -> tuple[list[str], list[Point]]:
     for r in rows:
         folder = out_dir / "points" / r["point"]
         if (folder / "summary.json").is_file():
-            points.append(Point({k: json.loads(r[k]) for k in keys},
+            points.append(Point({k: r[k] for k in keys},
                                 strict_json.loads((folder / "summary.json").read_text()), folder))
     return keys, points
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -167,15 +168,22 @@ def _convert(args: argparse.Namespace) -> int:
                                net.input_low if lo is None else lo,
                                net.input_high if hi is None else hi, source=str(src))
     else:
-        try:
-            import joblib
+        import joblib
 
+        try:
             model = joblib.load(src)
+        except Exception:  # whatever unpickling a foreign file raises
+            raise InputError(str(src), None, "not a joblib file (convert reads a scikit-learn "
+                             "MLP saved with joblib.dump, an .onnx or an .npz)") from None
+        if not hasattr(model, "coefs_"):
+            raise InputError(str(src), None, f"not a fitted scikit-learn MLP (the file holds "
+                             f"a {type(model).__name__})")
+        try:
             net = from_sklearn(model, 0.0 if lo is None else lo, 1.0 if hi is None else hi)
         except InputError:
             raise
-        except Exception as err:
-            raise InputError(str(src), None, f"not a fitted scikit-learn MLP ({err})") from None
+        except Exception as err:  # said once: from_sklearn's own message
+            raise InputError(str(src), None, str(err)) from None
     if out.suffix.lower() == ".onnx":
         from neurosim.data.onnx_io import write_onnx
 
@@ -207,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
               f"epsilon {plan['budget']:.4g} (the fewest skips give a bound of "
               f"{plan['bound']:.4g}): running wait-all, which blocks behind any crash",
               file=sys.stderr)
-    out = output_folder(Path(args.out) if args.out else Path("results") / scn.name)
+    out = Path(args.out) if args.out else Path("results") / scn.name
     remove_files(out, RUN_PLOTS + ("trace_trial0.npz",))  # no stale file beside the new CSV
     try:
         summary = run_trials(setup, args.engine, out, progress=show_progress())
@@ -301,7 +309,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from neurosim.sweep import grid, run_sweep
 
     scn = load_scenario(args.scenario)
-    out = output_folder(Path(args.out) if args.out else Path("results") / scn.name)
+    out = Path(args.out) if args.out else Path("results") / scn.name
     total = len(grid(scn))
 
     def report(row: dict[str, Any]) -> None:
@@ -340,11 +348,9 @@ def _attack(args: argparse.Namespace) -> int:
     from neurosim.setup import prepare
 
     scn = load_scenario(args.scenario)
-    if not math.isfinite(args.time_limit) or args.time_limit <= 0:
-        raise InputError(args.scenario, "--time-limit",
-                         f"must be a finite number of seconds > 0, got {args.time_limit}")
-    report = attack(prepare(scn), args.time_limit, output_folder(Path(args.out))
-                    if args.out else None,
+    if args.time_limit <= 0:
+        raise InputError(args.scenario, "--time-limit", "must be positive")
+    report = attack(prepare(scn), args.time_limit, Path(args.out) if args.out else None,
                     use_milp=not args.no_milp)
     if args.json:
         print(strict_json.dumps(report, indent=2))
@@ -507,6 +513,8 @@ def check_flags(args: argparse.Namespace) -> None:
               "trials": ("--trials", lambda v: v > 0, "must be > 0"),
               "seed": ("--seed", lambda v: v >= 0, "must be >= 0"),
               "workers": ("--workers", lambda v: v >= 1, "must be >= 1"),
+              "time_limit": ("--time-limit", lambda v: math.isfinite(v) and v > 0,
+                             "must be a finite number of seconds > 0"),
               "input_low": ("--input-low", math.isfinite, "must be a finite number"),
               "input_high": ("--input-high", math.isfinite, "must be a finite number")}
     for name, (flag, ok, what) in checks.items():
@@ -514,22 +522,33 @@ def check_flags(args: argparse.Namespace) -> None:
         if value is not None and not ok(value):
             raise InputError(source, flag, f"{what}, got {value}")
     out = getattr(args, "out", None)
-    if out is not None and args.command in ("run", "sweep") and Path(out).exists() \
-            and not Path(out).is_dir():
-        raise InputError(source, "--out", f"{out} is a file, not a folder")
+    if out is not None and args.command in ("run", "sweep", "attack"):
+        check_out_folder(source, Path(out))
     low, high = getattr(args, "input_low", None), getattr(args, "input_high", None)
     if low is not None and high is not None and low > high:
         raise InputError(source, "--input-low", f"{low} exceeds --input-high {high}")
 
 
-def output_folder(path: Path) -> Path:
-    """`path`, created if needed; InputError naming --out when it cannot be."""
+def check_out_folder(source: str, out: Path) -> None:
+    """Refuse an --out folder that cannot be written (a file, a path under a file or a
+    read-only place) before any work: try to create it, then remove what was created."""
+    if out.exists() and not out.is_dir():
+        raise InputError(source, "--out", f"{out} is a file, not a folder")
+    created = []
+    folder = out
+    while not folder.exists() and folder != folder.parent:
+        created.append(folder)
+        folder = folder.parent
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InputError(str(path), "--out",
-                         f"cannot create the output folder ({err.strerror})") from None
-    return path
+        raise InputError(source, "--out", f"cannot create the folder {out} "
+                         f"({err.strerror or err})") from None
+    writable = os.access(out, os.W_OK | os.X_OK)
+    for folder in created:  # deepest first: each is empty
+        folder.rmdir()
+    if not writable:
+        raise InputError(source, "--out", f"cannot write in the folder {out}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from neurosim.front.plots import drawn, log_floor, pyplot, remove_files, rule_color, say_empty
-from neurosim.sweep import read_sweep
+from neurosim.sweep import cell, describe, read_sweep
 
 # The plots `plot_sweep` may write (which ones depends on the swept keys).
 SWEEP_PLOTS = ("sweep.png", "pareto.png", "latency_vs_error.png", "latency_cdf_quorum.png",
@@ -59,19 +60,12 @@ def _facets(keys: list[str], values: dict[str, list]) -> tuple[list[str], list[s
     return series, facets
 
 
-def _groups(rows: list[dict[str, str]], keys: list[str]) -> dict[str, list[dict[str, str]]]:
+def _groups(rows: list[dict[str, Any]], keys: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Rows grouped by their values of `keys` ("k=v, ..."), in order of first appearance."""
-    out: dict[str, list[dict[str, str]]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        out.setdefault(", ".join(f"{k}={_value(r[k])}" for k in keys), []).append(r)
+        out.setdefault(describe({k: r[k] for k in keys}), []).append(r)
     return out
-
-
-def _value(cell: str):
-    try:
-        return json.loads(cell)
-    except (TypeError, ValueError):
-        return cell  # a plain string cell
 
 
 def plot_grid(out_dir: str | Path) -> list[Path]:
@@ -91,7 +85,7 @@ def plot_grid(out_dir: str | Path) -> list[Path]:
     plt = pyplot()
     from matplotlib.lines import Line2D
 
-    values = {k: [_value(r[k]) for r in rows] for k in keys}
+    values = {k: [r[k] for r in rows] for k in keys}
     x_key = keys[0]
     series_keys, facet_keys = _facets(keys[1:], values)
     xs_all = list(dict.fromkeys(json.dumps(v) for v in values[x_key]))
@@ -103,7 +97,7 @@ def plot_grid(out_dir: str | Path) -> list[Path]:
                                 for k in ("max_error", "bound_weight_aware")]))
     series_names = list(_groups(rows, series_keys))
     by_rule = series_keys == ["firing.rule"] or (not series_keys and x_key == "firing.rule")
-    colors = {name: (rule_color(_value(g[0]["firing.rule"]), i) if by_rule
+    colors = {name: (rule_color(g[0]["firing.rule"], i) if by_rule
                      and series_keys else f"C{i % 10}")
               for i, (name, g) in enumerate(_groups(rows, series_keys).items())}
     facets = _groups(rows, facet_keys)
@@ -114,7 +108,7 @@ def plot_grid(out_dir: str | Path) -> list[Path]:
         groups = _groups(frows, series_keys)
         n_blocked = sum(1 for r in frows if not np.isfinite(_num(r["max_error"])))
         for i, (name, rs) in enumerate(groups.items()):
-            xs = [_value(r[x_key]) for r in rs]
+            xs = [r[x_key] for r in rs]
             if numeric:
                 order = np.argsort(xs, kind="stable")
                 pos = np.array(xs, dtype=float)[order]
@@ -139,7 +133,7 @@ def plot_grid(out_dir: str | Path) -> list[Path]:
             ax.set_xlabel(x_key)
             ax.grid(alpha=0.3, which="both")
             if not numeric:
-                ax.set_xticks(range(len(xs_all)), [str(_value(x)) for x in xs_all])
+                ax.set_xticks(range(len(xs_all)), [str(cell(json.loads(x))) for x in xs_all])
                 ax.set_xlim(-0.5, len(xs_all) - 0.5)
             elif integer:
                 ax.xaxis.get_major_locator().set_params(integer=True)
