@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dask.distributed import Client, LocalCluster
+from dask.distributed import Client
 
-from neurosim.sweep import run_sweep
+from neurosim.sweep import local_cluster, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,8 +80,7 @@ def main() -> None:
         t0 = time.perf_counter()
         run_sweep(path, tmp / "w2", engine="fast", workers=2)
         with_start = time.perf_counter() - t0
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        with local_cluster(2) as cluster, Client(cluster) as client:
             client.run(lambda: __import__("neurosim.runner"))
             t0 = time.perf_counter()
             run_sweep(path, tmp / "w2-started", engine="fast",

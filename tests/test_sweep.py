@@ -108,6 +108,20 @@ def test_dask_workers_give_the_same_results(scenario, tmp_path):
             (parallel / "points" / pid / "trials.csv").read_bytes()
 
 
+def test_local_workers_keep_glibcs_adaptive_mmap_threshold():
+    """dask's nanny sets MALLOC_TRIM_THRESHOLD_ (which slows the trial loops); the sweep's
+    own workers start without it and keep dask's one BLAS thread each."""
+    import os
+
+    from dask.distributed import Client
+
+    def environ():
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OPENBLAS_NUM_THREADS")
+
+    with sweep.local_cluster(1) as cluster, Client(cluster) as client:
+        assert list(client.run(environ).values()) == [(None, "1")]
+
+
 def test_points_are_not_drawn_unless_asked(scenario, tmp_path):
     """A sweep only simulates: no per-point plots, and the sweep module draws nothing
     (matplotlib is not even imported); `--point-plots` draws them from the front."""
