@@ -330,14 +330,17 @@ def local_cluster(workers: int):
 
     dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_ set, which turns off glibc's
     adaptive mmap threshold: every block-sized array is then mapped and unmapped afresh,
-    and a run's trial loop took 20% longer (1.4x with two workers) on this workload. The
-    workers here keep dask's other settings (one BLAS thread each) without it.
+    and a run's trial loop took 20% longer (1.4x with two workers) on this workload. Its
+    statistical profiler, which samples the running task's stack every 10 ms, took
+    another 12%. The workers here run without either and keep dask's other settings
+    (one BLAS thread each).
     """
     import dask
     from dask.distributed import LocalCluster
 
     # None unsets a variable the nanny would set (README: the same for a cluster).
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                          "distributed.worker.profile.enabled": False}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                             dashboard_address=None)
 

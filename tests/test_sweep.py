@@ -109,17 +109,20 @@ def test_dask_workers_give_the_same_results(scenario, tmp_path):
 
 
 def test_local_workers_keep_glibcs_adaptive_mmap_threshold():
-    """dask's nanny sets MALLOC_TRIM_THRESHOLD_ (which slows the trial loops); the sweep's
-    own workers start without it and keep dask's one BLAS thread each."""
+    """dask's nanny sets MALLOC_TRIM_THRESHOLD_ and its workers sample their tasks' stacks
+    (both slow the trial loops); the sweep's own workers run without either and keep
+    dask's one BLAS thread each."""
     import os
 
     from dask.distributed import Client
 
     def environ():
-        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OPENBLAS_NUM_THREADS")
+        import dask
+        return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OPENBLAS_NUM_THREADS"),
+                dask.config.get("distributed.worker.profile.enabled"))
 
     with sweep.local_cluster(1) as cluster, Client(cluster) as client:
-        assert list(client.run(environ).values()) == [(None, "1")]
+        assert list(client.run(environ).values()) == [(None, "1", False)]
 
 
 def test_points_are_not_drawn_unless_asked(scenario, tmp_path):
