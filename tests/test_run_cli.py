@@ -256,6 +256,18 @@ def test_results_files_have_every_key_and_column(tmp_path):
     assert all(r["prediction"] != "" for r in rows if r["blocked"] == "0")
 
 
+def test_console_summary_shows_every_bound(tmp_path, capsys):
+    """The printed summary gives the signed bounds beside the weight-aware and the paper's."""
+    scn = write_scenario(tmp_path / "s.toml", base_scenario())
+    status, out = run(tmp_path, scn, "out")
+    assert status == 0
+    s, printed = summary(out), capsys.readouterr().out
+    for label, key in [("given-set max", "bound_given_set_max"),
+                       ("(signed", "bound_given_set_signed_max"), ("signed", "bound_signed"),
+                       ("weight-aware", "bound_weight_aware"), ("paper Fep", "bound_paper")]:
+        assert f"{label} {s[key]:.4g}" in printed, (label, printed)
+
+
 def test_results_with_labels_have_accuracies(tmp_path):
     data = {
         "name": "digits-small", "seed": 2, "trials": 30,

@@ -247,8 +247,9 @@ def format_summary(s: dict[str, Any], out: Path, files: list[Path]) -> str:
         f"{s['scenario']}: {s['trials']} trials, engine {s['engine']}, seed {s['seed']}, "
         f"{s['elapsed_s']:.2f} s",
         f"  error      max {num(s['max_error'])}  mean {num(s['mean_error'])}",
-        f"  bounds     given-set max {num(s['bound_given_set_max'])}  weight-aware "
-        f"{num(s['bound_weight_aware'])}  paper Fep {num(s['bound_paper'])}",
+        f"  bounds     given-set max {num(s['bound_given_set_max'])} (signed "
+        f"{num(s['bound_given_set_signed_max'])})  signed {num(s['bound_signed'])}  "
+        f"weight-aware {num(s['bound_weight_aware'])}  paper Fep {num(s['bound_paper'])}",
         f"             (worst-case bounds: at most {s['missing_per_layer']} missing and "
         f"{s['corrupted_per_layer']} corrupted signals per receiver, layers 1..L+1"
         + (f"; {s['trials_beyond_counts']} trials had more and were checked against "
