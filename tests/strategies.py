@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
@@ -62,3 +64,23 @@ def ascend(net, f, x0, steps: int = 30, step: float = 0.25):
         else:
             step = step / 2
     return x, best
+
+
+def downstream_sign(net, l):
+    """Sign of the linearised effect of each neuron of layer l on each output, (N_out, N_l)."""
+    G = np.eye(net.sizes[l])
+    for W in net.weights[l:]:
+        G = W @ G
+    return np.where(G >= 0, 1.0, -1.0)
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def tiny(tmp_path: Path, name: str, **sections) -> Path:
+    """A small scenario file: a 6-8-6-3 sigmoid net, 6 trials."""
+    text = {"network": 'sizes = [6, 8, 6, 3]\nactivation = "sigmoid"', **sections}
+    body = "\n".join(f"[{k}]\n{v}" for k, v in text.items())
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'name = "{name}"\nseed = 4\ntrials = 6\n{body}\n')
+    return path

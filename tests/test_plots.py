@@ -3,10 +3,9 @@ no stale file (the pictures themselves were looked at by hand)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from strategies import PNG, tiny
 
 import neurosim.front.plots as plots
 from neurosim.data.scenario import parse_scenario
@@ -21,17 +20,6 @@ from neurosim.front.trace_plots import (
 )
 from neurosim.runner import run_trials
 from neurosim.setup import prepare
-
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def tiny(tmp_path: Path, name: str, **sections) -> Path:
-    """A small scenario file: a 6-8-6-3 sigmoid net, 6 trials."""
-    text = {"network": 'sizes = [6, 8, 6, 3]\nactivation = "sigmoid"', **sections}
-    body = "\n".join(f"[{k}]\n{v}" for k, v in text.items())
-    path = tmp_path / f"{name}.toml"
-    path.write_text(f'name = "{name}"\nseed = 4\ntrials = 6\n{body}\n')
-    return path
 
 
 @pytest.mark.parametrize("sections", [

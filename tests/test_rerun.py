@@ -4,21 +4,11 @@ CSV, and the printed file list names every file in the folder."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
+
+from strategies import PNG, tiny
 
 import neurosim.front.plots as plots
 from neurosim.front.cli import main
-
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def tiny(tmp_path: Path, name: str, **sections) -> Path:
-    """A small scenario file: a 6-8-6-3 sigmoid net, 6 trials."""
-    text = {"network": 'sizes = [6, 8, 6, 3]\nactivation = "sigmoid"', **sections}
-    body = "\n".join(f"[{k}]\n{v}" for k, v in text.items())
-    path = tmp_path / f"{name}.toml"
-    path.write_text(f'name = "{name}"\nseed = 4\ntrials = 6\n{body}\n')
-    return path
 
 
 def results_line(out: str) -> list[str]:

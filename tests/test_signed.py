@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import ACTS, PROFILE, ascend, below, leq, networks
+from strategies import ACTS, PROFILE, ascend, below, downstream_sign, leq, networks
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.linear_intervals import linear_intervals
@@ -108,14 +108,6 @@ def patterns(net, f, rng, common=False):
                 k[j, list(Z)] = CORRUPTED
             kinds.append(k)
         yield kinds
-
-
-def downstream_sign(net, l):
-    """Sign of the linearised effect of each neuron of layer l on each output (N_out, N_l)."""
-    G = np.eye(net.sizes[l])
-    for W in net.weights[l:]:
-        G = W @ G
-    return np.where(G >= 0, 1.0, -1.0)
 
 
 def value_sets(net, rng, C):

@@ -25,7 +25,7 @@ import itertools
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import PROFILE, below, leq, networks
+from strategies import PROFILE, below, downstream_sign, leq, networks
 
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.paper import paper_fep
@@ -92,14 +92,6 @@ def crash_masks(net, crashed):
         m[:, list(crashed[l - 1])] = True
         out.append(m)
     return out
-
-
-def downstream_sign(net, l):
-    """Sign of the linearised effect of each neuron of layer l on each output, (N_out, N_l)."""
-    G = np.eye(net.sizes[l])
-    for W in net.weights[l:]:
-        G = W @ G
-    return np.where(G >= 0, 1.0, -1.0)
 
 
 def byzantine_values(net, rng, C, l):
