@@ -84,14 +84,8 @@ def plot_memory_cost(out_dir: Path, points: list[Point]) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.set_title("error of quantized weights: bounds vs measured", fontsize=10)
 
-    ax_acc.plot(x, [p.summary.get("accuracy", np.nan) for p in pts], "o-", label="accuracy")
-    ff = s0.get("fault_free_accuracy")
-    if ff is not None:
-        ax_acc.axhline(ff, color="0.4", ls="--", lw=1, label=f"float64 weights ({ff:.3f})")
-    ax_acc.set_xlabel("bits per weight")
-    ax_acc.set_ylabel("accuracy (held-out digits)")
-    ax_acc.set_ylim(0, 1.02)
-    ax_acc.grid(alpha=0.3)
+    _accuracy_panel(ax_acc, x, pts, s0.get("fault_free_accuracy"), "float64 weights",
+                    "bits per weight")
     mem = ax_acc.twinx()
     mem.plot(x, [100 * p.summary["memory_saved_vs_float32"] for p in pts], "s:",
              color="tab:green", label="memory saved vs float32")
@@ -107,6 +101,19 @@ def plot_memory_cost(out_dir: Path, points: list[Point]) -> Path:
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _accuracy_panel(ax, x, pts: list[Point], fault_free: float | None, reference: str,
+                    xlabel: str) -> None:
+    """Accuracy per point on [0, 1], with the reference accuracy as a dashed line."""
+    ax.plot(x, [p.summary.get("accuracy", np.nan) for p in pts], "o-", label="accuracy")
+    if fault_free is not None:
+        ax.axhline(fault_free, color="0.4", ls="--", lw=1,
+                   label=f"{reference} ({fault_free:.3f})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (held-out digits)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
 
 
 def _probability(p: Point) -> float:
@@ -133,14 +140,8 @@ def plot_random_failures(out_dir: Path, points: list[Point]) -> Path:
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, which="both")
     ax.set_title("random crashes: error and its bounds", fontsize=10)
-    ax_acc.plot(x, [p.summary.get("accuracy", np.nan) for p in pts], "o-", label="accuracy")
-    ff = pts[0].summary.get("fault_free_accuracy") if pts else None
-    if ff is not None:
-        ax_acc.axhline(ff, color="0.4", ls="--", lw=1, label=f"no failure ({ff:.3f})")
-    ax_acc.set_xlabel("crash probability of each hidden neuron, per trial")
-    ax_acc.set_ylabel("accuracy (held-out digits)")
-    ax_acc.set_ylim(0, 1.02)
-    ax_acc.grid(alpha=0.3)
+    _accuracy_panel(ax_acc, x, pts, pts[0].summary.get("fault_free_accuracy") if pts else None,
+                    "no failure", "crash probability of each hidden neuron, per trial")
     ax_acc.legend(fontsize=7, loc="lower left")
     ax_acc.set_title("accuracy", fontsize=10)
     name = pts[0].summary["scenario"] if pts else out_dir.name
