@@ -44,6 +44,7 @@ from math import comb
 
 import numpy as np
 
+from neurosim.bounds.failed_terms import FailedSignals, failure_box
 from neurosim.bounds.intervals import Intervals
 from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import (
@@ -221,15 +222,19 @@ def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
             gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
             const += gp @ rx.up_off + gn @ rx.lo_off
             size += mag_g @ (rx.up_off + rx.dev_abs)
-            lam = gp * rx.up_slope + gn * rx.lo_slope  # on Ds^(k) = W d^(k-1) + r^(k)
-            mag_lam = mag_g * np.maximum(rx.up_slope, rx.lo_slope)
+            # On Ds^(k) = W d^(k-1) + r^(k) the coefficients are lam = gp * up_slope +
+            # gn * lo_slope. The slopes are >= 0, so lam has g's sign: its positive part
+            # gp * up_slope meets r's upper end and its negative part r's lower end. The
+            # slopes multiply the box first: a product with g then, no lam array at all.
             r_lo, r_hi = boxes[k - 1]
-            const += np.maximum(lam, 0.0) @ r_hi + np.minimum(lam, 0.0) @ r_lo
-            size += mag_lam @ (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs)
+            slope = np.maximum(rx.up_slope, rx.lo_slope)
+            const += gp @ (rx.up_slope * r_hi) + gn @ (rx.lo_slope * r_lo)
+            size += mag_g @ (slope * (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs))
             if k == first:
                 break
+            lam = gp * rx.up_slope + gn * rx.lo_slope
             g = lam @ net.weights[k - 1]
-            mag_g = mag_lam @ np.abs(net.weights[k - 1])
+            mag_g = (mag_g * slope) @ np.abs(net.weights[k - 1])
         err = gamma(sum(net.sizes) + 16) * size
         return finite_or_inf(up(const + up(err)))
 
@@ -448,8 +453,13 @@ class GivenSet(FailureRule):
 
     def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
         W = self.net.weights[l - 1]
-        mag, miss_lo, miss_hi, extra = _signal_terms(W, y_lo, y_hi, self.eta[l - 1], self.C)
         kind = self.signals[l - 1]
+        if kind is not None and not np.any(self.eta[l - 1] * np.maximum(np.abs(y_lo),
+                                                                       np.abs(y_hi))):
+            # A correct signal adds exactly 0: the failed ones alone.
+            kind = np.broadcast_to(kind, W.shape)
+            return failure_box(W, y_lo, y_hi, self.eta[l - 1], self.C, FailedSignals.of(kind))
+        mag, miss_lo, miss_hi, extra = _signal_terms(W, y_lo, y_hi, self.eta[l - 1], self.C)
         if kind is None:
             base = mag.sum(axis=1)
             return -base, base

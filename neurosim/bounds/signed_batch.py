@@ -33,6 +33,7 @@ from functools import cached_property
 
 import numpy as np
 
+from neurosim.bounds.failed_terms import FailedSignals, failure_box
 from neurosim.bounds.intervals import Intervals
 from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import finite_or_inf, gamma, summation_error, up, widen
@@ -59,6 +60,15 @@ def _box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float, kind: Array
     Returns (lo, hi), (B, N_l): each signal's term as in `_signal_terms` / `GivenSet._terms`
     (the same elementwise operations), summed along the senders.
     """
+    with np.errstate(invalid="ignore", over="ignore"):
+        quiet = ~np.any(eta * np.maximum(np.abs(y_lo), np.abs(y_hi)), axis=-1)
+    if np.all(quiet):  # a correct signal adds exactly 0: the failed ones alone
+        return failure_box(W, y_lo, y_hi, eta, C, FailedSignals.of(kind))
+    if quiet.any():  # trials that receive different values, some with precision terms
+        lo, hi = np.empty(kind.shape[:-1]), np.empty(kind.shape[:-1])
+        for rows in (quiet, ~quiet):
+            lo[rows], hi[rows] = _box(W, y_lo[rows], y_hi[rows], eta, C, kind[rows])
+        return lo, hi
     y_lo, y_hi = y_lo[..., None, :], y_hi[..., None, :]
     mag = eta * np.maximum(np.abs(y_lo), np.abs(y_hi))
     at = np.flatnonzero(kind != CORRECT)  # missing or corrupted
@@ -168,20 +178,19 @@ class _Block:
                 size += _mv(mag_g, rx.up_off + rx.dev_abs)
                 if self.flat and self._adds_zeros(k, g, const):
                     break
-                # The reference's expressions, with one scratch array (in place: the same
-                # bits, fewer large allocations).
-                lam = gp * rx.up_slope[:, None, :]
-                scratch = gn * rx.lo_slope[:, None, :]
-                lam += scratch
-                mag_lam = mag_g * np.maximum(rx.up_slope, rx.lo_slope)[:, None, :]
+                # The reference's expressions: the slopes multiply the box first.
                 r_lo, r_hi = self.boxes[k]
-                upper = _mv(np.maximum(lam, 0.0, out=scratch), r_hi)
-                const += upper + _mv(np.minimum(lam, 0.0, out=scratch), r_lo)
-                size += _mv(mag_lam, np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs)
+                slope = np.maximum(rx.up_slope, rx.lo_slope)
+                const += _mv(gp, rx.up_slope * r_hi) + _mv(gn, rx.lo_slope * r_lo)
+                size += _mv(mag_g, slope * (np.maximum(np.abs(r_lo), np.abs(r_hi))
+                                            + rx.pre_abs))
                 if k == first:
                     break
+                # In place: the same bits, fewer large allocations.
+                lam = gp * rx.up_slope[:, None, :]
+                lam += gn * rx.lo_slope[:, None, :]
                 g = lam @ net.weights[k - 1]
-                mag_g = mag_lam @ np.abs(net.weights[k - 1])
+                mag_g = (mag_g * slope[:, None, :]) @ np.abs(net.weights[k - 1])
             err = gamma(sum(net.sizes) + 16) * size
             return finite_or_inf(up(const + up(err)))
 

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from neurosim.bounds.failed_terms import FailedSignals
 from neurosim.bounds.intervals import Intervals
 from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import (
@@ -193,6 +194,68 @@ def _signal_sums(A: Array, B: Array, et: float, ei: Array, kind: Array | None,
     return per_signal.sum(axis=-1), faulty.sum(axis=-1)
 
 
+def _failed_sums(A: Array, B: Array, et: float, kind: Array, capacity: float,
+                 shared: dict) -> tuple[Array, Array]:
+    """`_signal_sums` where every correct signal's term is exactly 0 (`_quiet`): the
+    failed signals' terms alone (`FailedSignals`). The faulty run's sum of magnitudes is
+    bounded by every sender's (|W| + eta) B (shared by all trials) plus C (|W| + eta) for
+    each corrupted signal: a missing signal adds 0 there, a correct one at most its share."""
+    failed = FailedSignals.of(kind)
+    a, b = A.reshape(-1)[failed.weight], B[failed.sender]
+    per_signal = failed.sums(np.where(failed.corrupted, a * (capacity + b) + et * capacity,
+                                      a * b))
+    if "all_senders" not in shared:
+        shared["all_senders"] = ((A + et) * B).sum(axis=-1)
+    faulty = shared["all_senders"] + failed.sums(
+        np.where(failed.corrupted, (a + et) * capacity, 0.0))
+    return per_signal, faulty
+
+
+def _quiet(A: Array, B: Array, et: float, e: Array, shared: dict) -> Array:
+    """Whether every correct signal into the layer adds exactly 0 (no sender deviates, and
+    eta B is 0): a bool, or (T,) for senders' deviations e of shape (T, N_{l-1})."""
+    if "static_quiet" not in shared:
+        shared["static_quiet"] = bool(np.isfinite(A).all() and not np.any(et * B))
+    if not shared["static_quiet"]:
+        return np.zeros(e.shape[:-1], dtype=bool)
+    return ~np.any(e != 0.0, axis=-1)
+
+
+def _layer_sums(A: Array, B: Array, et: float, e: Array, kind: Array | None,
+                capacity: float, shared: dict) -> tuple[Array, Array]:
+    """`_signal_sums` for a layer, e the senders' deviations ((N_{l-1},) or (T, N_{l-1})),
+    choosing per trial between the failed signals alone and every signal."""
+    ei = e[..., None, :]  # the senders' deviations, as a row of every receiver
+    if kind is None:
+        return _signal_sums(A, B, et, ei, None, capacity, shared)
+    kind = np.asarray(kind)
+    kind = np.broadcast_to(kind, np.broadcast_shapes(A.shape, kind.shape))
+    quiet = _quiet(A, B, et, e, shared)
+    if np.all(quiet):
+        return _failed_sums(A, B, et, kind, capacity, shared)
+    if np.ndim(kind) == 3 and e.ndim == 2 and quiet.any():
+        sums = [np.empty(kind.shape[:-1]) for _ in range(2)]
+        for rows, part in ((quiet, _failed_sums(A, B, et, kind[quiet], capacity, shared)),
+                           (~quiet, _signal_sums(A, B, et, ei[~quiet], kind[~quiet],
+                                                 capacity, shared))):
+            for total, value in zip(sums, part, strict=True):
+                total[rows] = value
+        return sums[0], sums[1]
+    if np.ndim(kind) == 3 and e.ndim == 1:
+        # A block whose senders' deviations are shared (nothing failed below): the
+        # trials that used every signal of this layer share one row.
+        failed = (kind != CORRECT).reshape(len(kind), -1).any(axis=1)
+        if not failed.all():
+            sums = [np.empty(kind.shape[:-1]) for _ in range(2)]
+            for rows, k in ((~failed, None), (failed, kind[failed])):
+                if rows.any():
+                    for total, part in zip(
+                            sums, _signal_sums(A, B, et, ei, k, capacity, shared), strict=True):
+                        total[rows] = part
+            return sums[0], sums[1]
+    return _signal_sums(A, B, et, ei, kind, capacity, shared)
+
+
 def _layer_terms(terms: dict | None, l: int, W: Array, bias: Array, B: Array,
                  et: float) -> dict:
     """What every call for layer l with this eta shares: |W|, the fault-free run's
@@ -226,7 +289,9 @@ def given_set_layers(
 
     A block of trials at once: signals[l-1] of shape (T, N_l, N_{l-1}) gives
     e^(l) of shape (T, N_l) for l >= 1, each row bit-identical to that trial's
-    own call (elementwise operations, sums along the last axis).
+    own call (elementwise operations; each receiver's terms summed along its row or,
+    where a correct signal adds exactly 0, over its failed signals in sender order,
+    as the trial's own values decide).
 
     terms: a dict the caller keeps between calls with the same network, eta,
     capacity and intervals (a run's blocks): what they share is computed once.
@@ -241,26 +306,8 @@ def given_set_layers(
         shared = _layer_terms(terms, l, W, bias, B, et)
         A = shared["A"]
         kind = signals[l - 1]
-        ei = e[..., None, :]  # the senders' deviations, as a row of every receiver
         with np.errstate(invalid="ignore", over="ignore"):
-            if kind is not None and np.ndim(kind) == 3 and e.ndim == 1:
-                # A block whose senders' deviations are shared (nothing failed below):
-                # the trials that used every signal of this layer share one row.
-                failed = (kind != CORRECT).reshape(len(kind), -1).any(axis=1)
-                if failed.all():
-                    per_signal_sum, faulty_sum = _signal_sums(A, B, et, ei, kind, capacity,
-                                                              shared)
-                else:
-                    sums = [np.empty((len(kind), W.shape[0])) for _ in range(2)]
-                    for rows, k in ((~failed, None), (failed, kind[failed])):
-                        if rows.any():
-                            for total, part in zip(
-                                    sums, _signal_sums(A, B, et, ei, k, capacity, shared)):
-                                total[rows] = part
-                    per_signal_sum, faulty_sum = sums
-            else:
-                per_signal_sum, faulty_sum = _signal_sums(A, B, et, ei, kind, capacity,
-                                                          shared)
+            per_signal_sum, faulty_sum = _layer_sums(A, B, et, e, kind, capacity, shared)
             d = _rounded(finite_or_inf(per_signal_sum), W, bias, B, faulty_sum,
                          shared["fault_free"])
         e = _activate(net, iv, l, d, local)

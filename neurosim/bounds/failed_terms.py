@@ -1,0 +1,80 @@
+"""Sums over the failed signals alone, for layers where a correct signal adds exactly 0.
+
+A given-set bound sums one term per signal into each receiver. Where nothing
+deviates among the senders and the weights are exact (eta = 0), a correct
+signal's term is exactly 0, and the failed signals are few (a quorum skips a
+handful of a receiver's hundreds). Summing a whole (receivers, senders) array
+per trial is then mostly a sum of zeros: here only the failed signals are
+visited, and each receiver's terms are added one after the other in sender
+order (`np.bincount` accumulates its weights in the order given).
+
+The result can differ from a full row sum in the last bits (the terms are
+grouped differently); the bounds' rounding terms cover any order of summation
+(`neurosim.bounds.rounding`), so both are sound. What keeps the bounds
+reproducible is that the same function is used for one trial and for a block
+of trials, and that the choice between the two ways depends on the trial's own
+values only, never on the block it is in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim.data.signals import CORRECT, CORRUPTED
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class FailedSignals:
+    """Where the signals failed in kind (..., N_l, N_{l-1}), flattened in C order.
+
+    row: the receiver's row in kind.reshape(-1, N_{l-1}); sender: its sender index;
+    weight: the signal's place in (N_l, N_{l-1}); corrupted: bool, else missing.
+    """
+
+    row: Array
+    sender: Array
+    weight: Array
+    corrupted: Array
+    n_rows: int
+    shape: tuple[int, ...]
+
+    @classmethod
+    def of(cls, kind: Array) -> FailedSignals:
+        n_l, n = kind.shape[-2:]
+        at = np.flatnonzero(kind != CORRECT)
+        return cls(row=at // n, sender=at % n, weight=at % (n_l * n),
+                   corrupted=kind.reshape(-1)[at] == CORRUPTED,
+                   n_rows=kind.size // n if n else 0, shape=kind.shape[:-1])
+
+    def sums(self, terms: Array) -> Array:
+        """Each receiver's sum of `terms` (one per failed signal, in the order found), in
+        sender order; 0.0 where none failed. Shape kind.shape[:-1]."""
+        out = np.bincount(self.row, weights=terms, minlength=self.n_rows)
+        return out.reshape(self.shape)
+
+    @property
+    def trial(self) -> Array:
+        """The leading index (the trial in a block) of each failed signal; 0 for one trial."""
+        return self.row // self.shape[-1]
+
+
+def failure_box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float,
+                failed: FailedSignals) -> tuple[Array, Array]:
+    """The signed bound's failure term r of each receiver (lower, upper), from the failed
+    signals alone: a missing signal adds -W_ji y'_i, a corrupted one that plus
+    [-(|W_ji| + eta) C, (|W_ji| + eta) C], for y'_i in [y_lo_i, y_hi_i].
+
+    For layers where a correct signal's precision term eta |y'_i| is exactly 0.
+    W (N_l, N_{l-1}); y_lo, y_hi (N_{l-1},), or (T, N_{l-1}) for a block whose trials
+    receive different values. Returns two arrays of kind's shape without its last axis.
+    """
+    n = W.shape[1]
+    w = W.reshape(-1)[failed.weight]
+    sender = failed.sender if np.ndim(y_lo) == 1 else failed.sender + failed.trial * n
+    p, q = -w * y_lo.reshape(-1)[sender], -w * y_hi.reshape(-1)[sender]
+    extra = np.where(failed.corrupted, (np.abs(w) + eta) * C, 0.0)
+    return failed.sums(np.minimum(p, q) - extra), failed.sums(np.maximum(p, q) + extra)
