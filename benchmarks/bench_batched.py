@@ -9,8 +9,11 @@ summary.json.
 The floor does only the simulation's irreducible work, batched as numpy
 does best: draw every message latency of a block of trials at once from one
 Generator, then, layer by layer, each receiver's k-th earliest arrival
-(the quorum's firing time) with a partition. ratio = floor / engine (lower
-is better; the target is <= 2).
+(the quorum's firing time) with a partition. Its block is the fastest of a
+few sizes tried in the same run (smaller blocks stay nearer the cache: on
+digits 30-100 trials at once beat 3,000 by about 1.3x, on the large network
+2-8 beat 20 by 1.5x). ratio = floor / engine (lower is better; the target
+is <= 2).
 
 The machine is shared, so its load moves both figures from one second to the
 next: each is the best of --repeat runs, the engine's and the floor's
@@ -66,29 +69,33 @@ def floor_rate(setup, trials: int, block: int) -> float:
     return trials / (time.perf_counter() - t0)
 
 
-def report(name: str, setup, floor_block: int, repeat: int) -> None:
-    engine = floor = 0.0
+def report(name: str, setup, floor_blocks: tuple[int, ...], repeat: int) -> None:
+    engine, floor, best = 0.0, 0.0, 0
     for _ in range(repeat):
         engine = max(engine, engine_rate(setup))
-        floor = max(floor, floor_rate(setup, setup.scenario.trials, floor_block))
+        for block in floor_blocks:
+            rate = floor_rate(setup, setup.scenario.trials, block)
+            if rate > floor:
+                floor, best = rate, block
     print(f"{name:<34}{setup.scenario.trials:>8}{engine:>14.0f}{floor:>14.0f}"
-          f"{floor / engine:>8.2f}", flush=True)
+          f"{best:>8}{floor / engine:>8.2f}", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=10000,
-                    help="digits trials in the run (default 10000; the floor does 3000 at once)")
+                    help="digits trials in the run (default 10000)")
     ap.add_argument("--large-trials", type=int, default=200,
                     help="784-256-128-10 trials (default 200)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each, the best kept (default 3)")
     args = ap.parse_args()
-    print(f"{'scenario':<34}{'trials':>8}{'engine tr/s':>14}{'floor tr/s':>14}{'ratio':>8}")
+    print(f"{'scenario':<34}{'trials':>8}{'engine tr/s':>14}{'floor tr/s':>14}"
+          f"{'(block)':>8}{'ratio':>8}")
     digits = prepare(load_scenario(DIGITS, {"sweep": {}, "trials": args.trials}))
-    report(f"digits quorum (q={digits.quorum})", digits, 3000, args.repeat)
+    report(f"digits quorum (q={digits.quorum})", digits, (30, 100, 300, 3000), args.repeat)
     large = prepare(parse_scenario(dict(LARGE, trials=args.large_trials)))
-    report("784-256-128-10 quorum", large, 20, args.repeat)
+    report("784-256-128-10 quorum", large, (1, 2, 4, 8, 20), args.repeat)
 
 
 if __name__ == "__main__":

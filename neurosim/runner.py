@@ -70,7 +70,7 @@ BATCHED = {"fast": simulate_block}
 # faster than 256 MB (10-20%: the arrays stay nearer the cache) and than 16 MB (the
 # per-block work in Python grows), on digits and on a 784-256-128-10 network.
 BLOCK_BYTES = 64 * 2**20
-BYTES_PER_SYNAPSE = 96
+BYTES_PER_SYNAPSE = 40
 MAX_BLOCK = 4096
 FIRST_BLOCK = 8
 BLOCK_SECONDS = 0.5
@@ -283,7 +283,7 @@ class SignedGivenSet:
     """
 
     MEMO_BYTES = 64 * 2**20
-    MEMO_TRIALS = 512
+    MEMO_TRIALS = 64
     MEMO_HITS = 4
 
     def __init__(self, setup: Setup, iv: Intervals) -> None:

@@ -236,3 +236,18 @@ def test_load_empirical_npy_column_and_bad_shape(tmp_path) -> None:
     np.save(tmp_path / "grid.npy", np.ones((2, 2)))
     with pytest.raises(ValueError, match="grid.npy"):
         load_empirical(tmp_path / "grid.npy")
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**63), mean=st.floats(1e-3, 1e3), n=st.integers(0, 3000),
+       name=st.sampled_from(["constant", "uniform", "exponential", "lognormal", "pareto"]))
+def test_sample_into_draws_what_sample_draws(seed, mean, n, name):
+    """Drawn in place (the block plans' way), a model gives the bits `sample` gives, and
+    leaves its Generator in the same state."""
+    model = make_latency(name, mean=mean)
+    out = np.full(n, np.nan)
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    model.sample_into(a, out)
+    ref = model.sample(b, n)
+    assert out.tobytes() == ref.tobytes()
+    assert a.bit_generator.state == b.bit_generator.state

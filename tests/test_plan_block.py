@@ -47,11 +47,13 @@ def _scenario(model: dict, **failures) -> dict:
 
 
 MODELS = [{"model": "constant", "mean": 1.0}, {"model": "uniform", "mean": 1.0},
-          {"model": "exponential"}, {"model": "lognormal", "sigma": 1.0},
+          {"model": "exponential"}, {"model": "exponential", "mean": 2.7},
+          {"model": "lognormal", "sigma": 1.0},
           {"model": "pareto", "alpha": 1.5}, {"model": "empirical", "file": "delays.npy"}]
 
 
-@pytest.mark.parametrize("model", MODELS, ids=[m["model"] for m in MODELS])
+@pytest.mark.parametrize("model", MODELS, ids=[f"{m['model']}-{m.get('mean', 1)}"
+                                               for m in MODELS])
 @pytest.mark.parametrize("failures", [{}, {"placement": "list", "crashed": [[1, 2]]}],
                          ids=["none", "listed"])
 def test_block_of_delays_is_the_trials_plans(tmp_path, model, failures):

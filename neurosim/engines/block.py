@@ -20,7 +20,7 @@ import numpy as np
 
 from neurosim.data.network import Network
 from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
-from neurosim.engines.outcome import TrialOutcome
+from neurosim.engines.outcome import TrialOutcome, used_values
 from neurosim.engines.plan import FiringRule, Planner, TrialPlan
 
 Array = np.ndarray
@@ -278,18 +278,11 @@ _POPCOUNT = hasattr(np, "bitwise_count")  # numpy >= 2.0
 def _used_preactivation(plan: BlockPlan, l: int, y_prev: Array, used: Array,
                         bias: Array) -> Array:
     """`preactivation(W, used_values(plan, l, y_prev, used), bias)`, bit for bit: the same
-    products (W * 0.0 where a signal is not used), summed the same way, without the
-    array of used values: the full product, the unused places written over."""
-    W = plan.weights[l - 1]
-    replaced = plan.replaced[l - 1]
-    sent = y_prev[..., None, :]
-    if replaced.any():
-        sent = np.where(replaced, plan.value[l - 1], sent)
-    prod = np.multiply(W, sent, order="C")
-    if prod.shape != used.shape:  # (a block where every trial shares W and the values)
-        prod = np.array(np.broadcast_to(prod, used.shape), order="C")
-    np.copyto(prod, W * 0.0, where=~used)
-    return prod.sum(axis=-1) + bias
+    products (W * 0.0 where a signal is not used), summed the same way, multiplied in
+    place into the array of used values."""
+    values = used_values(plan, l, y_prev, used)  # a fresh C-ordered (B, N_l, N_{l-1})
+    values *= plan.weights[l - 1]
+    return values.sum(axis=-1) + bias
 
 
 def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutcome:

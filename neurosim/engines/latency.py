@@ -50,6 +50,10 @@ class LatencyModel:
         """``size`` delays (an int or a shape) drawn from ``rng`` only, as float64."""
         return np.asarray(self._draw(rng, size), dtype=np.float64)
 
+    def sample_into(self, rng: np.random.Generator, out: np.ndarray) -> None:
+        """Fill ``out`` (float64) with what ``sample(rng, out.shape)`` returns, bit for bit."""
+        out[...] = self.sample(rng, out.shape)
+
     def _draw(self, rng: np.random.Generator, size: Size) -> np.ndarray:
         raise NotImplementedError
 
@@ -115,6 +119,12 @@ class Exponential(LatencyModel):
 
     def _draw(self, rng: np.random.Generator, size: Size) -> np.ndarray:
         return rng.exponential(self._mean, size)
+
+    def sample_into(self, rng: np.random.Generator, out: np.ndarray) -> None:
+        # numpy draws exponential(scale) as scale * standard_exponential(), value by value
+        # from the same stream: drawn in place, then scaled, the bits are the same.
+        rng.standard_exponential(out=out)
+        out *= self._mean
 
     variance = property(lambda self: self._mean**2, doc="mean^2.")
 

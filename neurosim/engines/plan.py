@@ -344,7 +344,7 @@ class Planner:
         sample = self.latency.sample
         if self.latency.sequential:
             for b, rng in enumerate(self.streams.generators(trials)):
-                out[b] = sample(rng, ends[-1])
+                self.latency.sample_into(rng, out[b])
         else:
             for b, rng in enumerate(self.streams.generators(trials)):
                 for shape, start, stop in zip(shapes, ends, ends[1:]):
