@@ -223,7 +223,8 @@ def stack_outcomes(outcomes: Sequence[TrialOutcome]) -> BlockOutcome:
         {k: np.array([o.messages[k] for o in outcomes], dtype=np.int64) for k in MESSAGES})
 
 
-def block_rule_times(arrival: Array, k: int | None, rule: FiringRule) -> tuple[Array, Array]:
+def block_rule_times(arrival: Array, k: int | None, rule: FiringRule
+                     ) -> tuple[Array, Array, Array]:
     """`neurosim.engines.fast.rule_times` for a block: arrival (B, N_l, N_{l-1}).
 
     The k-th smallest arrival comes from a partition rather than a sort. The
@@ -232,18 +233,21 @@ def block_rule_times(arrival: Array, k: int | None, rule: FiringRule) -> tuple[A
     fewer than k, all ranked before k; one firing at its k-th arrival used
     every signal up to it, unless several tie with the k-th value: then, of
     those tied, the lowest sender indices up to k in all.
-    Returns (time (B, N_l), used bool (B, N_l, N_{l-1})).
+    Returns (time (B, N_l), used bool (B, N_l, N_{l-1}), latest (B, N_l)), latest each
+    receiver's last arrival (the partition has it at hand).
     """
     n = arrival.shape[-1]
     kk = n if k is None else k
     if kk == n:
-        kth = arrival.max(axis=-1)
+        kth = latest = arrival.max(axis=-1)
     else:
         part = np.partition(arrival, kk - 1, axis=-1)
         kth = part[..., kk - 1]
+        later = part[..., kk:]  # the arrivals after the k-th, all >= it
+        latest = later.max(axis=-1)
         # A receiver using more than k signals at its k-th arrival: one whose later
-        # arrivals (all >= the k-th) include one equal to it.
-        tied = part[..., kk:].min(axis=-1) == kth
+        # arrivals include one equal to it.
+        tied = later.min(axis=-1) == kth
     time = kth
     if rule.timeout is not None:
         start = np.zeros(kth.shape) if rule.timeout_from_start else arrival.min(axis=-1)
@@ -257,7 +261,7 @@ def block_rule_times(arrival: Array, k: int | None, rule: FiringRule) -> tuple[A
             tie = rows == at
             room = kk - (rows < at).sum(axis=-1)
             used[over] &= (rows < at) | (tie & (np.cumsum(tie, axis=-1) <= room[:, None]))
-    return time, used
+    return time, used, latest
 
 
 def count_true(mask: Array) -> Array:
@@ -311,7 +315,12 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
             arrival = fire[-1][:, None, :] + plan.latency[l - 1]
         if any_lost or not sent.all():
             np.copyto(arrival, np.inf, where=gone)
-        n_arrived = count_true(arrival < rule.horizon)
+        k = None if rule.quorum is None else rule.quorum[l - 1]
+        t, used, latest = block_rule_times(arrival, k, rule)
+        if (latest < rule.horizon).all():  # every message came, before the horizon
+            n_arrived = np.full(B, arrival[0].size)
+        else:
+            n_arrived = count_true(arrival < rule.horizon)
         msgs["received"] += n_arrived
         # Still travelling at the horizon: a finite arrival, not before the horizon. Only
         # trials with a message neither arrived nor gone (unsent, lost) can have one.
@@ -322,8 +331,6 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
             in_flight[b] = np.isfinite(arrival[b]).sum() - n_arrived[b]
         msgs["in_flight"] += in_flight
 
-        k = None if rule.quorum is None else rule.quorum[l - 1]
-        t, used = block_rule_times(arrival, k, rule)
         t_fire = t + rule.processing
         dead = plan.crashed[l] & (t_fire >= plan.crash_time)
         fires = np.isfinite(t) & (t_fire < rule.horizon) & ~dead
