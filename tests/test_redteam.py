@@ -7,6 +7,7 @@ hand derivation written next to it, never from the code under test.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from neurosim.attack.run import attack
 from neurosim.data.network import make_network, save_network
@@ -145,3 +146,67 @@ def test_a_time_limit_that_is_not_a_finite_number_is_refused(tmp_path, capsys):
     for value in ("nan", "inf", "-1", "0"):
         assert main(["attack", str(scn), "--time-limit", value]) == 2, value
         assert "--time-limit" in capsys.readouterr().err
+
+
+def _silenced_net(path):
+    """1-2-1 sigmoid net, biases 5: a hidden neuron that gets its input computes
+    sigmoid(5 + x), one that loses it sigmoid(5): they differ by < 0.007. A neuron that gets
+    no signal at all never fires (a timeout counts from the first signal), and the output
+    then misses it: sigmoid(5 + x) ~ 0.99 (hand derivation)."""
+    net = make_network([np.array([[1.0], [1.0]]), np.array([[1.0, 1.0]])],
+                       [np.array([5.0, 5.0]), np.zeros(1)], ["sigmoid"], 0.0, 1.0)
+    save_network(net, path)
+    return net
+
+
+def test_attack_bounds_cover_a_receiver_left_without_any_signal(tmp_path):
+    """synapse_crash = [1, 0] on a layer of fan-in 1: a hidden receiver can lose its only
+    signal and then never fires, which the output sees as a crash. The attack's bounds
+    (bound_milp, bound_tightest) were those of a receiver firing on 0 (about 0.013), below
+    the 0.9975 the engine produces; and `exact` must not hold below it."""
+    _silenced_net(tmp_path / "net.npz")
+    np.savez(tmp_path / "pinned.npz", lost1=np.array([[True], [False]]))
+    np.save(tmp_path / "x.npy", np.array([[1.0]]))
+    base = {"seed": 0, "trials": 1, "network": {"file": "net.npz"},
+            "latency": {"model": "constant"}, "firing": {"rule": "timeout", "timeout": 0.5}}
+    pinned = parse_scenario({**base, "inputs": {"kind": "file", "file": "x.npy"},
+                             "failures": {"synapse_crash": [1, 0], "placement": "list",
+                                          "pinned": "pinned.npz"}}, base_dir=str(tmp_path))
+    measured = run_trials(prepare(pinned), "fast")["max_error"]
+    expected = 1.0 / (1.0 + np.exp(-6.0))  # the output misses hidden neuron 0 at x = 1
+    assert measured == pytest.approx(expected, rel=1e-12)
+    scn = parse_scenario({**base, "inputs": {"kind": "uniform"},
+                          "failures": {"synapse_crash": [1, 0]}}, base_dir=str(tmp_path))
+    report = attack(prepare(scn), time_limit=5.0)
+    assert measured <= report["bound_tightest"], report
+    if report.get("bound_milp") is not None:
+        assert measured <= report["bound_milp"], report
+    assert not (report["exact"] and report["worst_error"] < measured), report
+    assert report["worst_error"] <= measured * (1 + 1e-12)  # nothing beats it (or blocks)
+
+
+def test_attack_where_a_crash_can_silence_a_whole_layer_is_clean(tmp_path, capsys):
+    """crash = [1, 0] on a 1-1-1-1 net: crashing the only neuron of layer 1 leaves layer 2
+    without a signal, so the output never fires. Was a ValueError traceback (All-NaN slice);
+    now a report whose worst error is one the engine produces (0: the fault-free run) and
+    strict JSON."""
+    import json
+
+    from neurosim.front.cli import main
+
+    net = make_network([np.array([[1.0]]), np.array([[2.0]]), np.array([[1.0]])],
+                       [np.zeros(1), np.array([0.5]), np.zeros(1)], ["tanh", "tanh"], -3.0, -2.5)
+    save_network(net, tmp_path / "net.npz")
+    (tmp_path / "s.toml").write_text('seed = 1\ntrials = 2\n[network]\nfile = "net.npz"\n'
+                                     '[failures]\ncrash = [1, 0]\n')
+    assert main(["attack", str(tmp_path / "s.toml"), "--time-limit", "3", "--json",
+                 "--out", str(tmp_path / "w")]) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert report["worst_error"] == 0.0, report
+    assert not report["exact"] or report["bound_tightest"] == 0.0
+    # The witness replays: its run produces an output (not blocked) with that error.
+    assert main(["run", str(tmp_path / "w" / "scenario.toml"), "--engine", "fast", "--out",
+                 str(tmp_path / "r")]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["blocked_trials"] == 0 and summary["max_error"] == 0.0

@@ -19,11 +19,12 @@ the replaced values and the weight errors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from neurosim.data.build import scenario_counts
+from neurosim.data.counts import Failures
 from neurosim.data.network import Network
 from neurosim.setup import Setup
 
@@ -68,8 +69,38 @@ class FaultModel:
         return ", ".join(parts)
 
 
+def silenced_layers(net: Network, failures: Failures) -> list[bool]:
+    """Per hidden layer l = 1..L, whether its neurons can be left without any signal.
+
+    A receiver that misses every one of its N_{l-1} signals never fires (a
+    timeout counts from the first signal, a quorum is never met), so its own
+    receivers miss it as if it had crashed; then the next layer can be
+    silenced too.
+    """
+    out, missing_all = [], failures.missing[0] >= net.sizes[0]
+    for l in range(1, net.depth + 1):
+        out.append(bool(missing_all))
+        missing_all = missing_all or failures.missing[l] >= net.sizes[l]
+    return out
+
+
+def effective_failures(net: Network, failures: Failures) -> Failures:
+    """The counts with silenced neurons (`silenced_layers`) counted as missing signals:
+    a receiver of layer l + 1 may then miss every signal of a silenced layer l."""
+    silenced = silenced_layers(net, failures)
+    missing = list(failures.missing)
+    for l, s in enumerate(silenced, start=1):
+        if s:
+            missing[l] = max(missing[l], net.sizes[l])
+    return replace(failures, missing=tuple(missing))
+
+
 def fault_model(setup: Setup) -> FaultModel:
-    """The scenario's failures as at-most counts (quorum skips count as missing signals)."""
+    """The scenario's failures as at-most counts (quorum skips count as missing signals).
+
+    A neuron that can be left without any signal is searched as a crashed one (what its
+    receivers see): every neuron of such a layer may be.
+    """
     net, f = setup.net, setup.failures
     counts = scenario_counts(setup.scenario, net)
     crash = [int(c) for c in counts["crash"]]
@@ -78,6 +109,7 @@ def fault_model(setup: Setup) -> FaultModel:
     senders_byz = [0] + byz
     lost = [max(0, int(m) - c) for m, c in zip(f.missing, senders_crash)]
     corrupted = [max(0, int(z) - b) for z, b in zip(f.corrupted, senders_byz)]
+    crash = [n if s else c for n, s, c in zip(net.sizes[1:], silenced_layers(net, f), crash)]
     return FaultModel(tuple(crash), tuple(byz), tuple(lost), tuple(corrupted),
                       tuple(float(e) for e in f.eta), float(f.capacity))
 
@@ -195,11 +227,16 @@ def evaluate(net: Network, batch: Batch, gradient: bool = True) -> Evaluation:
         s = ys[-1] @ W.T + b
         ss.append(s)
         ys.append(net.phis[l - 1](s) if l <= L else s)
-    # Faulty copy.
-    yf, sf, us, weff = [batch.x], [], [], []
+    # Faulty copy. As in the engines, a receiver to which no signal arrives never fires:
+    # its receivers miss it, and an output that never fires is no error (-1).
+    yf, sf, us, weff, arrived = [batch.x], [], [], [], []
+    fired = np.ones((B, net.sizes[0]), dtype=bool)
     for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
-        u = np.where(batch.missing[l - 1], 0.0, yf[-1][:, None, :])
-        u = np.where(batch.replaced[l - 1], batch.value[l - 1], u)
+        arrives = fired[:, None, :] & ~batch.missing[l - 1]
+        fired = arrives.any(axis=2)
+        arrived.append(arrives)
+        u = np.where(batch.replaced[l - 1], batch.value[l - 1], yf[-1][:, None, :])
+        u = np.where(arrives, u, 0.0)
         We = W if batch.werr[l - 1] is None else W + batch.werr[l - 1]
         s = np.einsum("bji,bji->bj", np.broadcast_to(We, u.shape), u)  + b
         us.append(u)
@@ -207,8 +244,9 @@ def evaluate(net: Network, batch: Batch, gradient: bool = True) -> Evaluation:
         sf.append(s)
         yf.append(net.phis[l - 1](s) if l <= L else s)
     diff = yf[-1] - ys[-1]
-    error = np.abs(diff).max(axis=1)
-    objective = batch.sign * diff[ar, batch.out]
+    blocked = ~fired.all(axis=1)
+    error = np.where(blocked, -1.0, np.abs(diff).max(axis=1))
+    objective = np.where(blocked, -1.0, batch.sign * diff[ar, batch.out])
     if not gradient:
         return Evaluation(error, objective, None, [], [], [], yf[:-1], weff)
     # Backpropagation: g = d objective / d (layer output), starting at the output.
@@ -222,10 +260,10 @@ def evaluate(net: Network, batch: Batch, gradient: bool = True) -> Evaluation:
         gsf = gf if l > L else gf * derivative(net, l, sf[l - 1])
         dss[l - 1] = gsf
         du = gsf[:, :, None] * weff[l - 1]  # (B, N_l, N_{l-1})
-        dvalue[l - 1] = np.where(batch.replaced[l - 1], du, 0.0)
+        dvalue[l - 1] = np.where(batch.replaced[l - 1] & arrived[l - 1], du, 0.0)
         if batch.werr[l - 1] is not None:
             dwerr[l - 1] = gsf[:, :, None] * us[l - 1]
-        passes = ~(batch.missing[l - 1] | batch.replaced[l - 1])
+        passes = arrived[l - 1] & ~batch.replaced[l - 1]
         gf = np.where(passes, du, 0.0).sum(axis=1)
         g = gs @ W
     return Evaluation(error, objective, g + gf, dvalue, dwerr, dss, yf[:-1], weff)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.attack.faults import fault_model
+from neurosim.attack.faults import effective_failures, fault_model, silenced_layers
 from neurosim.attack.milp import milp_supported, worst_case_milp
 from neurosim.attack.milp_solve import milp_exact
 from neurosim.attack.search import climb, search
@@ -38,7 +38,8 @@ from neurosim.setup import Setup
 
 def sound_bounds(setup: Setup) -> dict[str, float]:
     """Every sound worst-case bound neurosim computes for the scenario, and the smallest."""
-    net, failures = setup.net, setup.failures
+    net = setup.net
+    failures = effective_failures(net, setup.failures)
     iv = interval_bounds(net)
     paper = paper_fep(net, failures)
     out = {"bound_paper": paper.fep,
@@ -70,6 +71,10 @@ def not_searched(setup: Setup) -> list[str]:
     if f.crash_probability is not None or f.synapse_crash_probability is not None:
         notes.append("random failures (crash probabilities): any number can fail; searched "
                      "only up to the scenario's counts")
+    silent = [l for l, s in enumerate(silenced_layers(setup.net, setup.failures), start=1) if s]
+    if silent:
+        notes.append(f"a neuron of layer {', '.join(map(str, silent))} can be left without any "
+                     "signal: it then never fires, and is searched (and bounded) as crashed")
     if f.bits is not None:
         notes.append("bits: every weight error within the quantization's eta is searched, "
                      "not only the rounding's")
@@ -103,7 +108,7 @@ def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
     if why_not is None:
         left = max(1.0, time_limit - (time.perf_counter() - started))
         d = engine_difference(net, trial_plan(net, batch))
-        k = int(np.nanargmax(np.abs(d)))
+        k = int(np.argmax(np.nan_to_num(np.abs(d), nan=-1.0)))
         milp_result = worst_case_milp(net, model, left, lower=found.error,
                                       first=(k, 1.0 if d[k] >= 0 else -1.0))
         method += f"; MILP (HiGHS): {milp_result.status} in {milp_result.elapsed_s:.1f} s"
@@ -136,7 +141,8 @@ def attack(setup: Setup, time_limit: float = 60.0, out_dir: Path | None = None,
         # A proven upper bound on the worst case (to HiGHS's tolerances), even when
         # the time ran out before every output was solved. The program is in real
         # arithmetic: the engine's rounding of both runs is added (`engine_gap`).
-        upper = float_error_bound(milp_result.upper, engine_gap(net, setup.failures))
+        upper = float_error_bound(milp_result.upper,
+                                  engine_gap(net, effective_failures(net, setup.failures)))
         report["bound_milp"] = upper if np.isfinite(upper) else None
         report["milp_status"] = milp_result.status
         report["milp_kind"] = "enclosure" if enclosed else "exact"

@@ -92,10 +92,13 @@ def screen(net: Network, model: FaultModel, sets: list[NeuronSet], X: Array,
     S, P, K = len(sets), len(X), sizes[-1]
     keep = [np.ones((S, n)) for n in sizes]
     byz = [np.zeros((S, n)) for n in sizes]
+    # A layer all crashed leaves the next without a signal: the output never fires.
+    blocked = np.zeros(S, dtype=bool)
     for s, per_layer in enumerate(sets):
         for l, (crashed, bz) in enumerate(per_layer, start=1):
             keep[l][s, list(crashed) + list(bz)] = 0.0
             byz[l][s, list(bz)] = 1.0
+            blocked[s] |= len(crashed) == sizes[l]
     # Byzantine contribution into layer l from layer l-1: sum_i W_ji v_ji z_i.
     push = []
     for l in range(1, L + 2):
@@ -120,6 +123,7 @@ def screen(net: Network, model: FaultModel, sets: list[NeuronSet], X: Array,
             v = sgn * d
             arg[sl, :, k] = v.argmax(axis=1)
             best[sl, :, k] = v.max(axis=1)
+    best[blocked] = -np.inf
     return best, arg
 
 

@@ -81,7 +81,8 @@ def describe(net: Network, plan: TrialPlan, batch: Batch, b: int = 0) -> dict[st
         "byzantine_values": [[l, int(j), int(i), float(plan.value[l - 1][j, i])]
                              for l in range(1, L + 2)
                              for j, i in zip(*np.nonzero(plan.replaced[l - 1]))],
-        "output": int(np.nanargmax(np.abs(engine_difference(net, plan)))),
+        # (the first output when none fires: the witness blocks)
+        "output": int(np.argmax(np.nan_to_num(np.abs(engine_difference(net, plan)), nan=-1.0))),
     }
     errs = [plan.weights[l] - net.weights[l] for l in range(L + 1)]
     if any(np.any(e) for e in errs):
