@@ -357,3 +357,57 @@ def test_read_refuses_through_the_api(tmp_path):
     m.graph.node[1].op_type = "Elu"
     with pytest.raises(InputError, match=r"node 'relu_a1' \(Elu\)"):
         load_network(save(tmp_path, m))
+
+
+def _raw(nodes, inits, in_shape, out_shape):
+    """A model the checker is not asked about (as a foreign tool might write it)."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", D, in_shape)],
+                              [helper.make_tensor_value_info("y", D, out_shape)], inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def _foreign_models():
+    """name -> (model, what the one-line error must contain). Each was a traceback or was
+    accepted as a network that does not compute what the model does."""
+    W = numpy_helper.from_array(WS[0].T.copy(), "W")
+    yield "string weights", _raw([node("MatMul", ["x", "W"], ["y"], name="mm")],
+                                 [helper.make_tensor("W", TensorProto.STRING, [1], [b"a"])],
+                                 ["n", 5], ["n", 4]), "node 'mm' (MatMul)"
+    yield "Gemm of one input", _raw([node("Gemm", ["x"], ["y"], name="g")], [], ["n", 5],
+                                    ["n", 4]), "node 'g' (Gemm)"
+    yield "box of the wrong length", _with_box(
+        _raw([node("MatMul", ["x", "W"], ["y"])], [W], ["n", 5], ["n", 4]), "[0, 0]", "[1, 1]"), \
+        "neurosim.input_low"
+    yield "box of two dimensions", _with_box(
+        _raw([node("MatMul", ["x", "W"], ["y"])], [W], ["n", 5], ["n", 4]),
+        "[[0, 0, 0, 0, 0]]", "[1, 1, 1, 1, 1]"), "neurosim.input_low"
+    # Reshape (n, 5) -> (5, -1) mixes the samples of a batch of 5: not one sample per row.
+    yield "reshape over the batch", _raw(
+        [node("Reshape", ["x", "shape"], ["r"], name="rs"), node("MatMul", ["r", "W"], ["y"])],
+        [numpy_helper.from_array(np.array([5, -1], dtype=np.int64), "shape"), W],
+        ["n", 5], ["n", 4]), "node 'rs' (Reshape)"
+    # Dropout in training mode drops signals at random: not a fixed network.
+    yield "dropout in training mode", _raw(
+        [node("MatMul", ["x", "W"], ["s"]),
+         node("Dropout", ["s", "ratio", "training"], ["d"], name="drop"),
+         node("MatMul", ["d", "W2"], ["y"])],
+        [W, numpy_helper.from_array(WS[1].T.copy(), "W2"),
+         numpy_helper.from_array(np.array(0.5), "ratio"),
+         numpy_helper.from_array(np.array(True), "training")], ["n", 5], ["n", 3]), \
+        "node 'drop' (Dropout)"
+
+
+def _with_box(m, low, high):
+    helper.set_model_props(m, {"neurosim.input_low": low, "neurosim.input_high": high})
+    return m
+
+
+@pytest.mark.parametrize("case", list(_foreign_models()), ids=lambda c: c[0])
+def test_foreign_models_are_refused_in_one_line(tmp_path, capsys, case):
+    _, m, needle = case
+    path = save(tmp_path, m)
+    err = _error(capsys, ["convert", path, tmp_path / "n.npz"])
+    assert f"{path}: {needle}" in err, err
+    assert not (tmp_path / "n.npz").exists()

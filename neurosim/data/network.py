@@ -167,8 +167,14 @@ def make_network(
     if isinstance(activations, str):
         activations = [activations] * (len(ws) - 1)
     n0 = ws[0].shape[1] if ws and ws[0].ndim == 2 else 0
-    lo = np.broadcast_to(np.asarray(input_low, dtype=float), (n0,)).copy()
-    hi = np.broadcast_to(np.asarray(input_high, dtype=float), (n0,)).copy()
+    box = []
+    for name, v in (("input_low", input_low), ("input_high", input_high)):
+        try:
+            box.append(np.broadcast_to(np.asarray(v, dtype=float), (n0,)).copy())
+        except (ValueError, TypeError):
+            raise InputError(source, name, f"shape {np.shape(v)}, expected a number or "
+                             f"({n0},)") from None
+    lo, hi = box
     net = Network(ws, bs, tuple(activations), lo, hi)
     check_network(net, source)
     return net

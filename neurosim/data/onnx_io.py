@@ -80,21 +80,26 @@ def read_onnx(path: str | Path, input_low: Array | float | None = None,
         raise InputError(src, None, f"not a readable ONNX model ({err})") from None
     weights, biases, acts, notes = _Chain(src, model, onnx).read()
     meta = {p.key: p.value for p in model.metadata_props}
-    lo = _box(src, meta, "input_low", input_low, 0.0)
-    hi = _box(src, meta, "input_high", input_high, 1.0)
+    n0 = weights[0].shape[1]
+    lo = _box(src, meta, "input_low", input_low, 0.0, n0)
+    hi = _box(src, meta, "input_high", input_high, 1.0, n0)
     return make_network(weights, biases, acts, lo, hi, source=src), notes
 
 
-def _box(src: str, meta: dict[str, str], name: str, given, default: float):
+def _box(src: str, meta: dict[str, str], name: str, given, default: float, n0: int):
     if given is not None:
         return given
     text = meta.get(f"neurosim.{name}")
     if text is None:
         return default
     try:
-        return np.asarray(json.loads(text), dtype=float)
+        box = np.asarray(json.loads(text), dtype=float)
     except (ValueError, TypeError):
         raise InputError(src, f"neurosim.{name}", "metadata is not a list of numbers") from None
+    if box.ndim > 1 or (box.ndim == 1 and box.shape != (n0,)):
+        raise InputError(src, f"neurosim.{name}", f"metadata of shape {box.shape}, expected "
+                         f"a number or {n0} of them (one per input)")
+    return box
 
 
 class _Chain:
@@ -172,6 +177,10 @@ class _Chain:
         elif op in PASS:
             if op == "Cast" and self._attr("to", 1) not in FLOAT_TYPES:
                 raise self.refuse("casts to a non-float type")
+            if op == "Dropout" and len(ins) > 2 and \
+                    np.any(np.asarray(self.consts.get(ins[2], True))):
+                raise self.refuse("dropout in training mode drops signals at random: "
+                                  "export the model in inference mode")
         else:
             raise self.refuse(WHY.get(op, "unsupported op") + "; neurosim reads chains of "
                               "Gemm or MatMul+Add with Relu, Sigmoid, Tanh, HardSigmoid")
@@ -195,9 +204,11 @@ class _Chain:
 
     def _affine(self, node) -> None:
         op = node.op_type
+        if len(node.input) < 2 or not node.input[1]:
+            raise self.refuse("no weights (input B)")
         if node.input[0] != self.current:
             raise self.refuse("the weights come first: expected the activations as input A")
-        B = np.asarray(self.consts[node.input[1]], dtype=float)
+        B = self._numbers(node.input[1], "weights")
         if B.ndim != 2:
             raise self.refuse(f"weights of shape {B.shape}, expected 2-D")
         if op == "Gemm":
@@ -221,7 +232,7 @@ class _Chain:
         self.biases.append(b)
         self.stage = "affine"
         if op == "Gemm" and len(node.input) > 2 and node.input[2]:
-            self._add_bias(self.consts[node.input[2]], beta)
+            self._add_bias(self._numbers(node.input[2], "bias"), beta)
 
     def _check_input(self, n_in: int) -> None:
         if self.shape is None:
@@ -241,7 +252,14 @@ class _Chain:
         if self.stage != "affine":
             raise self.refuse("adds a constant to something other than a layer's Gemm/MatMul")
         other = next(i for i in node.input if i != self.current)
-        self._add_bias(self.consts[other], 1.0)
+        self._add_bias(self._numbers(other, "bias"), 1.0)
+
+    def _numbers(self, name: str, what: str) -> Array:
+        """The constant `name` as a float array (a refusal for strings and the like)."""
+        c = np.asarray(self.consts[name])
+        if c.dtype.kind not in "biuf":
+            raise self.refuse(f"{what} {name!r} of type {c.dtype}, not numbers")
+        return c.astype(float)
 
     def _add_bias(self, c, scale: float) -> None:
         n = self.weights[-1].shape[0]
@@ -302,7 +320,10 @@ class _Chain:
                 raise self.refuse("flattens the batch axis (axis must be 1)")
         else:
             target = [int(d) for d in np.asarray(self.consts[node.input[1]]).reshape(-1)]
-            if len(target) != 2 or target[1] == 0 or (target[1] == -1 and target[0] == -1):
+            batch = None if shape is None else shape[0]
+            if len(target) != 2 or target[1] == 0 or (target[1] == -1 and target[0] == -1) or \
+                    (target[0] > 0 and target[0] != batch):
+                # A fixed first dimension other than the input's batch mixes samples.
                 raise self.refuse(f"reshapes the input to {target}: expected (batch, features)")
             if target[1] > 0:
                 if n is not None and target[1] != n:
