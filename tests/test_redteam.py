@@ -210,3 +210,22 @@ def test_attack_where_a_crash_can_silence_a_whole_layer_is_clean(tmp_path, capsy
                  str(tmp_path / "r")]) == 0
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["blocked_trials"] == 0 and summary["max_error"] == 0.0
+
+
+def test_attack_search_does_not_stall_on_an_output_of_fan_in_one(tmp_path):
+    """synapse_crash = 1 on a 2-2-1-1 tanh net: the output's only signal may be lost, but
+    then it never fires (no error). The search dropped it on every climber and found 60x
+    less than brute force over the configurations that keep it (lost synapses into layers
+    1 and 2, through the engine)."""
+    from neurosim.data.network import random_network
+    from tests.test_attack import brute_force, model_of
+
+    net = random_network([2, 2, 1, 1], "tanh", 3.0, rng=26, input_low=0.0, input_high=4.0)
+    save_network(net, tmp_path / "net.npz")
+    g = np.linspace(0.0, 4.0, 41)
+    X = np.array([[a, b] for a in g for b in g])
+    grid = brute_force(net, model_of(crash=(0, 0), lost=(1, 1, 0)), X)
+    scn = parse_scenario({"seed": 26, "trials": 4, "network": {"file": "net.npz"},
+                          "failures": {"synapse_crash": 1}}, base_dir=str(tmp_path))
+    report = attack(prepare(scn), time_limit=3.0, use_milp=False)
+    assert report["worst_error"] >= grid * (1 - 1e-3), (report["worst_error"], grid)

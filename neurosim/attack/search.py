@@ -271,7 +271,17 @@ def reselect(net: Network, model: FaultModel, batch: Batch, ev) -> None:
         batch.replaced[l - 1] = rep
         miss = batch.neuron_missing[l - 1].copy()
         if lost_k:
-            miss |= _top_positive(np.where(free, -a * y, -np.inf), lost_k)
+            gain = np.where(free, -a * y, -np.inf)
+            pick = _top_positive(gain, lost_k)
+            # A receiver left without any signal never fires: an output then gives no
+            # error, and a hidden neuron is a crash (searched with the failed sets). It
+            # keeps the signal whose loss gains least.
+            dead = (miss | pick).all(axis=2) & pick.any(axis=2)
+            if dead.any():
+                keep = np.argmin(np.where(pick, gain, np.inf), axis=2)
+                b, j = np.nonzero(dead)
+                pick[b, j, keep[b, j]] = False
+            miss |= pick
         batch.missing[l - 1] = miss
 
 
