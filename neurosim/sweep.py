@@ -140,7 +140,8 @@ def point_scenario(path: str | Path, point: dict[str, Any]) -> Scenario:
 
 
 # Keys whose value is a file the run reads: their contents count, not only their names.
-FILE_KEYS = [("network", "file"), ("inputs", "file"), ("inputs", "labels"), ("latency", "file")]
+FILE_KEYS = [("network", "file"), ("inputs", "file"), ("inputs", "labels"), ("latency", "file"),
+             ("failures", "pinned")]
 
 
 def scenario_hash(scn: Scenario) -> str:

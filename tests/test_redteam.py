@@ -229,3 +229,29 @@ def test_attack_search_does_not_stall_on_an_output_of_fan_in_one(tmp_path):
                           "failures": {"synapse_crash": 1}}, base_dir=str(tmp_path))
     report = attack(prepare(scn), time_limit=3.0, use_milp=False)
     assert report["worst_error"] >= grid * (1 - 1e-3), (report["worst_error"], grid)
+
+
+def test_sweep_reruns_points_whose_pinned_file_changed(tmp_path, capsys):
+    """failures.pinned is a file the run reads: after it changes, a resumed sweep must run
+    its points again (it kept the rows run with the old file: 0 of 2 run)."""
+    import json
+
+    from neurosim.front.cli import main
+
+    net = make_network([np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([[1.0, 1.0]])],
+                       [np.zeros(2), np.zeros(1)], ["sigmoid"], 0.0, 1.0)
+    save_network(net, tmp_path / "net.npz")
+    np.savez(tmp_path / "pinned.npz", lost1=np.array([[True, False], [False, False]]))
+    (tmp_path / "s.toml").write_text(
+        'seed = 1\ntrials = 3\n[network]\nfile = "net.npz"\n[failures]\nsynapse_crash = [1, 0]\n'
+        'placement = "list"\npinned = "pinned.npz"\n[latency]\nmodel = "constant"\n'
+        '[firing]\nrule = "timeout"\ntimeout = 0.5\n[sweep]\nseed = [1, 2]\n')
+    argv = ["sweep", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"), "--engine",
+            "fast", "--quiet"]
+    assert main(argv) == 0
+    np.savez(tmp_path / "pinned.npz", lost1=np.zeros((2, 2), dtype=bool))  # nothing lost now
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "ran 2 of 2 points" in capsys.readouterr().out
+    for summary in (tmp_path / "out" / "points").glob("*/summary.json"):
+        assert json.loads(summary.read_text())["max_error"] == 0.0  # the new file's run

@@ -332,7 +332,7 @@ def _sweep(args: argparse.Namespace) -> int:
                      stale)
     print(f"{scn.name}: ran {len(rows)} of {total} points ({total - len(rows)} already done); "
           f"{out / 'sweep.csv'}; each point in {out / 'points'}/<point>/ (trials.csv, "
-          f"summary.json, trace_trial0.npz and its plots)")
+          f"summary.json, trace_trial0.npz{' and its plots' if args.point_plots else ''})")
     from neurosim.front.study import plot_sweep
 
     for p in plot_sweep(out):
