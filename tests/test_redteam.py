@@ -255,3 +255,31 @@ def test_sweep_reruns_points_whose_pinned_file_changed(tmp_path, capsys):
     assert "ran 2 of 2 points" in capsys.readouterr().out
     for summary in (tmp_path / "out" / "points").glob("*/summary.json"):
         assert json.loads(summary.read_text())["max_error"] == 0.0  # the new file's run
+
+
+def test_plot_of_a_hand_edited_results_folder_is_one_line(tmp_path, capsys):
+    """summary.json holding a list or null, a trials.csv with no row, a sweep.csv with no
+    row: exit 2 with one line naming the file (were AttributeError tracebacks, or exit 0
+    having drawn nothing)."""
+    from neurosim.front.cli import main
+
+    _cancelling_net(tmp_path / "net.npz")
+    (tmp_path / "s.toml").write_text(
+        'seed = 0\ntrials = 3\n[network]\nfile = "net.npz"\n[firing]\nrule = "quorum"\n'
+        'quorum = [1, 1, 2]\n[failures]\ncrash = [1, 0]\n[sweep]\nseed = [0, 1]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--engine", "fast",
+                 "--quiet"]) == 0
+    point = next((out / "points").iterdir())
+    summary, trials = (point / "summary.json").read_text(), (point / "trials.csv").read_text()
+    capsys.readouterr()
+    cases = [(point, "summary.json", "[]", summary), (point, "summary.json", "null", summary),
+             (point, "trials.csv", trials.splitlines()[0] + "\n", trials),
+             (out, "sweep.csv", (out / "sweep.csv").read_text().splitlines()[0] + "\n", None)]
+    for folder, name, text, restore in cases:
+        (folder / name).write_text(text)
+        assert main(["plot", str(folder)]) == 2, (name, text)
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and name in err, err
+        if restore is not None:
+            (folder / name).write_text(restore)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from neurosim.data import strict_json
+from neurosim.errors import InputError
 from neurosim.front.plots import pyplot, read_trials, rule_color, save_figure, say_empty
 from neurosim.sweep import read_sweep
 
@@ -85,8 +86,12 @@ def read_points(out_dir: Path) -> tuple[list[str], list[Point]]:
     for r in rows:
         folder = out_dir / "points" / r["point"]
         if (folder / "summary.json").is_file():
-            points.append(Point({k: r[k] for k in keys},
-                                strict_json.loads((folder / "summary.json").read_text()), folder))
+            summary = strict_json.loads((folder / "summary.json").read_text())
+            if not isinstance(summary, dict):
+                raise InputError(str(folder / "summary.json"), None,
+                                 f"holds a {type(summary).__name__}, not the object neurosim "
+                                 "writes")
+            points.append(Point({k: r[k] for k in keys}, summary, folder))
     return keys, points
 
 

@@ -392,7 +392,10 @@ def _plot(args: argparse.Namespace) -> int:
     try:
         if (out / "sweep.csv").is_file():  # a sweep folder: the sweep and boosting plots
             from neurosim.front.study import plot_sweep
+            from neurosim.sweep import read_sweep
 
+            if not read_sweep(out)[1]:
+                raise InputError(str(out / "sweep.csv"), None, "no rows: nothing to draw")
             paths = plot_sweep(out)
         elif (out / "summary.json").is_file() and (out / "trials.csv").is_file():
             paths = plot_results(out)

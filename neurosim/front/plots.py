@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim.data import strict_json
+from neurosim.errors import InputError
 
 # The plots `plot_results` writes; a rerun removes them first, so no stale one survives.
 RUN_PLOTS = ("latency_cdf.png", "error_vs_bounds.png", "timeline_trial0.png",
@@ -247,9 +248,12 @@ def plot_results(out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     remove_files(out_dir)
     summary = strict_json.loads((out_dir / "summary.json").read_text())
+    if not isinstance(summary, dict):
+        raise InputError(str(out_dir / "summary.json"), None,
+                         f"holds a {type(summary).__name__}, not the object neurosim writes")
     trials = read_trials(out_dir)
     if not trials:
-        return []
+        raise InputError(str(out_dir / "trials.csv"), None, "no trial rows: nothing to draw")
     paths = drawn(plot_latency_cdf, out_dir, trials, summary) + \
         drawn(plot_error_vs_bounds, out_dir, trials, summary)
     if (out_dir / "trace_trial0.npz").is_file():
