@@ -283,3 +283,29 @@ def test_plot_of_a_hand_edited_results_folder_is_one_line(tmp_path, capsys):
         assert err.count("\n") == 1 and "Traceback" not in err and name in err, err
         if restore is not None:
             (folder / name).write_text(restore)
+
+
+@pytest.mark.parametrize("case", [
+    ("tanh", [3, 2, 3, 1], -1.0, 2.0, 0.3, 1, {"crash": [0, 1], "synapse_crash": 1}),
+    ("sigmoid", [3, 3, 2], -1.0, 2.0, 1.0, 2,
+     {"synapse_crash": 1, "synapse_byzantine": 1, "capacity": 0.7}),
+    ("identity", [2, 2, 1], 0.0, 3.0, 1.0, 3,
+     {"synapse_byzantine": 1, "capacity": 0.7, "precision": 0.05}),
+], ids=["lost", "lost+byzantine synapses", "byzantine synapses+eta"])
+def test_the_witness_replays_the_worst_error_found(tmp_path, case):
+    """`neurosim run` on the witness scenario must give the attack's worst_error: it gave
+    less, because the layers where the witness fails no synapse were not pinned and the
+    run drew lost or Byzantine synapses there at random (the scenario's counts)."""
+    from neurosim.data.network import random_network
+    from neurosim.data.scenario import load_scenario
+
+    act, sizes, lo, hi, scale, seed, failures = case
+    net = random_network(sizes, act, scale, rng=seed, input_low=lo, input_high=hi)
+    save_network(net, tmp_path / "net.npz")
+    scn = parse_scenario({"seed": seed, "trials": 3, "network": {"file": "net.npz"},
+                          "failures": failures}, base_dir=str(tmp_path))
+    report = attack(prepare(scn), time_limit=3.0, out_dir=tmp_path / "w")
+    for engine in ("fast", "des"):
+        replay = run_trials(prepare(load_scenario(tmp_path / "w" / "scenario.toml")), engine)
+        assert replay["violations"] == 0 and replay["blocked_trials"] == 0
+        assert replay["max_error"] == pytest.approx(report["worst_error"], rel=1e-12, abs=1e-15)

@@ -97,16 +97,18 @@ def write_replay(out_dir: Path, name: str, net: Network, plan: TrialPlan,
     L = net.depth
     save_network(net, out_dir / "net.npz")
     np.save(out_dir / "x.npy", plan.x[None, :])
+    # Every layer whose counts would have the run draw lost or Byzantine synapses, values
+    # or weight errors is pinned, even to "none": else the run draws them at random.
     pinned = {}
     for l in range(1, L + 2):
-        if plan.lost[l - 1].any():
+        if plan.lost[l - 1].any() or model.lost[l - 1]:
             pinned[f"lost{l}"] = plan.lost[l - 1]
         syn = plan.replaced[l - 1] & ~plan.byzantine[l - 1][None, :]
-        if syn.any():
+        if syn.any() or model.corrupted[l - 1]:
             pinned[f"replaced{l}"] = syn
         if plan.replaced[l - 1].any():
             pinned[f"value{l}"] = plan.value[l - 1]
-        if plan.weights[l - 1] is not net.weights[l - 1]:
+        if plan.weights[l - 1] is not net.weights[l - 1] or model.eta[l - 1]:
             pinned[f"weights{l}"] = plan.weights[l - 1]
     crashed = [[l, int(i)] for l in range(1, L + 1) for i in np.flatnonzero(plan.crashed[l])]
     byz = [[l, int(i)] for l in range(1, L + 1) for i in np.flatnonzero(plan.byzantine[l])]
