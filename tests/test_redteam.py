@@ -309,3 +309,22 @@ def test_the_witness_replays_the_worst_error_found(tmp_path, case):
         replay = run_trials(prepare(load_scenario(tmp_path / "w" / "scenario.toml")), engine)
         assert replay["violations"] == 0 and replay["blocked_trials"] == 0
         assert replay["max_error"] == pytest.approx(report["worst_error"], rel=1e-12, abs=1e-15)
+
+
+def test_attack_json_stdout_is_json_only_when_the_solver_talks(tmp_path, capfd):
+    """--json: stdout is JSON only. On this relu net HiGHS writes a line of its own
+    ("HighsMipSolverData::transformNewIntegerFeasibleSolution ...") straight to the
+    process's stdout, before the report (json.loads failed on it)."""
+    import json
+
+    from neurosim.data.network import random_network
+    from neurosim.front.cli import main
+
+    net = random_network([3, 4, 2], "relu", 0.3, rng=7, input_low=-1.0, input_high=0.0)
+    save_network(net, tmp_path / "net.npz")
+    (tmp_path / "s.toml").write_text('seed = 7\ntrials = 3\n[network]\nfile = "net.npz"\n'
+                                     '[failures]\nsynapse_crash = 1\nsynapse_byzantine = 1\n'
+                                     'capacity = 0.7\n')
+    assert main(["attack", str(tmp_path / "s.toml"), "--json", "--time-limit", "3"]) == 0
+    report = json.loads(capfd.readouterr().out)
+    assert report["worst_error"] <= report["bound_tightest"]

@@ -10,6 +10,7 @@ import argparse
 import math
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +344,26 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _stdout_to_stderr():
+    """Send what is written to the process's stdout (file descriptor 1) to stderr: the
+    MILP solver (HiGHS, C++) sometimes prints a line of its own there, which would break
+    `--json` (stdout is the report only)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no descriptor 1 (an embedding host): nothing to protect
+        yield
+        return
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _attack(args: argparse.Namespace) -> int:
     from neurosim.attack.run import attack
     from neurosim.data.scenario import load_scenario
@@ -351,8 +372,9 @@ def _attack(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario)
     if args.time_limit <= 0:
         raise InputError(args.scenario, "--time-limit", "must be positive")
-    report = attack(prepare(scn), args.time_limit, Path(args.out) if args.out else None,
-                    use_milp=not args.no_milp)
+    with _stdout_to_stderr():
+        report = attack(prepare(scn), args.time_limit, Path(args.out) if args.out else None,
+                        use_milp=not args.no_milp)
     if args.json:
         print(strict_json.dumps(report, indent=2))
     else:
