@@ -328,3 +328,26 @@ def test_attack_json_stdout_is_json_only_when_the_solver_talks(tmp_path, capfd):
     assert main(["attack", str(tmp_path / "s.toml"), "--json", "--time-limit", "3"]) == 0
     report = json.loads(capfd.readouterr().out)
     assert report["worst_error"] <= report["bound_tightest"]
+
+
+@pytest.mark.parametrize("failures, firing", [
+    ({"crash_probability": 0.5}, {"rule": "timeout", "timeout": 0.5}),
+    ({"crash": [1]}, {"rule": "timeout", "timeout": 0.5}),
+])
+def test_attack_is_not_exact_when_the_run_goes_beyond_what_it_searched(tmp_path, failures,
+                                                                        firing):
+    """Random crashes (any number can crash) or a timeout (any late signal can be left
+    out): the attack searches the scenario's counts only, so its worst error is no proof.
+    It said "exact" (0 with crash_probability) while `neurosim run` of the same scenario
+    measures more."""
+    net = make_network([np.array([[1.0, -0.5], [2.0, 1.0], [-1.0, 1.5]]),
+                        np.array([[1.0, 2.0, -1.0]])], [np.zeros(3), np.zeros(1)],
+                       ["sigmoid"], 0.0, 1.0)
+    save_network(net, tmp_path / "net.npz")
+    base = {"seed": 3, "trials": 200, "network": {"file": "net.npz"}, "failures": failures,
+            "latency": {"model": "exponential"}, "firing": firing}
+    measured = run_trials(prepare(parse_scenario(base, base_dir=str(tmp_path))),
+                          "fast")["max_error"]
+    report = attack(prepare(parse_scenario(base, base_dir=str(tmp_path))), time_limit=3.0)
+    assert measured > report["worst_error"]  # the run goes beyond the counts searched
+    assert not report["exact"], report
