@@ -61,10 +61,12 @@ def _objective(out_terms, k: int, s: float, n: int) -> tuple[dict[int, float], f
     return obj, s * (fc - sc), cvec
 
 
-def _set_jobs(net, model, fail_neuron, iv, lower):
+def _set_jobs(net, model, fail_neuron, iv, lower, deadline=np.inf):
     """With few failed-neuron sets and no synapse-level failure: one program per set,
     output and sign whose given-set bound exceeds `lower`, largest bound first, each
-    with the set's binaries fixed (a much tighter relaxation than free binaries)."""
+    with the set's binaries fixed (a much tighter relaxation than free binaries).
+    None also when the sets' bounds are not all computed by `deadline` (perf_counter):
+    the free-binaries programs then get the time."""
     from neurosim.attack.search import count_sets, layer_options
     from neurosim.bounds.weight_aware import MISSING, given_set_layers
 
@@ -81,6 +83,8 @@ def _set_jobs(net, model, fail_neuron, iv, lower):
             signals.append(kind)
             for i, v in enumerate(fail_neuron[l + 1].get("crash", [])):
                 fix[v] = 1.0 if i in crashed else 0.0
+        if time.perf_counter() > deadline:
+            return None
         bound = given_set_layers(net, signals, intervals=iv)[-1]
         for k in range(net.sizes[-1]):
             if bound[k] > lower:
@@ -97,7 +101,8 @@ def solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_l
     lo0, hi0 = np.array(p.lo), np.array(p.hi)
     integrality = np.array(p.integer)
     best_val, best_sol, upper, proven, statuses = lower, None, lower, True, []
-    per_set = _set_jobs(net, model, fail_neuron, iv, lower)
+    per_set = _set_jobs(net, model, fail_neuron, iv, lower,
+                        started + 0.5 * time_limit)
     A = p.matrix()
     if per_set is None:
         jobs = []
