@@ -351,3 +351,29 @@ def test_attack_is_not_exact_when_the_run_goes_beyond_what_it_searched(tmp_path,
     report = attack(prepare(parse_scenario(base, base_dir=str(tmp_path))), time_limit=3.0)
     assert measured > report["worst_error"]  # the run goes beyond the counts searched
     assert not report["exact"], report
+
+
+def test_convert_says_when_a_regressors_output_is_not_its_prediction(tmp_path, capsys):
+    """An MLPRegressor with loss = "poisson" predicts exp(output layer): the network file
+    holds the output layer (as a classifier's logits), so convert must say so; it wrote
+    the file silently, a network whose outputs are log(predict)."""
+    import warnings
+
+    import joblib
+    from sklearn.neural_network import MLPRegressor
+
+    from neurosim.data.network import load_network
+    from neurosim.front.cli import main
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (60, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MLPRegressor(hidden_layer_sizes=(5,), loss="poisson", max_iter=50,
+                             random_state=0).fit(X, 1.0 + X @ [1.0, 2.0, 3.0])
+    joblib.dump(model, tmp_path / "m.joblib")
+    assert main(["convert", str(tmp_path / "m.joblib"), str(tmp_path / "n.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "note:" in out and "exp" in out, out
+    net = load_network(tmp_path / "n.npz")
+    np.testing.assert_allclose(np.exp(net.forward(X)[:, 0]), model.predict(X), rtol=1e-12)

@@ -185,6 +185,11 @@ def _convert(args: argparse.Namespace) -> int:
             raise
         except Exception as err:  # said once: from_sklearn's own message
             raise InputError(str(src), None, str(err)) from None
+        final = getattr(model, "out_activation_", "identity")
+        if final != "identity":  # as a final Softmax/Sigmoid of an ONNX model
+            what = "predict_proba" if hasattr(model, "predict_proba") else "predict"
+            notes.append(f"dropped the model's final {final}: the network's outputs are the "
+                         f"values before it ({what} applies {final} to them)")
     if out.suffix.lower() == ".onnx":
         from neurosim.data.onnx_io import write_onnx
 
