@@ -291,11 +291,15 @@ def test_plot_of_a_hand_edited_results_folder_is_one_line(tmp_path, capsys):
      {"synapse_crash": 1, "synapse_byzantine": 1, "capacity": 0.7}),
     ("identity", [2, 2, 1], 0.0, 3.0, 1.0, 3,
      {"synapse_byzantine": 1, "capacity": 0.7, "precision": 0.05}),
-], ids=["lost", "lost+byzantine synapses", "byzantine synapses+eta"])
+    ("hard_sigmoid", [1, 4, 4, 1], -1.0, 0.0, 2.5, 29,
+     {"byzantine": [0, 1], "capacity": 1.5, "synapse_crash": 1}),
+], ids=["lost", "lost+byzantine synapses", "byzantine synapses+eta", "silenced"])
 def test_the_witness_replays_the_worst_error_found(tmp_path, case):
     """`neurosim run` on the witness scenario must give the attack's worst_error: it gave
     less, because the layers where the witness fails no synapse were not pinned and the
-    run drew lost or Byzantine synapses there at random (the scenario's counts)."""
+    run drew lost or Byzantine synapses there at random (the scenario's counts). And where
+    neurons left without any signal are listed as crashed, the witness's synapse counts
+    must still fit the layers (it was refused: "5 of 4 signals")."""
     from neurosim.data.network import random_network
     from neurosim.data.scenario import load_scenario
 

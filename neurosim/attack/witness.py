@@ -112,6 +112,11 @@ def write_replay(out_dir: Path, name: str, net: Network, plan: TrialPlan,
             pinned[f"weights{l}"] = plan.weights[l - 1]
     crashed = [[l, int(i)] for l in range(1, L + 1) for i in np.flatnonzero(plan.crashed[l])]
     byz = [[l, int(i)] for l in range(1, L + 1) for i in np.flatnonzero(plan.byzantine[l])]
+    # The counts of the synapses the witness fails (at most the model's): with the listed
+    # neurons they fit every layer, also where neurons left without signals are listed.
+    lost = [int(plan.lost[l].sum(axis=1).max(initial=0)) for l in range(L + 1)]
+    corrupted = [int((plan.replaced[l] & ~plan.byzantine[l][None, :]).sum(axis=1).max(initial=0))
+                 for l in range(L + 1)]
     lines = [
         f"# The worst case `neurosim attack` found for {name}: `neurosim run` on this file",
         "# replays it (constant delays; a neuron fires 0.5 after its first signal or when all",
@@ -131,8 +136,8 @@ def write_replay(out_dir: Path, name: str, net: Network, plan: TrialPlan,
         'placement = "list"',
         f"crashed = {json.dumps(crashed)}",
         f"byzantine_list = {json.dumps(byz)}",
-        f"synapse_crash = {json.dumps(list(model.lost))}",
-        f"synapse_byzantine = {json.dumps(list(model.corrupted))}",
+        f"synapse_crash = {json.dumps(lost)}",
+        f"synapse_byzantine = {json.dumps(corrupted)}",
         f"precision = {json.dumps(list(model.eta))}",
         f"capacity = {model.capacity!r}",
     ]
