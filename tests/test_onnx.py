@@ -411,3 +411,20 @@ def test_foreign_models_are_refused_in_one_line(tmp_path, capsys, case):
     err = _error(capsys, ["convert", path, tmp_path / "n.npz"])
     assert f"{path}: {needle}" in err, err
     assert not (tmp_path / "n.npz").exists()
+
+
+def test_round_trip_keeps_signed_zeros_and_extremes_bit_for_bit(tmp_path, capsys):
+    """npz -> onnx -> npz: every array bit for bit, -0.0, subnormals and 1e300 included
+    (a bias of -0.0 came back as +0.0: the reader added it to a zero vector)."""
+    from neurosim.data.network import make_network
+
+    net = make_network([np.array([[-0.0, 5e-324, 1e300], [np.nextafter(1, 2), -1e-310, 3.0]]),
+                        np.array([[1.0, -2.0]])], [np.array([0.1, -0.0]), np.array([-0.0])],
+                       ["tanh"], np.array([-1e-9, -0.0, 0.0]), np.array([0.5, 1e-300, 0.0]))
+    save_network(net, tmp_path / "a.npz")
+    assert main(["convert", str(tmp_path / "a.npz"), str(tmp_path / "m.onnx")]) == 0
+    assert main(["convert", str(tmp_path / "m.onnx"), str(tmp_path / "b.npz")]) == 0
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for k in a.files:
+        assert a[k].dtype == b[k].dtype and a[k].tobytes() == b[k].tobytes(), k

@@ -137,7 +137,9 @@ class _Chain:
             if out.name not in ends:
                 raise InputError(self.src, f"output {out.name!r}",
                                  "is not computed from the last layer (a branch of the graph)")
-        return self.weights, self.biases, self.acts, self.notes
+        biases = [np.zeros(W.shape[0]) if b is None else b
+                  for W, b in zip(self.weights, self.biases, strict=True)]
+        return self.weights, biases, self.acts, self.notes
 
     def refuse(self, message: str) -> InputError:
         node = self.node
@@ -227,9 +229,8 @@ class _Chain:
                               f"{self.weights[-1].shape[0]} neurons")
         if self.stage == "affine":  # two layers with nothing between: an identity layer
             self.acts.append("identity")
-        b = np.zeros(W.shape[0])
         self.weights.append(np.ascontiguousarray(W))
-        self.biases.append(b)
+        self.biases.append(None)  # no bias yet (zeros); kept None so a -0.0 bias stays -0.0
         self.stage = "affine"
         if op == "Gemm" and len(node.input) > 2 and node.input[2]:
             self._add_bias(self._numbers(node.input[2], "bias"), beta)
@@ -267,7 +268,8 @@ class _Chain:
         if c.size not in (1, n) or (c.ndim == 2 and c.shape[0] != 1) or c.ndim > 2:
             raise self.refuse(f"bias of shape {c.shape} for a layer of {n} neurons")
         c = np.broadcast_to(c.reshape(-1), (n,))
-        self.biases[-1] = self.biases[-1] + (c if scale == 1.0 else scale * c)
+        c = c.copy() if scale == 1.0 else scale * c
+        self.biases[-1] = c if self.biases[-1] is None else self.biases[-1] + c
 
     def _activation(self, node) -> None:
         op = node.op_type
