@@ -210,11 +210,17 @@ def _keep_current(csv_path: Path, fields: list[str],
     if "point" not in header:  # not ours: never overwrite it
         raise InputError(str(csv_path), None, "not a sweep.csv written by neurosim sweep "
                          "(no 'point' column); choose another --out folder")
+    # A row cut short (a sweep killed while appending it) has missing cells (None, not
+    # ""): its point is not done.
     kept = [r for r in rows if r["point"] in current
-            and current[r["point"]][0] == r.get("scenario_hash")]
+            and current[r["point"]][0] == r.get("scenario_hash")
+            and None not in r and None not in r.values()]
     plain = [{**r, **{k: str(cell(v)) for k, v in current[r["point"]][1].items()},
               "quorum": "" if r.get("quorum") == "null" else r.get("quorum")} for r in kept]
-    if len(kept) == len(rows) and list(header) == fields and plain == kept:
+    with open(csv_path, "rb") as f:  # a last row without its newline: the next would join it
+        f.seek(-1, 2)
+        ends_whole = f.read(1) == b"\n"
+    if len(kept) == len(rows) and list(header) == fields and plain == kept and ends_whole:
         return 0
     tmp = csv_path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as handle:

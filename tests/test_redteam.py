@@ -381,3 +381,29 @@ def test_convert_says_when_a_regressors_output_is_not_its_prediction(tmp_path, c
     assert "note:" in out and "exp" in out, out
     net = load_network(tmp_path / "n.npz")
     np.testing.assert_allclose(np.exp(net.forward(X)[:, 0]), model.predict(X), rtol=1e-12)
+
+
+def test_sweep_reruns_a_point_whose_row_was_cut_short(tmp_path, capsys):
+    """A sweep killed while appending a row leaves it cut short (no newline). The point
+    counted as done with empty results (its row rewritten with blank cells), and a row
+    appended later would have been glued to the cut one."""
+    import csv
+
+    from neurosim.front.cli import main
+
+    _cancelling_net(tmp_path / "net.npz")
+    (tmp_path / "s.toml").write_text(
+        'seed = 0\ntrials = 3\n[network]\nfile = "net.npz"\n[firing]\nrule = "quorum"\n'
+        'quorum = [1, 1, 2]\n[failures]\ncrash = [1, 0]\n[sweep]\nseed = [0, 1, 2]\n')
+    argv = ["sweep", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"), "--engine",
+            "fast", "--quiet"]
+    assert main(argv) == 0
+    path = tmp_path / "out" / "sweep.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1] + [",".join(lines[-1].split(",")[:2])]))
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "ran 1 of 3 points" in capsys.readouterr().out
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all(r["max_error"] not in ("", None) for r in rows), rows
