@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from neurosim.applications import Applications
+from neurosim.bounds.failed_terms import FailedSignals
 from neurosim.bounds.intervals import Intervals
 from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.paper import paper_fep
@@ -65,10 +66,12 @@ ENGINES = {"des": simulate_des, "fast": simulate_fast}
 BATCHED = {"fast": simulate_block}
 
 # Block sizes: memory for the block's arrays (about BYTES_PER_SYNAPSE per synapse and
-# trial: latencies, arrivals, masks, the given-set bound's terms), and about
+# trial: delays, arrivals and their partition, the used values, masks and kinds; the
+# bounds keep no per-signal arrays where only the failed signals count), and about
 # BLOCK_SECONDS of work per block, so rows reach trials.csv steadily. 64 MB measured
 # faster than 256 MB (10-20%: the arrays stay nearer the cache) and than 16 MB (the
-# per-block work in Python grows), on digits and on a 784-256-128-10 network.
+# per-block work in Python grows), on digits and on a 784-256-128-10 network (there 7
+# trials a block: 175 trials/s, against 148 at 2 and 151 at 16).
 BLOCK_BYTES = 64 * 2**20
 BYTES_PER_SYNAPSE = 40
 MAX_BLOCK = 4096
@@ -293,12 +296,13 @@ class SignedGivenSet:
         self.room = self.MEMO_BYTES
         self.seen = self.saved = 0
 
-    def block(self, kinds: list[np.ndarray], given: np.ndarray | None = None) -> np.ndarray:
+    def block(self, kinds: list[np.ndarray], given: np.ndarray | None = None,
+              failed: list[FailedSignals] | None = None) -> np.ndarray:
         """kinds[l-1] (B, N_l, N_{l-1}) -> (B,) bounds; given: the block's weight-aware
-        given-set bounds (B,), if already computed."""
+        given-set bounds (B,), if already computed; failed: `FailedSignals` of the kinds."""
         n = len(kinds[0])
         if self.memo is None:
-            return self.bound(kinds, given)
+            return self.bound(kinds, given, failed)
         keys = [b"".join(k[b].tobytes() for k in kinds) for b in range(n)]
         values = np.empty(n)
         todo: dict[bytes, list[int]] = {}
@@ -312,7 +316,8 @@ class SignedGivenSet:
             rows = np.array([b[0] for b in todo.values()])
             whole = len(rows) == n
             new = self.bound(kinds if whole else [k[rows] for k in kinds],
-                             None if given is None else (given if whole else given[rows]))
+                             None if given is None else (given if whole else given[rows]),
+                             failed if whole else None)
             for (key, where), value in zip(todo.items(), new.tolist(), strict=True):
                 values[where] = value
                 if len(key) <= self.room:
@@ -333,20 +338,30 @@ def _row_counts(mask: np.ndarray) -> np.ndarray:
     return mask.view(np.int8).sum(axis=-1, dtype=dtype)
 
 
+def _per_receiver(kind: np.ndarray, failed: FailedSignals | None, what: int) -> np.ndarray:
+    """How many signals of kind `what` (MISSING or CORRUPTED) each receiver got."""
+    if failed is None:
+        return _row_counts(kind == what)
+    return failed.per_receiver(corrupted=what == CORRUPTED)
+
+
 def realised_counts_block(kinds: list[np.ndarray], fire_time: list[np.ndarray],
-                          replaced: list[np.ndarray] | None = None
+                          replaced: list[np.ndarray] | None = None,
+                          failed: list[FailedSignals] | None = None
                           ) -> tuple[np.ndarray, np.ndarray]:
     """`realised_counts` for a block: kinds[l-1] (B, N_l, N_{l-1}), fire_time[l] (B, N_l)
     -> (missing, corrupted), int arrays (B, L+1). replaced: the plans' masks of replaced
-    signals, if known (a layer where none is replaced has no corrupted signal)."""
+    signals, if known (a layer where none is replaced has no corrupted signal); failed:
+    `FailedSignals` of the kinds, if found (counted from them, not from the kinds)."""
     missing, corrupted = [], []
     for l, (kind, t) in enumerate(zip(kinds, fire_time[1:], strict=True)):
         fired = np.isfinite(t)
-        missing.append(np.where(fired, _row_counts(kind == MISSING), 0).max(axis=1))
+        f = None if failed is None else failed[l]
+        missing.append(np.where(fired, _per_receiver(kind, f, MISSING), 0).max(axis=1))
         if replaced is not None and not replaced[l].any():
             corrupted.append(np.zeros(len(kind), dtype=np.int64))
         else:
-            corrupted.append(np.where(fired, _row_counts(kind == CORRUPTED), 0).max(axis=1))
+            corrupted.append(np.where(fired, _per_receiver(kind, f, CORRUPTED), 0).max(axis=1))
     return (np.stack(missing, axis=1).astype(np.int64),
             np.stack(corrupted, axis=1).astype(np.int64))
 
@@ -427,14 +442,16 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
             plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials)
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
-                given = given_set_bounds(net, kinds, eta, C, intervals=iv, terms=terms)
-                given_signed = signed.block(kinds, given)
+                failed = [FailedSignals.of(k) for k in kinds]  # for the bounds and counts
+                given = given_set_bounds(net, kinds, eta, C, intervals=iv, terms=terms,
+                                         failed=failed)
+                given_signed = signed.block(kinds, given, failed)
                 blocked = outcome.blocked
                 with np.errstate(invalid="ignore"):
                     error = np.abs(outcome.output - fault_free[bp.input_index]).max(axis=1)
                 error[blocked] = np.nan
                 missing, corrupted = realised_counts_block(kinds, outcome.fire_time,
-                                                           bp.replaced)
+                                                           bp.replaced, failed)
                 beyond = checks.block(bp.trials, error, given, blocked, missing, corrupted,
                                       given_signed)
                 if apps.random:  # it follows the run trial by trial, in trial order

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import PROFILE, networks
 
+from neurosim.bounds.failed_terms import FailedSignals
 from neurosim.bounds.intervals import interval_bounds
 from neurosim.bounds.signed import given_set_signed_bound
 from neurosim.bounds.signed_batch import SignedBlockBound, given_set_signed_bounds
@@ -29,6 +30,7 @@ from neurosim.bounds.weight_aware import (
     given_set_bounds,
 )
 from neurosim.data.network import make_network
+from neurosim.runner import realised_counts_block
 
 # What a trial's signals look like: (P(missing), P(corrupted)) per signal.
 MIXES = {"correct": (0.0, 0.0), "missing": (0.3, 0.0), "corrupted": (0.0, 0.3),
@@ -70,6 +72,16 @@ def assert_bits_equal(net, block, eta, C, iv=None):
     assert given_.tobytes() == np.array(alone).tobytes()
     assert given_set_signed_bounds(net, block, eta, C, intervals=iv,
                                    given=given_).tobytes() == ref.tobytes()
+    # With the failed signals found once for both bounds and the counts, as the runner
+    # does: the same bits, and the counts the kinds give.
+    failed = [FailedSignals.of(k) for k in block]
+    assert given_set_bounds(net, block, eta, C, intervals=iv,
+                            failed=failed).tobytes() == given_.tobytes()
+    assert SignedBlockBound(net, eta, C, iv)(block, given_, failed).tobytes() == ref.tobytes()
+    fire_time = [None] + [np.zeros(k.shape[:-1]) for k in block]
+    for a, b in zip(realised_counts_block(block, fire_time),
+                    realised_counts_block(block, fire_time, failed=failed), strict=True):
+        assert np.array_equal(a, b)
     return got
 
 

@@ -61,6 +61,18 @@ class FailedSignals:
         """The leading index (the trial in a block) of each failed signal; 0 for one trial."""
         return self.row // self.shape[-1]
 
+    def per_trial(self, corrupted_only: bool = False) -> Array:
+        """(T,) bool for kind (T, N_l, N_{l-1}): whether any signal of the trial failed (was
+        corrupted)."""
+        trial = self.trial[self.corrupted] if corrupted_only else self.trial
+        return np.bincount(trial, minlength=self.shape[0]) > 0
+
+    def per_receiver(self, corrupted: bool) -> Array:
+        """How many signals each receiver missed (corrupted: got corrupted), int64 of kind's
+        shape without its last axis."""
+        rows = self.row[self.corrupted == corrupted]
+        return np.bincount(rows, minlength=self.n_rows).reshape(self.shape)
+
 
 def failure_box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float,
                 failed: FailedSignals) -> tuple[Array, Array]:

@@ -52,18 +52,20 @@ def _mv(m: Array, v: Array) -> Array:
     return np.matmul(m, v[..., None])[..., 0]
 
 
-def _box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float, kind: Array
-         ) -> tuple[Array, Array]:
+def _box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float, kind: Array,
+         failed: FailedSignals | None = None) -> tuple[Array, Array]:
     """The failure term r of receiving layer l for each trial (`GivenSet.box`).
 
     W (N_l, N_{l-1}); y_lo, y_hi (N_{l-1},) shared or (B, N_{l-1}); kind (B, N_l, N_{l-1}).
     Returns (lo, hi), (B, N_l): each signal's term as in `_signal_terms` / `GivenSet._terms`
-    (the same elementwise operations), summed along the senders.
+    (the same elementwise operations), summed along the senders. failed:
+    `FailedSignals.of(kind)`, if already found.
     """
     with np.errstate(invalid="ignore", over="ignore"):
         quiet = ~np.any(eta * np.maximum(np.abs(y_lo), np.abs(y_hi)), axis=-1)
     if np.all(quiet):  # a correct signal adds exactly 0: the failed ones alone
-        return failure_box(W, y_lo, y_hi, eta, C, FailedSignals.of(kind))
+        return failure_box(W, y_lo, y_hi, eta, C,
+                           FailedSignals.of(kind) if failed is None else failed)
     if quiet.any():  # trials that receive different values, some with precision terms
         lo, hi = np.empty(kind.shape[:-1]), np.empty(kind.shape[:-1])
         for rows in (quiet, ~quiet):
@@ -71,7 +73,9 @@ def _box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float, kind: Array
         return lo, hi
     y_lo, y_hi = y_lo[..., None, :], y_hi[..., None, :]
     mag = eta * np.maximum(np.abs(y_lo), np.abs(y_hi))
-    at = np.flatnonzero(kind != CORRECT)  # missing or corrupted
+    # missing or corrupted
+    at = np.flatnonzero(kind != CORRECT) if failed is None else \
+        failed.row * kind.shape[-1] + failed.sender
     if len(at) <= kind.size // SPARSE:
         # Few failed signals (a quorum's, a crash's): each term is written where it is,
         # the precision term everywhere else (x - 0.0 is x, bit for bit; x + 0.0 turns
@@ -115,10 +119,12 @@ class _Block:
     """One group of trials sharing the first layer with a failure term (`first`)."""
 
     def __init__(self, shared: SignedBlockBound, kinds: list[Array], caps: list[Array],
-                 first: int, group: dict | None = None) -> None:
+                 first: int, group: dict | None = None,
+                 failed: Sequence[FailedSignals] | None = None) -> None:
         self.shared = shared
         self.net, self.iv, self.etas, self.C = shared.net, shared.iv, shared.etas, shared.C
         self.kinds, self.caps, self.first = kinds, caps, first
+        self.failed = failed  # FailedSignals.of(kinds[l-1]) per layer, if known
         self.boxes: dict[int, tuple[Array, Array]] = {}
         self.relax: dict[int, _Relaxation] = {}
         self.rhos: dict[int, Array] = {}  # per layer, for this run's faulty values
@@ -286,7 +292,8 @@ class _Block:
             else:
                 with np.errstate(invalid="ignore", over="ignore"):
                     r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, self.etas[l - 1],
-                                      self.C, self.kinds[l - 1])
+                                      self.C, self.kinds[l - 1],
+                                      None if self.failed is None else self.failed[l - 1])
                     r_lo, r_hi = widen(r_lo, r_hi, self.rho(l, y_lo, y_hi))
                 self.boxes[l] = (-finite_or_inf(-r_lo), finite_or_inf(r_hi))
             a, b = self.back_substitute(l)
@@ -363,20 +370,25 @@ class SignedBlockBound:
             mag = self.etas[l - 1] * np.maximum(np.abs(y_lo), np.abs(y_hi))
         return bool(np.all(mag == 0.0))
 
-    def __call__(self, signals: Sequence[Array], given: Array | None = None) -> Array:
+    def __call__(self, signals: Sequence[Array], given: Array | None = None,
+                 failed: Sequence[FailedSignals] | None = None) -> Array:
         """(B,) bounds (max-norm over the outputs). given: the trials' weight-aware
         given-set bounds (`given_set_bounds` with the same arguments), (B,), if already
-        computed."""
+        computed; failed: `FailedSignals.of(signals[l-1])` per layer, if already found."""
         net, C = self.net, self.C
         kinds = [np.asarray(k) for k in signals]
         n_trials = kinds[0].shape[0]
         if n_trials == 0:
             return np.empty(0)
         if given is None:
-            given = given_set_bounds(net, kinds, self.etas, C, intervals=self.iv)
+            given = given_set_bounds(net, kinds, self.etas, C, intervals=self.iv,
+                                     failed=failed)
         out = net.depth + 1
         # capacity_used per layer and trial: C where a receiver used a corrupted value.
-        caps = [np.where(_per_trial_any(k == CORRUPTED), C, 0.0) for k in kinds]
+        if failed is None:
+            caps = [np.where(_per_trial_any(k == CORRUPTED), C, 0.0) for k in kinds]
+        else:
+            caps = [np.where(f.per_trial(corrupted_only=True), C, 0.0) for f in failed]
         # A trial with no failure term at any layer: every deviation bound is 0 (the same
         # float as the per-trial function's, signed zero included).
         zero = np.zeros(net.sizes[-1])
@@ -392,18 +404,21 @@ class SignedBlockBound:
             y_lo, y_hi = self.fault_free_values[l - 1]
             eta = self.etas[l - 1]
             candidates = pending
-            kind = kinds[l - 1] if len(pending) == n_trials else kinds[l - 1][pending]
+            all_pending = len(pending) == n_trials
+            kind = kinds[l - 1] if all_pending else kinds[l - 1][pending]
+            kind_failed = failed[l - 1] if failed is not None and all_pending else None
             if self.no_precision_term(l):
                 # Every correct signal's term is exactly 0: a trial whose receivers used
                 # every signal of layer l has a box of zeros, and does not start here.
-                failed = _per_trial_any(kind != CORRECT)
-                if not failed.all():
-                    candidates, kind = pending[failed], kind[failed]
+                some = _per_trial_any(kind != CORRECT) if kind_failed is None else \
+                    kind_failed.per_trial()
+                if not some.all():
+                    candidates, kind, kind_failed = pending[some], kind[some], None
                     if not len(candidates):
                         continue
             whole = len(candidates) == n_trials
             with np.errstate(invalid="ignore", over="ignore"):
-                r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, eta, C, kind)
+                r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, eta, C, kind, kind_failed)
             starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1)
             if not starts.any():
                 continue
@@ -414,7 +429,8 @@ class SignedBlockBound:
             box = (r_lo, r_hi) if every else (r_lo[starts], r_hi[starts])
             best, shared_by_both = None, {}
             for flat in (False, True):
-                block = _Block(self, group, group_caps, l, shared_by_both)
+                block = _Block(self, group, group_caps, l, shared_by_both,
+                               failed if every else None)
                 if best is None:
                     box = block.start(y_lo, y_hi, box)
                 value = block.bound(y_lo, y_hi, box, flat)

@@ -195,12 +195,13 @@ def _signal_sums(A: Array, B: Array, et: float, ei: Array, kind: Array | None,
 
 
 def _failed_sums(A: Array, B: Array, et: float, kind: Array, capacity: float,
-                 shared: dict) -> tuple[Array, Array]:
+                 shared: dict, failed: FailedSignals | None = None) -> tuple[Array, Array]:
     """`_signal_sums` where every correct signal's term is exactly 0 (`_quiet`): the
     failed signals' terms alone (`FailedSignals`). The faulty run's sum of magnitudes is
     bounded by every sender's (|W| + eta) B (shared by all trials) plus C (|W| + eta) for
-    each corrupted signal: a missing signal adds 0 there, a correct one at most its share."""
-    failed = FailedSignals.of(kind)
+    each corrupted signal: a missing signal adds 0 there, a correct one at most its share.
+    failed: `FailedSignals.of(kind)`, if already found."""
+    failed = FailedSignals.of(kind) if failed is None else failed
     a, b = A.reshape(-1)[failed.weight], B[failed.sender]
     per_signal = failed.sums(np.where(failed.corrupted, a * (capacity + b) + et * capacity,
                                       a * b))
@@ -222,9 +223,11 @@ def _quiet(A: Array, B: Array, et: float, e: Array, shared: dict) -> Array:
 
 
 def _layer_sums(A: Array, B: Array, et: float, e: Array, kind: Array | None,
-                capacity: float, shared: dict) -> tuple[Array, Array]:
+                capacity: float, shared: dict, failed: FailedSignals | None = None
+                ) -> tuple[Array, Array]:
     """`_signal_sums` for a layer, e the senders' deviations ((N_{l-1},) or (T, N_{l-1})),
-    choosing per trial between the failed signals alone and every signal."""
+    choosing per trial between the failed signals alone and every signal. failed:
+    `FailedSignals.of(kind)`, if already found."""
     ei = e[..., None, :]  # the senders' deviations, as a row of every receiver
     if kind is None:
         return _signal_sums(A, B, et, ei, None, capacity, shared)
@@ -232,7 +235,7 @@ def _layer_sums(A: Array, B: Array, et: float, e: Array, kind: Array | None,
     kind = np.broadcast_to(kind, np.broadcast_shapes(A.shape, kind.shape))
     quiet = _quiet(A, B, et, e, shared)
     if np.all(quiet):
-        return _failed_sums(A, B, et, kind, capacity, shared)
+        return _failed_sums(A, B, et, kind, capacity, shared, failed)
     if np.ndim(kind) == 3 and e.ndim == 2 and quiet.any():
         sums = [np.empty(kind.shape[:-1]) for _ in range(2)]
         for rows, part in ((quiet, _failed_sums(A, B, et, kind[quiet], capacity, shared)),
@@ -280,6 +283,7 @@ def given_set_layers(
     local: bool = True,
     intervals: Intervals | None = None,
     terms: dict | None = None,
+    failed: Sequence[FailedSignals] | None = None,
 ) -> list[Array]:
     """e^(l) for l = 0..L+1 when the failed signals are known.
 
@@ -295,6 +299,7 @@ def given_set_layers(
 
     terms: a dict the caller keeps between calls with the same network, eta,
     capacity and intervals (a run's blocks): what they share is computed once.
+    failed: `FailedSignals.of(signals[l-1])` per layer, if the caller has them.
     """
     iv = intervals or network_intervals(net)
     etas = [float(eta)] * len(net.weights) if np.isscalar(eta) else list(eta)
@@ -307,7 +312,8 @@ def given_set_layers(
         A = shared["A"]
         kind = signals[l - 1]
         with np.errstate(invalid="ignore", over="ignore"):
-            per_signal_sum, faulty_sum = _layer_sums(A, B, et, e, kind, capacity, shared)
+            per_signal_sum, faulty_sum = _layer_sums(A, B, et, e, kind, capacity, shared,
+                                                     None if failed is None else failed[l - 1])
             d = _rounded(finite_or_inf(per_signal_sum), W, bias, B, faulty_sum,
                          shared["fault_free"])
         e = _activate(net, iv, l, d, local)
@@ -325,11 +331,12 @@ def given_set_bound(net: Network, signals: Sequence[Array | None],
 def given_set_bounds(net: Network, signals: Sequence[Array],
                      eta: Sequence[float] | float = 0.0, capacity: float = 1.0,
                      local: bool = True, intervals: Intervals | None = None,
-                     terms: dict | None = None) -> Array:
+                     terms: dict | None = None,
+                     failed: Sequence[FailedSignals] | None = None) -> Array:
     """`given_set_bound` for a block of T trials: signals[l-1] (T, N_l, N_{l-1}) -> (T,).
-    terms: as for `given_set_layers`."""
-    return given_set_layers(net, signals, eta, capacity, local, intervals,
-                            terms)[-1].max(axis=-1)
+    terms, failed: as for `given_set_layers`."""
+    return given_set_layers(net, signals, eta, capacity, local, intervals, terms,
+                            failed)[-1].max(axis=-1)
 
 
 def signals_for_crashed(net: Network, crashed: Sequence[Sequence[int]]) -> list[Array | None]:

@@ -124,7 +124,8 @@ class Exponential(LatencyModel):
         # numpy draws exponential(scale) as scale * standard_exponential(), value by value
         # from the same stream: drawn in place, then scaled, the bits are the same.
         rng.standard_exponential(out=out)
-        out *= self._mean
+        if self._mean != 1.0:  # x * 1.0 is x: a pass over the delays saved
+            out *= self._mean
 
     variance = property(lambda self: self._mean**2, doc="mean^2.")
 
