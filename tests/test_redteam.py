@@ -407,3 +407,15 @@ def test_sweep_reruns_a_point_whose_row_was_cut_short(tmp_path, capsys):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all(r["max_error"] not in ("", None) for r in rows), rows
+
+
+def test_convert_to_a_path_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    """convert into a folder that does not exist (or onto a folder): exit 2 naming the
+    output, no file left (was a FileNotFoundError traceback, exit 1)."""
+    from tests.test_cli_errors import assert_one_line_error
+
+    _cancelling_net(tmp_path / "net.npz")
+    (tmp_path / "dir.npz").mkdir()
+    for out in (tmp_path / "none" / "x.npz", tmp_path / "none" / "x.onnx", tmp_path / "dir.npz"):
+        assert_one_line_error(capsys, ["convert", tmp_path / "net.npz", out], out)
+    assert not (tmp_path / "none").exists()

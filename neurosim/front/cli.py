@@ -190,12 +190,15 @@ def _convert(args: argparse.Namespace) -> int:
             what = "predict_proba" if hasattr(model, "predict_proba") else "predict"
             notes.append(f"dropped the model's final {final}: the network's outputs are the "
                          f"values before it ({what} applies {final} to them)")
-    if out.suffix.lower() == ".onnx":
-        from neurosim.data.onnx_io import write_onnx
+    try:
+        if out.suffix.lower() == ".onnx":
+            from neurosim.data.onnx_io import write_onnx
 
-        write_onnx(net, out, float32=args.float32)
-    else:
-        save_network(net, out)
+            write_onnx(net, out, float32=args.float32)
+        else:
+            save_network(net, out)
+    except OSError as err:  # no such folder, a folder in the way, no permission
+        raise InputError(str(out), None, f"cannot write it ({err.strerror or err})") from None
     print(f"wrote {out}: sizes {net.sizes}, activations {list(net.activations)}")
     for note in notes:
         print(f"note: {note}")
