@@ -27,8 +27,12 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -463,15 +467,17 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
                 block_labels = [""] * len(bp) if labels is None else \
                     [labels[i] for i in bp.input_index]
                 lat, ll = outcome.latency, outcome.layer_latency()
-                tally.add(error, given, given_signed, lat, blocked, ll, outcome.messages,
-                          beyond, predictions, ff_pred, block_labels)
-                if first == 0 and out_dir is not None:
-                    save_trace(out_dir / "trace_trial0.npz", plans[0], outcome.trial(0),
-                               rule.processing)
-                if writer is not None:
-                    write_rows(writer, bp, error, given, given_signed, lat, blocked,
-                               outcome.messages, predictions, ff_pred, block_labels, beyond, ll)
-                    handle.flush()
+                with interrupt_after():  # the block is counted and written whole, or not
+                    tally.add(error, given, given_signed, lat, blocked, ll, outcome.messages,
+                              beyond, predictions, ff_pred, block_labels)
+                    if first == 0 and out_dir is not None:
+                        save_trace(out_dir / "trace_trial0.npz", plans[0], outcome.trial(0),
+                                   rule.processing)
+                    if writer is not None:
+                        write_rows(writer, bp, error, given, given_signed, lat, blocked,
+                                   outcome.messages, predictions, ff_pred, block_labels,
+                                   beyond, ll)
+                        handle.flush()
                 if bar is not None:
                     bar.update(len(bp))
             if interrupted is not None:
@@ -491,6 +497,32 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
         if out_dir is not None:
             (out_dir / "summary.json").write_text(strict_json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+@contextmanager
+def interrupt_after() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that lands inside the block until its end.
+
+    A block's trials go to the summary's tally and to trials.csv in two steps; a
+    KeyboardInterrupt between them left a summary counting trials that trials.csv
+    never got. Here the handler in place is called once the block is done. Only the
+    main thread can set a signal handler: elsewhere (a sweep worker) nothing changes.
+    """
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except ValueError:  # no signal support here
+        previous = None
+    if not callable(previous) or threading.current_thread() is not threading.main_thread():
+        yield  # SIGINT ignored, default (the process ends at once), or not ours to set
+        return
+    caught: list = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        previous(*caught[0])
 
 
 def save_trace(path: Path, plan, out, processing: float = 0.0) -> None:

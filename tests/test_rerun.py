@@ -45,3 +45,26 @@ def test_plot_redraw_removes_what_the_run_no_longer_has(tmp_path, capsys):
     assert main(["plot", str(out)]) == 0
     assert not (out / "timeline_trial0.png").exists()
     assert not (out / "network_trial0.png").exists()
+
+
+def test_a_rerun_interrupted_before_its_first_trial_claims_no_old_trial(tmp_path, capsys,
+                                                                       monkeypatch):
+    """Ctrl-C while a rerun was still setting up (before trials.csv was opened): the message
+    said "10 finished trials kept in .../trials.csv and .../summary.json", but those were
+    the previous run's (another scenario's) files, left beside none of their plots."""
+    import neurosim.runner
+
+    old = tiny(tmp_path, "old")
+    out = tmp_path / "out"
+    assert main(["run", str(old), "--engine", "fast", "--out", str(out), "--trials", "10"]) == 0
+    capsys.readouterr()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(neurosim.runner, "run_trials", interrupted)
+    new = tiny(tmp_path, "new")
+    assert main(["run", str(new), "--engine", "fast", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "no trial had finished" in err and "kept" not in err
+    assert not (out / "trials.csv").exists() and not (out / "summary.json").exists()

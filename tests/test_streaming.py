@@ -143,3 +143,33 @@ def test_block_predictions_are_the_per_row_ones():
         got = _predictions(out)
         assert got == [_prediction(o) for o in out]
         assert all(type(p) is type(_prediction(o)) for p, o in zip(got, out))
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+def test_ctrl_c_while_a_block_is_being_written_keeps_files_and_summary_agreed(
+        tmp_path, monkeypatch, engine):
+    """A real SIGINT landing after a block was counted but before its rows were written:
+    summary.json counted a block trials.csv never got (an audit found it in 2 of 5
+    interrupted runs of a small network: 61644 trials in the summary, 57694 rows).
+    A block is now counted and written whole, and the interruption comes after it."""
+    import os
+    import signal
+
+    real = runner.write_rows
+    calls = []
+
+    def signal_then_write(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered at the next bytecode
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "write_rows", signal_then_write)
+    setup = prepare(parse_scenario(SCENARIO))
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_trials(setup, engine, tmp_path, block=4)
+    rows = _rows(tmp_path)
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert [int(r["trial"]) for r in rows] == list(range(8))  # the second block, whole
+    assert s["trials"] == len(rows) == 8
+    assert s["messages_sent"] == sum(int(r["messages_sent"]) for r in rows)

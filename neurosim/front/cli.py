@@ -225,7 +225,9 @@ def _run(args: argparse.Namespace) -> int:
               f"{plan['bound']:.4g}): running wait-all, which blocks behind any crash",
               file=sys.stderr)
     out = Path(args.out) if args.out else Path("results") / scn.name
-    remove_files(out, RUN_PLOTS + ("trace_trial0.npz",))  # no stale file beside the new CSV
+    # A run replaces the folder's previous results: no stale plot beside the new CSV, and
+    # after a Ctrl-C before the first trial no older run's rows passed off as this one's.
+    remove_files(out, RUN_PLOTS + ("trace_trial0.npz", "trials.csv", "summary.json"))
     try:
         summary = run_trials(setup, args.engine, out, progress=show_progress())
     except KeyboardInterrupt:
