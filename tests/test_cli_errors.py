@@ -82,6 +82,9 @@ def test_unknown_key_in_section(tmp_path, capsys):
     (net_section() + '[failures]\nprecision = "fine"\n', ": failures.precision:"),
     (net_section() + "[firing]\nhorizon = [1]\n", ": firing.horizon:"),
     ("network = 3\n", ": network:"),
+    # Keys that begin like a type name ("str"): they were dropped, leaving "failures:".
+    (net_section() + "[failures]\nstraggler_factor = 0.5\n", ": failures.straggler_factor:"),
+    (net_section() + "[failures]\nstragglers = -1\n", ": failures.stragglers:"),
 ])
 def test_wrong_type(tmp_path, capsys, body, key):
     path = scenario(tmp_path, body)

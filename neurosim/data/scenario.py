@@ -9,6 +9,7 @@ is an InputError naming the file and the dotted key.
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -262,12 +263,15 @@ class Scenario(Section):
 
 
 def _error_key(err: dict[str, Any]) -> str:
-    # pydantic locates a union member by its type name (constrained-int for Field(ge=0)
-    # ints); keep only real keys.
-    parts = [str(p) for p in err["loc"] if not str(p).startswith(("list[", "int", "float",
-                                                                   "str", "literal", "function",
-                                                                   "constrained-"))]
+    # pydantic locates a union member by its type name ("int", "constrained-int",
+    # "list[constrained-int]", "literal['tolerated']"); keep only real keys. Matched whole,
+    # not as a prefix: "straggler_factor" begins like "str".
+    parts = [str(p) for p in err["loc"] if not _TYPE_NAME.fullmatch(str(p))]
     return ".".join(parts) or "<top>"
+
+
+_TYPE_NAME = re.compile(r"int|float|str|bool|none|(list|dict|tuple|literal|function|"
+                        r"constrained)\W.*")
 
 
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: str = ".",
