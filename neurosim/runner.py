@@ -389,16 +389,18 @@ def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, tri
         bp = plan_block(planner, trials)
         return [bp.trial_plan(0)], bp, BATCHED[engine](setup.net, bp, rule), None
     simulate = ENGINES[engine]
-    plans, outs, interrupted = [], [], None
+    done, interrupted = [], None
     try:
         for plan in planner.plans(trials):
-            outs.append(simulate(setup.net, plan, rule))
-            plans.append(plan)
+            # One append per trial: a Ctrl-C between two appends would leave a plan
+            # without its outcome (or the reverse), and blocks of two lengths.
+            done.append((plan, simulate(setup.net, plan, rule)))
     except KeyboardInterrupt as err:
         interrupted = err
-    if not outs:
-        return plans, None, None, interrupted
-    return plans, stack_plans(plans), stack_outcomes(outs), interrupted
+    if not done:
+        return [], None, None, interrupted
+    plans = [plan for plan, _ in done]
+    return plans, stack_plans(plans), stack_outcomes([out for _, out in done]), interrupted
 
 
 def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
