@@ -141,8 +141,12 @@ def write_rows(writer, bp, error, given, given_signed, latency, blocked, message
     def cells(a: np.ndarray) -> list:
         return ["" if v != v else v for v in a.tolist()]  # v != v: NaN
 
-    columns = [bp.trials.tolist(), bp.input_index.tolist(), cells(error), cells(given),
-               cells(given_signed), cells(np.where(blocked, np.nan, latency)),
+    # A blocked trial has no output: no error, latency or given-set bound (its receivers
+    # that never fired counted no missing signal, so the bound computed for it means nothing).
+    columns = [bp.trials.tolist(), bp.input_index.tolist(), cells(error),
+               cells(np.where(blocked, np.nan, given)),
+               cells(np.where(blocked, np.nan, given_signed)),
+               cells(np.where(blocked, np.nan, latency)),
                blocked.astype(int).tolist(),
                *(messages[k].tolist() for k in ("sent", "received", "lost", "used", "wasted")),
                predictions, ff_pred, labels, beyond.astype(int).tolist(),

@@ -333,11 +333,12 @@ def test_batched_engine_writes_the_same_trials_csv(data, block):
     for trial, (row, plan) in enumerate(zip(rows, plans)):
         out = simulate_des(setup.net, plan, rule)
         given_bound = given_set_bound(setup.net, out.signal_kinds(plan), f.eta, f.capacity)
-        assert row.split(",")[3] == repr(given_bound), (trial, row)
         # The signed one too: the run evaluates it a block at a time (and once per distinct
         # pattern of signals), the reference trial by trial.
         signed = given_set_signed_bound(setup.net, out.signal_kinds(plan), f.eta, f.capacity)
-        assert row.split(",")[4] == repr(signed), (trial, row)
+        # A blocked trial has no output, so no bound either (empty cells).
+        expected = ("", "") if out.blocked else (repr(given_bound), repr(signed))
+        assert tuple(row.split(",")[3:5]) == expected, (trial, row)
         # The whole outcome, messages in flight at the horizon included (not in trials.csv).
         mine = batched.trial(trial)
         assert mine.messages == out.messages, (trial, mine.messages, out.messages)

@@ -419,3 +419,28 @@ def test_convert_to_a_path_that_cannot_be_written_is_one_line(tmp_path, capsys):
     for out in (tmp_path / "none" / "x.npz", tmp_path / "none" / "x.onnx", tmp_path / "dir.npz"):
         assert_one_line_error(capsys, ["convert", tmp_path / "net.npz", out], out)
     assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+def test_a_blocked_trial_has_no_given_set_bound_in_trials_csv(tmp_path, engine):
+    """1-2-1 identity net, neuron (1, 0) crashed, wait-all: the output waits forever for
+    it, so every trial is blocked. trials.csv gave such a trial bound_given_set = 0.0 (its
+    receivers never fired, so no missing signal was counted): a bound of 0 for a trial
+    with a crash. A blocked trial has no output, so no error and no bound: empty cells,
+    as its error and latency."""
+    import csv
+
+    net = make_network([np.array([[1.0], [1.0]]), np.array([[1.0, 1.0]])], None,
+                       ["identity"], 0.0, 1.0)
+    save_network(net, tmp_path / "n.npz")
+    setup = prepare(parse_scenario(
+        {"trials": 3, "network": {"file": str(tmp_path / "n.npz")},
+         "failures": {"placement": "list", "crashed": [[1, 0]]},
+         "latency": {"model": "constant"}, "firing": {"horizon": 10.0}}))
+    summary = run_trials(setup, engine, tmp_path / "out")
+    with open(tmp_path / "out" / "trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert summary["blocked_trials"] == 3 and summary["bound_given_set_max"] is None
+    for row in rows:
+        assert row["blocked"] == "1" and row["error"] == "" and row["latency"] == ""
+        assert row["bound_given_set"] == "" and row["bound_given_set_signed"] == ""
