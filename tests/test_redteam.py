@@ -145,3 +145,27 @@ def test_a_time_limit_that_is_not_a_finite_number_is_refused(tmp_path, capsys):
     for value in ("nan", "inf", "-1", "0"):
         assert main(["attack", str(scn), "--time-limit", value]) == 2, value
         assert "--time-limit" in capsys.readouterr().err
+
+
+def test_signal_kinds_given_as_nested_lists_count_as_failures():
+    """The signed given-set bound with the kinds as nested lists (what a JSON or TOML reader
+    gives), weight errors eta > 0: the missing signal was taken for a correct one (a list
+    compared with MISSING is False), 0.32 where the error reaches 1.0.
+
+    1-2-1 identity net, y0 = x, y1 = 2x, output y0 - y1 = -x on x in [0.5, 1]; receiver 0
+    of the output misses y0: it computes -2x (exact weights), an error of x, 1.0 at x = 1."""
+    from neurosim.bounds.signed import given_set_signed_bound
+    from neurosim.bounds.weight_aware import given_set_bound
+
+    net = make_network([np.array([[1.0], [2.0]]), np.array([[1.0, -1.0]])],
+                       [np.zeros(2), np.zeros(1)], ["identity"], np.array([0.5]),
+                       np.array([1.0]))
+    as_lists = [[[0], [0]], [[1, 0]]]
+    as_arrays = [np.array(k, dtype=np.int8) for k in as_lists]
+    for eta in (0.0, 0.1, [0.0, 0.1], [0.1, 0.0]):
+        for kinds in (as_lists, as_arrays):
+            signed = given_set_signed_bound(net, kinds, eta)
+            weight_aware = given_set_bound(net, kinds, eta)
+            assert signed >= 1.0 and weight_aware >= 1.0, (eta, kinds, signed, weight_aware)
+        assert given_set_signed_bound(net, as_lists, eta) == \
+            given_set_signed_bound(net, as_arrays, eta)

@@ -445,7 +445,9 @@ class GivenSet(FailureRule):
 
     def __init__(self, net: Network, signals: Sequence[Array | None], eta: Sequence[float],
                  capacity: float):
-        self.net, self.signals, self.eta, self.C = net, signals, eta, capacity
+        # As arrays: a nested list compared with MISSING is False, not an array of bools.
+        self.signals = [None if k is None else np.asarray(k) for k in signals]
+        self.net, self.eta, self.C = net, eta, capacity
 
     def capacity_used(self, l: int) -> float:
         kind = self.signals[l - 1]
