@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurosim.attack.run import attack
+from neurosim.bounds.signed_batch import given_set_signed_bounds
 from neurosim.data.network import make_network, save_network
 from neurosim.data.scenario import parse_scenario
 from neurosim.runner import run_trials
@@ -169,3 +170,35 @@ def test_signal_kinds_given_as_nested_lists_count_as_failures():
             assert signed >= 1.0 and weight_aware >= 1.0, (eta, kinds, signed, weight_aware)
         assert given_set_signed_bound(net, as_lists, eta) == \
             given_set_signed_bound(net, as_arrays, eta)
+
+
+def test_failure_terms_that_cancel_exactly_still_round_differently(tmp_path):
+    """A receiver loses two signals whose terms cancel exactly (1e16 - 1e16 = 0, inputs fixed
+    at 1): the failure term r is [0, 0], and the signed bound took the layer for one
+    without failure (no rounding term): bound 0. But the two runs sum different terms:
+    fault-free 1 + 1e16 - 1e16 = 0 in float64 (1e16 + 1 rounds to 1e16), faulty 1 + 0 + 0
+    = 1, an error of 1 (`neurosim run` reported the violation)."""
+    from neurosim.bounds.signed import given_set_signed_bound
+    from neurosim.bounds.weight_aware import MISSING, given_set_bound
+    from neurosim.data.network import preactivation
+
+    W = np.array([[1.0, 1e16, -1e16]])
+    net = make_network([W, np.array([[1.0]])], [np.zeros(1), np.zeros(1)], ["identity"],
+                       np.ones(3), np.ones(3))
+    save_network(net, tmp_path / "net.npz")
+    error = abs(preactivation(W, np.array([1.0, 0.0, 0.0]), 0.0)[0]
+                - preactivation(W, np.ones(3), 0.0)[0])
+    assert error == 1.0  # the engine's own sums
+    kinds = [np.array([[0, MISSING, MISSING]], np.int8), np.zeros((1, 1), np.int8)]
+    for value in (given_set_signed_bound(net, kinds), given_set_bound(net, kinds),
+                  given_set_signed_bounds(net, [k[None] for k in kinds])[0]):
+        assert value >= error, value
+    # The engine: quorum 1 at layer 1, two of its three synapses lost in each trial.
+    data = {"seed": 0, "trials": 12, "network": {"file": "net.npz"},
+            "failures": {"synapse_crash": [2, 0]}, "latency": {"model": "constant"},
+            "firing": {"rule": "quorum", "quorum": [1, 1]}}
+    setup = prepare(parse_scenario(data, base_dir=str(tmp_path)))
+    for engine in ("des", "fast"):
+        summary = run_trials(setup, engine)
+        assert summary["max_error"] >= 1.0  # the case arose
+        assert summary["violations"] == 0, summary["violation_details"]

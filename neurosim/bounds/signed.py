@@ -282,7 +282,10 @@ def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None =
     for l in range(1, out_layer + 1):
         with np.errstate(invalid="ignore", over="ignore"):
             r_lo, r_hi = rule.box(l, y_lo, y_hi)
-            if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)):
+            # The runs differ from the first layer with a failure term or a failed signal
+            # (failed terms can cancel to exactly 0 while the two runs' sums round apart).
+            if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)
+                                  or rule.fails(l)):
                 first = l
             if first is not None:
                 # From the first failure on, the two runs round differently.
@@ -375,6 +378,11 @@ class FailureRule:
         """C where a receiver of layer l may use a corrupted value, else 0."""
         raise NotImplementedError
 
+    def fails(self, l: int) -> bool:
+        """Whether a signal into layer l is known to have failed (the two runs then sum
+        different terms, even where the failure terms add up to exactly 0)."""
+        return False
+
     def output_sets(self, net: Network, y_lo: Array, y_hi: Array, p_lo: Array, p_hi: Array
                     ) -> tuple[Array, Array, Array] | None:
         return None
@@ -452,6 +460,10 @@ class GivenSet(FailureRule):
     def capacity_used(self, l: int) -> float:
         kind = self.signals[l - 1]
         return self.C if kind is not None and bool(np.any(kind == CORRUPTED)) else 0.0
+
+    def fails(self, l: int) -> bool:
+        kind = self.signals[l - 1]
+        return kind is not None and bool(np.any(kind != CORRECT))
 
     def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
         W = self.net.weights[l - 1]

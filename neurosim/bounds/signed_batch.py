@@ -404,7 +404,9 @@ class SignedBlockBound:
             whole = len(candidates) == n_trials
             with np.errstate(invalid="ignore", over="ignore"):
                 r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, eta, C, kind)
-            starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1)
+            # As `signed_layers`: a failure term, or a failed signal (its terms can cancel).
+            starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1) | \
+                _per_trial_any(kind != CORRECT)
             if not starts.any():
                 continue
             rows = candidates[starts]
