@@ -7,9 +7,11 @@ hand derivation written next to it, never from the code under test.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from neurosim.attack.run import attack
 from neurosim.bounds.signed_batch import given_set_signed_bounds
+from neurosim.bounds.weight_aware import given_set_bounds
 from neurosim.data.network import make_network, save_network
 from neurosim.data.scenario import parse_scenario
 from neurosim.runner import run_trials
@@ -170,6 +172,87 @@ def test_signal_kinds_given_as_nested_lists_count_as_failures():
             assert signed >= 1.0 and weight_aware >= 1.0, (eta, kinds, signed, weight_aware)
         assert given_set_signed_bound(net, as_lists, eta) == \
             given_set_signed_bound(net, as_arrays, eta)
+
+
+def _overflowing_byzantine(path, phi):
+    """1-2-1-1 net: layer 1 identity (y0 = y1 = x), layer 2 `phi` with weights [3, -3], a
+    linear output of weight 1. Both neurons of layer 1 Byzantine, sending C = 8e307 (the
+    `constant` mode): the receiver sums 3C = inf and -3C = -inf, inf - inf = NaN, and
+    phi(NaN) = NaN whatever phi's range. A bound that caps phi's deviation by its range
+    (1 for sigmoid) holds in real arithmetic, not for the float64 engine."""
+    net = make_network([np.array([[1.0], [1.0]]), np.array([[3.0, -3.0]]), np.array([[1.0]])],
+                       [np.zeros(2), np.zeros(1), np.zeros(1)], ["identity", phi], 0.0, 1.0)
+    save_network(net, path)
+    return net
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_byzantine_value_that_overflows_a_sum_gives_no_finite_bound(tmp_path):
+    """The engine's output is NaN (brute force below, the engine's own preactivation): no
+    finite bound covers it. Every bound for the trial is +inf, and the run reports no
+    violation (a bound of +inf says nothing, so nothing breaks it); before, the given-set
+    bounds were 4.58 (1 per saturated neuron, plus the output's) and the run exit 1."""
+    from neurosim.bounds.signed import given_set_signed_bound, signed_bound
+    from neurosim.bounds.weight_aware import CORRUPTED, given_set_bound, weight_aware_bound
+    from neurosim.data.counts import failure_counts
+    from neurosim.data.network import preactivation
+
+    C = 8e307
+    for phi in ("sigmoid", "tanh", "hard_sigmoid", "relu", "identity"):
+        net = _overflowing_byzantine(tmp_path / f"{phi}.npz", phi)
+        with np.errstate(all="ignore"):
+            s = preactivation(net.weights[1], np.array([C, C]), net.biases[1])
+            assert np.isnan(net.phis[1](s)).all()  # what the engine computes
+        kinds = [np.zeros((2, 1), np.int8), np.full((1, 2), CORRUPTED, np.int8),
+                 np.zeros((1, 1), np.int8)]
+        f = failure_counts(net, byzantine=[2, 0], capacity=C)
+        for value in (given_set_bound(net, kinds, 0.0, C),
+                      given_set_signed_bound(net, kinds, 0.0, C),
+                      given_set_bounds(net, [k[None] for k in kinds], 0.0, C)[0],
+                      given_set_signed_bounds(net, [k[None] for k in kinds], 0.0, C)[0],
+                      weight_aware_bound(net, f), signed_bound(net, f)):
+            assert value == np.inf, (phi, value)
+        data = {"seed": 0, "trials": 3, "network": {"file": f"{phi}.npz"},
+                "failures": {"byzantine": [2, 0], "capacity": C,
+                             "byzantine_mode": "constant"},
+                "latency": {"model": "constant"}}
+        setup = prepare(parse_scenario(data, base_dir=str(tmp_path)))
+        for engine in ("des", "fast"):
+            summary = run_trials(setup, engine)
+            assert summary["violations"] == 0, (phi, summary["violation_details"])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_missing_signals_that_make_a_sum_overflow_give_no_finite_bound():
+    """No Byzantine value at all: 16 inputs fixed at 1, weights +-a (a = 0.9e308) that
+    cancel in pairs in the fault-free run (numpy's pairwise sum adds x_i + x_{i+8} first).
+    Four signals missing leave a, a, -a, -a to be paired: inf + -inf = NaN, and
+    sigmoid(NaN) = NaN. The failure terms cancel (0) and the sigmoid's range is 1: the
+    bounds were 1.0 (weight-aware) and 0 (signed)."""
+    from neurosim.bounds.signed import given_set_signed_bound
+    from neurosim.bounds.weight_aware import MISSING, given_set_bound
+    from neurosim.data.network import preactivation
+
+    a = 0.9e308
+    W = np.zeros((1, 16))
+    W[0, [0, 9, 2, 11]] = a
+    W[0, [8, 1, 10, 3]] = -a
+    failed = [1, 2, 8, 11]
+    used = np.ones(16)
+    used[failed] = 0.0
+    with np.errstate(all="ignore"):
+        assert preactivation(W, np.ones(16), 0.0)[0] == 0.0
+        assert np.isnan(preactivation(W, used, 0.0)[0])  # what the engine computes
+    net = make_network([W, np.array([[1.0]])], [np.zeros(1), np.zeros(1)], ["sigmoid"],
+                       np.ones(16), np.ones(16))
+    kind = np.zeros((1, 16), np.int8)
+    kind[0, failed] = MISSING
+    kinds = [kind, np.zeros((1, 1), np.int8)]
+    with np.errstate(all="ignore"):
+        for value in (given_set_bound(net, kinds), given_set_signed_bound(net, kinds),
+                      given_set_bounds(net, [k[None] for k in kinds])[0],
+                      given_set_signed_bounds(net, [k[None] for k in kinds])[0]):
+            assert value == np.inf, value
 
 
 def test_failure_terms_that_cancel_exactly_still_round_differently(tmp_path):

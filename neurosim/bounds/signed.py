@@ -52,6 +52,7 @@ from neurosim.bounds.rounding import (
     finite_or_inf,
     gamma,
     inflate,
+    may_overflow,
     summation_error,
     up,
     widen,
@@ -261,8 +262,15 @@ def _rho(net: Network, rule: FailureRule, iv: Intervals, l: int, p_lo: Array, p_
     A, n = np.abs(W), W.shape[1]
     eta = rule.eta[l - 1]
     u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), rule.capacity_used(l))
-    faulty = summation_error(A @ u + eta * u.sum(), b, n)
+    faulty = faulty_rounding(A @ u + eta * u.sum(), b, n)
     return faulty + faulty + summation_error(A @ iv.sup_abs(l - 1), b, n)
+
+
+def faulty_rounding(magnitude: Array, b: Array, n: int) -> Array:
+    """`summation_error` of the faulty run's sums, whose magnitudes add up to `magnitude`;
+    +inf where such a sum may overflow (`may_overflow`): a NaN (inf - inf) that phi keeps,
+    so that no line, box or range of phi holds the faulty value there."""
+    return np.where(may_overflow(magnitude, b, n), np.inf, summation_error(magnitude, b, n))
 
 
 def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None = None,

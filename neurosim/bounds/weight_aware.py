@@ -52,6 +52,7 @@ from neurosim.bounds.rounding import (
     activation_error,
     finite_or_inf,
     inflate,
+    may_overflow,
     summation_error,
     widen,
 )
@@ -90,10 +91,16 @@ def _rounded(d: Array, W: Array, b: Array, B: Array, faulty_abs: Array,
     return finite_or_inf(np.where(d > 0, inflate(d, n) + rho, 0.0))
 
 
-def _activate(net: Network, iv: Intervals, l: int, d: Array, local: bool) -> Array:
-    """Output deviation bound of layer l's neurons from pre-activation deviation d."""
+def _activate(net: Network, iv: Intervals, l: int, d: Array, local: bool,
+              overflow: Array | bool = False) -> Array:
+    """Output deviation bound of layer l's neurons from pre-activation deviation d.
+
+    overflow: where the faulty run's sum may overflow (`may_overflow`): its value can be
+    NaN, which phi keeps NaN, so there phi's range bounds nothing and the bound is +inf
+    (where d > 0: elsewhere both runs compute the same bits)."""
+    overflow = np.asarray(overflow) & (d > 0)
     if l > net.depth:
-        return d  # the output layer is linear
+        return np.where(overflow, np.inf, d)  # the output layer is linear
     phi = net.phis[l - 1]
     with np.errstate(invalid="ignore", over="ignore"):
         if not local:
@@ -110,7 +117,7 @@ def _activate(net: Network, iv: Intervals, l: int, d: Array, local: bool) -> Arr
             # A zero slope: phi is constant on the interval, in float64 too.
             e = np.where(slope > 0, e, 0.0)
         e = np.where(d > 0, inflate(e, 4), 0.0)
-    return finite_or_inf(e)
+    return np.where(overflow, np.inf, finite_or_inf(e))
 
 
 def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
@@ -136,8 +143,9 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
                 d = d + C * _top_k_sum(A + eta, z)
             # A faulty input is at most B_i + e_i (correct), C (corrupted) or 0 (missing).
             U = np.maximum(B + e, C if z else 0.0)
-            d = _rounded(finite_or_inf(d), W, bias, B, A @ U + eta * U.sum())
-        e = _activate(net, iv, l, d, local)
+            faulty = A @ U + eta * U.sum()
+            d = _rounded(finite_or_inf(d), W, bias, B, faulty)
+        e = _activate(net, iv, l, d, local, may_overflow(faulty, bias, W.shape[1]))
         es.append(e)
     return es
 
@@ -310,7 +318,7 @@ def given_set_layers(
             per_signal_sum, faulty_sum = _layer_sums(A, B, et, e, kind, capacity, shared)
             d = _rounded(finite_or_inf(per_signal_sum), W, bias, B, faulty_sum,
                          shared["fault_free"])
-        e = _activate(net, iv, l, d, local)
+        e = _activate(net, iv, l, d, local, may_overflow(faulty_sum, bias, W.shape[1]))
         es.append(e)
     return es
 
