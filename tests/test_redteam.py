@@ -306,3 +306,28 @@ def test_a_capacity_whose_range_overflows_is_an_input_error(tmp_path, capsys):
         else:
             assert code == status, err
             assert "failures.capacity" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_weight_aware_stays_below_the_paper_where_a_sum_may_overflow():
+    """A Byzantine capacity just below max / N: the weight-aware bound is +inf where the
+    faulty sums may overflow (inflated by their rounding); the paper's Fep, whose faulty
+    magnitude is never smaller, must be +inf there too, or the chain breaks."""
+    from neurosim.bounds.paper import paper_fep
+    from neurosim.bounds.rounding import bounds_ordered
+    from neurosim.bounds.weight_aware import weight_aware_bound
+    from neurosim.data.counts import failure_counts
+
+    top = np.finfo(float).max
+    infinite = 0
+    for n in (2, 3, 7):
+        net = make_network([np.ones((n, 1)), np.ones((1, n)), np.array([[1e-3]])],
+                           [np.zeros(n), np.zeros(1), np.zeros(1)], ["identity", "sigmoid"],
+                           0.0, 1.0)
+        for frac in np.linspace(1 - 3e-15, 1.0, 16):
+            f = failure_counts(net, byzantine=[1, 0], capacity=top / n * frac)
+            with np.errstate(all="ignore"):
+                wa = weight_aware_bound(net, f, local=False)
+                assert bounds_ordered(weight_aware_bound(net, f), wa)
+                assert bounds_ordered(wa, paper_fep(net, f).fep), (n, frac)
+            infinite += wa == np.inf
+    assert 0 < infinite < 48  # both sides of the threshold were tried

@@ -35,7 +35,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurosim.bounds.intervals import layer_sup
-from neurosim.bounds.rounding import activation_error, finite_or_inf, inflate, summation_error
+from neurosim.bounds.rounding import (
+    activation_error,
+    finite_or_inf,
+    inflate,
+    may_overflow,
+    summation_error,
+)
 from neurosim.data.counts import Failures
 from neurosim.data.network import Network
 
@@ -90,6 +96,8 @@ def _at_most(net: Network, failures: Failures, B: list[float], w_max: list[float
                 faulty = N * (w + eta) * max(b + dl, C if z else 0.0)
                 T = (inflate(T, 8) + summation_error(faulty, bias, N)
                      + summation_error(N * w * b, bias, N))
+                if may_overflow(faulty, bias, N):  # NaN possible: no K or range bounds it
+                    T = np.inf
             T = float(finite_or_inf(T))
             if l > L:
                 return T, delta
