@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import PROFILE
 
 from neurosim.attack.run import attack
 from neurosim.bounds.signed_batch import given_set_signed_bounds
@@ -331,3 +334,125 @@ def test_weight_aware_stays_below_the_paper_where_a_sum_may_overflow():
                 assert bounds_ordered(wa, paper_fep(net, f).fep), (n, frac)
             infinite += wa == np.inf
     assert 0 < infinite < 48  # both sides of the threshold were tried
+
+
+# ---------------------------------------------------------------- property attacks
+
+ACTS = ["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
+
+
+def _extreme_network(rng):
+    """A tiny network with weights from 0.3 to 1e100, exact zeros and -0.0 among them, and
+    input boxes of which some coordinates are single points (exact failure terms)."""
+    sizes = [int(rng.integers(1, 4))] + [int(rng.integers(1, 5))
+                                         for _ in range(int(rng.integers(1, 3)))]
+    sizes.append(int(rng.integers(1, 3)))
+    scale = float(rng.choice([0.3, 1.0, 3.0, 30.0, 1e100]))
+    ws, bs = [], []
+    for m, n in zip(sizes, sizes[1:]):
+        W = rng.uniform(-scale, scale, (n, m))
+        draw = rng.random(W.shape)
+        W[draw < 0.15] = 0.0
+        W[(draw >= 0.15) & (draw < 0.25)] = -0.0
+        ws.append(W)
+        b = rng.uniform(-scale, scale, n)
+        b[rng.random(n) < 0.3] = -0.0
+        bs.append(b)
+    lo = rng.uniform(-2.0, 1.0, sizes[0])
+    hi = lo + rng.uniform(0.0, 2.5, sizes[0]) * (rng.random(sizes[0]) > 0.3)
+    acts = [str(a) for a in rng.choice(ACTS, len(sizes) - 2)]
+    return make_network(ws, bs, acts, lo, hi)
+
+
+def _block_of_kinds(net, rng, trials):
+    """Trials of every shape in one block: nothing failed, one layer only, a crashed
+    sender (a missing column), sparse and dense mixtures of missing and corrupted."""
+    from neurosim.bounds.weight_aware import CORRECT, CORRUPTED, MISSING
+
+    block = [np.zeros((trials, *W.shape), np.int8) for W in net.weights]
+    for t in range(trials):
+        style = rng.integers(0, 5)
+        only = rng.integers(0, len(net.weights))
+        for l, W in enumerate(net.weights):
+            if style == 0 or (style == 1 and l != only):
+                continue
+            if style == 2:
+                if l:
+                    block[l][t][:, rng.integers(0, W.shape[1])] = MISSING
+                continue
+            p = float(rng.choice([0.1, 0.3, 0.6]))
+            kind = rng.choice([MISSING, CORRUPTED], W.shape, p=[0.6, 0.4])
+            block[l][t] = np.where(rng.random(W.shape) < p, kind, CORRECT)
+    return block
+
+
+def _engine_forward(net, X, kinds, values, weights):
+    """What the engine computes for inputs X (n, N_0): each receiver's used values (0 where
+    missing, `values` where corrupted), through the engine's own `preactivation`."""
+    from neurosim.bounds.weight_aware import CORRUPTED, MISSING
+    from neurosim.data.network import preactivation
+
+    y = X
+    for l in range(1, net.depth + 2):
+        u = np.repeat(y[:, None, :], net.weights[l - 1].shape[0], axis=1)
+        if kinds is not None:
+            u = np.where(kinds[l - 1] == MISSING, 0.0, u)
+            u = np.where(kinds[l - 1] == CORRUPTED, values[l - 1], u)
+        s = preactivation(weights[l - 1], u, net.biases[l - 1])
+        y = net.phis[l - 1](s) if l <= net.depth else s
+    return y
+
+
+def _brute_force_error(net, kinds, etas, C, rng):
+    """The largest engine error over the input box's corners and random points, for
+    Byzantine values +-C by the weights' signs, all +-C, and random ones in [-C, C], and
+    weights off by +-eta (NaN errors count as +inf)."""
+    import itertools
+
+    lo, hi = net.input_low, net.input_high
+    corners = np.array(list(itertools.product([0.0, 1.0], repeat=len(lo))))
+    X = np.vstack([lo + corners * (hi - lo), rng.uniform(lo, hi, (12, len(lo)))])
+    clean = _engine_forward(net, X, None, None, net.weights)
+    worst = 0.0
+    for rep in range(8):
+        values = []
+        for W in net.weights:
+            sign = np.where(W >= 0, 1.0, -1.0)
+            values.append([C * sign, -C * sign, C * rng.choice([-1.0, 1.0], W.shape),
+                           rng.uniform(-C, C, W.shape)][rep % 4])
+        weights = [W + e * rng.choice([-1.0, 1.0], W.shape) if e else W
+                   for W, e in zip(net.weights, etas)]
+        err = np.abs(_engine_forward(net, X, kinds, values, weights) - clean)
+        worst = max(worst, float(np.inf if np.isnan(err).any() else err.max()))
+    return worst
+
+
+@settings(max_examples=150, **PROFILE)
+@given(st.integers(0, 2**32 - 1))
+def test_given_set_bounds_against_brute_force_on_extreme_tiny_networks(seed):
+    """Blocks mixing trials where a correct signal adds exactly 0 (eta = 0 in that layer,
+    or nothing deviates) with trials where it does not; eta > 0 in some layers only; C up
+    to 1e300; weights up to 1e100. Each trial: block == alone, bit for bit (both bounds),
+    given-set signed <= given-set, and the engine's error by brute force below both."""
+    from neurosim.bounds.signed import given_set_signed_bound
+    from neurosim.bounds.weight_aware import given_set_bound
+
+    rng = np.random.default_rng(seed)
+    net = _extreme_network(rng)
+    with np.errstate(all="ignore"):
+        if not np.isfinite(net.forward(np.vstack([net.input_low, net.input_high]))).all():
+            return  # refused by `prepare`: the fault-free run overflows
+        trials = int(rng.integers(1, 6))
+        block = _block_of_kinds(net, rng, trials)
+        etas = [float(e) for e in rng.choice([0.0, 0.0, 0.01, 0.1], len(net.weights))]
+        C = float(rng.choice([0.0, 0.5, 1.0, 1e6, 1e300]))
+        given = given_set_bounds(net, block, etas, C)
+        signed = given_set_signed_bounds(net, block, etas, C)
+        for t in range(trials):
+            kinds = [k[t] for k in block]
+            alone = (given_set_bound(net, kinds, etas, C),
+                     given_set_signed_bound(net, kinds, etas, C))
+            assert np.array(alone).tobytes() == np.array([given[t], signed[t]]).tobytes()
+            assert signed[t] <= given[t]
+            measured = _brute_force_error(net, kinds, etas, C, rng)
+            assert measured <= signed[t], (seed, t, measured, signed[t], given[t])
