@@ -314,10 +314,11 @@ def test_a_capacity_whose_range_overflows_is_an_input_error(tmp_path, capsys):
 def test_weight_aware_stays_below_the_paper_where_a_sum_may_overflow():
     """A Byzantine capacity just below max / N: the weight-aware bound is +inf where the
     faulty sums may overflow (inflated by their rounding); the paper's Fep, whose faulty
-    magnitude is never smaller, must be +inf there too, or the chain breaks."""
+    magnitude is never smaller, must be +inf there too, or the chain breaks; and a given
+    set within the counts (one corrupted signal) +inf only where the worst case is."""
     from neurosim.bounds.paper import paper_fep
     from neurosim.bounds.rounding import bounds_ordered
-    from neurosim.bounds.weight_aware import weight_aware_bound
+    from neurosim.bounds.weight_aware import CORRUPTED, given_set_bound, weight_aware_bound
     from neurosim.data.counts import failure_counts
 
     top = np.finfo(float).max
@@ -326,11 +327,17 @@ def test_weight_aware_stays_below_the_paper_where_a_sum_may_overflow():
         net = make_network([np.ones((n, 1)), np.ones((1, n)), np.array([[1e-3]])],
                            [np.zeros(n), np.zeros(1), np.zeros(1)], ["identity", "sigmoid"],
                            0.0, 1.0)
-        for frac in np.linspace(1 - 3e-15, 1.0, 16):
+        for frac in np.linspace(1 - 1e-13, 1.0, 16):
             f = failure_counts(net, byzantine=[1, 0], capacity=top / n * frac)
+            kinds = [np.zeros((n, 1), np.int8), np.zeros((1, n), np.int8),
+                     np.zeros((1, 1), np.int8)]
+            kinds[1][0, 0] = CORRUPTED  # the given set within the counts
             with np.errstate(all="ignore"):
                 wa = weight_aware_bound(net, f, local=False)
-                assert bounds_ordered(weight_aware_bound(net, f), wa)
+                local = weight_aware_bound(net, f)
+                given = given_set_bound(net, kinds, 0.0, f.capacity)
+                assert bounds_ordered(given, local), (n, frac, given, local)
+                assert bounds_ordered(local, wa)
                 assert bounds_ordered(wa, paper_fep(net, f).fep), (n, frac)
             infinite += wa == np.inf
     assert 0 < infinite < 48  # both sides of the threshold were tried
@@ -517,3 +524,25 @@ def test_extreme_scenarios_same_rows_in_every_engine_and_block(seed):
             assert summary["violations"] == 0, (seed, summary["violation_details"])
             rows[engine, block] = (out / "trials.csv").read_bytes()
         assert len(set(rows.values())) == 1, (seed, data)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_given_set_stays_below_the_worst_case_where_sums_are_near_overflow(tmp_path):
+    """1-1-1-1 net, identity then sigmoid, inputs up to 1.5e308, the hidden neuron
+    Byzantine with C = 8e307 (constant mode): the faulty sum is 8e307, no overflow, and the
+    worst case says so. The given-set bound's magnitude of the faulty sum counted the
+    Byzantine sender twice (B + C = 2.3e308): +inf where the worst case is 1.0, a broken
+    chain in every trial."""
+    net = make_network([np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]])],
+                       [np.zeros(1), np.zeros(1), np.zeros(1)], ["identity", "sigmoid"],
+                       0.0, 1.5e308)
+    save_network(net, tmp_path / "net.npz")
+    data = {"seed": 0, "trials": 3, "network": {"file": "net.npz"},
+            "failures": {"byzantine": [1, 0], "capacity": 8e307,
+                         "byzantine_mode": "constant"},
+            "latency": {"model": "constant"}}
+    setup = prepare(parse_scenario(data, base_dir=str(tmp_path)))
+    for engine in ("des", "fast"):
+        summary = run_trials(setup, engine)
+        assert summary["violations"] == 0, summary["violation_details"]
+        assert summary["bound_weight_aware"] < 2.0

@@ -53,6 +53,7 @@ from neurosim.bounds.rounding import (
     finite_or_inf,
     inflate,
     may_overflow,
+    overflow_slack,
     summation_error,
     widen,
 )
@@ -145,7 +146,8 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
             U = np.maximum(B + e, C if z else 0.0)
             faulty = A @ U + eta * U.sum()
             d = _rounded(finite_or_inf(d), W, bias, B, faulty)
-        e = _activate(net, iv, l, d, local, may_overflow(faulty, bias, W.shape[1]))
+        n = W.shape[1]
+        e = _activate(net, iv, l, d, local, may_overflow(faulty, bias, n, overflow_slack(n)))
         es.append(e)
     return es
 
@@ -206,8 +208,10 @@ def _failed_sums(A: Array, B: Array, et: float, kind: Array, capacity: float,
                  shared: dict) -> tuple[Array, Array]:
     """`_signal_sums` where every correct signal's term is exactly 0 (`_quiet`): the
     failed signals' terms alone (`FailedSignals`). The faulty run's sum of magnitudes is
-    bounded by every sender's (|W| + eta) B (shared by all trials) plus C (|W| + eta) for
-    each corrupted signal: a missing signal adds 0 there, a correct one at most its share."""
+    bounded by every sender's (|W| + eta) B (shared by all trials) plus (|W| + eta)
+    (C - B)^+ for each corrupted signal: a missing signal adds 0 there, a correct one at
+    most its share, a corrupted one at most (|W| + eta) max(B, C), as in the worst case
+    (never more: where that sum may overflow the bound is +inf, `may_overflow`)."""
     failed = FailedSignals.of(kind)
     a, b = A.reshape(-1)[failed.weight], B[failed.sender]
     per_signal = failed.sums(np.where(failed.corrupted, a * (capacity + b) + et * capacity,
@@ -215,7 +219,7 @@ def _failed_sums(A: Array, B: Array, et: float, kind: Array, capacity: float,
     if "all_senders" not in shared:
         shared["all_senders"] = ((A + et) * B).sum(axis=-1)
     faulty = shared["all_senders"] + failed.sums(
-        np.where(failed.corrupted, (a + et) * capacity, 0.0))
+        np.where(failed.corrupted, (a + et) * np.maximum(capacity - b, 0.0), 0.0))
     return per_signal, faulty
 
 
