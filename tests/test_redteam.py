@@ -291,16 +291,18 @@ def test_failure_terms_that_cancel_exactly_still_round_differently(tmp_path):
 
 
 def test_a_capacity_whose_range_overflows_is_an_input_error(tmp_path, capsys):
-    """capacity = 1e308 with Byzantine values drawn in [-C, C]: the draw's width 2e308
-    overflows (was an OverflowError traceback, exit 1). One line naming failures.capacity,
-    exit 2; just below 2**1023 the width is a float64 and the run works."""
+    """capacity = 1e308 with Byzantine values drawn in [-C, C] (byzantine_mode = "random"):
+    the draw's width 2e308 overflows (was an OverflowError traceback, exit 1). One line
+    naming failures.capacity, exit 2; just below 2**1023 the width is a float64 and the run
+    works, and so does 1e308 where nothing is drawn (the adversarial mode)."""
     from neurosim.front.cli import main
 
     below = float(np.nextafter(2.0 ** 1023, 0.0))
-    for capacity, status in ((1e308, 2), (2.0 ** 1023, 2), (below, None)):
+    for capacity, mode, status in ((1e308, "random", 2), (2.0 ** 1023, "random", 2),
+                                   (below, "random", None), (1e308, "adversarial", None)):
         path = tmp_path / "s.toml"
         path.write_text(f'seed = 0\ntrials = 2\n[network]\nsizes = [2, 3, 1]\n[failures]\n'
-                        f'byzantine = 1\ncapacity = {capacity!r}\nbyzantine_mode = "random"\n')
+                        f'byzantine = 1\ncapacity = {capacity!r}\nbyzantine_mode = "{mode}"\n')
         code = main(["run", str(path), "--out", str(tmp_path / "out")])
         err = capsys.readouterr().err
         assert "Traceback" not in err

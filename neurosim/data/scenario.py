@@ -115,8 +115,7 @@ class FailuresSpec(Section):
     # (neurosim.data.random_failures); instead of crash / synapse_crash for those layers.
     crash_probability: Probability | list[Probability] | None = None
     synapse_crash_probability: Probability | list[Probability] | None = None
-    # Below 2**1023: Byzantine values are drawn in [-C, C], a width of 2C (a float64).
-    capacity: Annotated[NonNegFloat, Field(lt=2.0 ** 1023)] = 1.0
+    capacity: NonNegFloat = 1.0
     placement: Literal["random", "worst", "list"] = "random"
     crashed: list[tuple[Int, Int]] | None = None
     byzantine_list: list[tuple[Int, Int]] | None = None
