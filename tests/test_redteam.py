@@ -548,3 +548,30 @@ def test_a_given_set_stays_below_the_worst_case_where_sums_are_near_overflow(tmp
         summary = run_trials(setup, engine)
         assert summary["violations"] == 0, summary["violation_details"]
         assert summary["bound_weight_aware"] < 2.0
+
+
+def test_the_weight_aware_magnitude_does_not_overflow_before_its_total():
+    """Three senders, one Byzantine with C = 8e307, eta = 0.1 on their receiver: the faulty
+    run's sum of magnitudes is at most (0.1 + 0.1) * 3 * 8e307 = 4.8e307, finite. The
+    weight-aware bound summed the values first (3 * 8e307 = inf) and came out +inf above a
+    finite paper's Fep: the chain broke (`neurosim run` exit 1)."""
+    from neurosim.bounds.paper import paper_fep
+    from neurosim.bounds.rounding import bounds_ordered
+    from neurosim.bounds.signed import signed_bound
+    from neurosim.bounds.weight_aware import weight_aware_bound
+    from neurosim.data.counts import failure_counts
+
+    for phi in ("relu", "identity", "sigmoid"):
+        net = make_network([np.ones((3, 1)), np.full((1, 3), 0.1), np.ones((1, 1))],
+                           [np.zeros(3), np.zeros(1), np.zeros(1)], ["identity", phi],
+                           0.0, 1.0)
+        f = failure_counts(net, byzantine=[1, 0], capacity=8e307,
+                           precision=[0.0, 0.1, 0.0])
+        with np.errstate(all="ignore"):
+            paper = paper_fep(net, f).fep
+            wa_global = weight_aware_bound(net, f, local=False)
+            wa = weight_aware_bound(net, f)
+            signed = signed_bound(net, f)
+        assert paper < np.inf  # the case this test is for
+        assert bounds_ordered(signed, wa) and bounds_ordered(wa, wa_global)
+        assert bounds_ordered(wa_global, paper), (phi, wa_global, paper)

@@ -144,7 +144,9 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
                 d = d + C * _top_k_sum(A + eta, z)
             # A faulty input is at most B_i + e_i (correct), C (corrupted) or 0 (missing).
             U = np.maximum(B + e, C if z else 0.0)
-            faulty = A @ U + eta * U.sum()
+            # (|W| + eta) U, not |W| U + eta sum(U): no partial sum above the total (U's
+            # own sum can overflow where the total does not).
+            faulty = (A + eta) @ U
             d = _rounded(finite_or_inf(d), W, bias, B, faulty)
         n = W.shape[1]
         e = _activate(net, iv, l, d, local, may_overflow(faulty, bias, n, overflow_slack(n)))
