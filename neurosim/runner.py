@@ -18,8 +18,10 @@ worst-case bounds hold for *at most* the scenario's counts; a trial whose
 receivers missed or got corrupted more signals than that (a timeout fired
 early) is checked against the bounds for its own counts. The measured error
 is compared with no tolerance (the bounds hold for float64); bounds with one
-another to within their evaluation rounding (`bounds_ordered`). A NaN error
-or bound is a violation too. A violation is a bug: it is recorded with the
+another to within their evaluation rounding (`bounds_ordered`). A NaN bound
+is a violation too, and so is a NaN error (an output the float64 engine could
+not compute: a sum that overflowed, inf - inf) unless its bound is +inf, the
+bound that says nothing (`within`). A violation is a bug: it is recorded with the
 scenario, seed and trial that reproduce it, and `run` exits 1.
 """
 
@@ -131,6 +133,13 @@ class Bounds:
                  self.paper)]
 
 
+def within(error: float | np.ndarray, bound: float | np.ndarray) -> bool | np.ndarray:
+    """A measured error against its bound, elementwise: error <= bound, with no tolerance.
+    A NaN error (the engine's sum overflowed) is within +inf only: a bound that can say
+    nothing of the float64 run says +inf; any finite bound is broken by it."""
+    return (error <= bound) | (np.isnan(error) & (bound == np.inf))
+
+
 @dataclass
 class Checks:
     """Every trial's chain of checks, and the violations found.
@@ -188,14 +197,14 @@ class Checks:
             self._check(trial, "given-set bound above the weight-aware", given,
                         bounds.weight_aware, bounds_ordered)
             self._check(trial, "measured error above the given-set bound", error, given,
-                        lambda a, b: a <= b)
+                        within)
             if given_signed is not None:
                 self._check(trial, "given-set signed bound above the signed", given_signed,
                             bounds.signed, bounds_ordered)
                 self._check(trial, "given-set signed bound above the given-set", given_signed,
                             given, bounds_ordered)
                 self._check(trial, "measured error above the given-set signed bound", error,
-                            given_signed, lambda a, b: a <= b)
+                            given_signed, within)
             if self.certificate is not None:
                 self._check(trial, "certificate (epsilon) broken", error, self.certificate,
                             lambda a, b: a <= b)
@@ -212,20 +221,20 @@ class Checks:
         in trial order, so the violations recorded are the same, in the same order.
         """
         f, d = self.setup.failures, self.declared
-        within = (missing <= np.array(f.missing)).all(axis=1) & \
+        in_counts = (missing <= np.array(f.missing)).all(axis=1) & \
             (corrupted <= np.array(f.corrupted)).all(axis=1)
 
         def ordered(smaller, larger):  # bounds_ordered, elementwise
             return smaller <= larger * (1.0 + CHAIN_RTOL) + TINY
 
         with np.errstate(invalid="ignore", over="ignore"):
-            fine = ordered(given, d.weight_aware) & (error <= given) & \
+            fine = ordered(given, d.weight_aware) & within(error, given) & \
                 ordered(given_signed, d.signed) & ordered(given_signed, given) & \
-                (error <= given_signed)
+                within(error, given_signed)
             if self.certificate is not None:
                 fine &= error <= self.certificate
         beyond = np.zeros(len(trials), dtype=bool)
-        for b in np.flatnonzero(~(within & (blocked | fine))):
+        for b in np.flatnonzero(~(in_counts & (blocked | fine))):
             counts = Failures(tuple(int(m) for m in missing[b]),
                               tuple(int(z) for z in corrupted[b]), f.eta, f.capacity)
             beyond[b] = self.trial(int(trials[b]), float(error[b]), float(given[b]),
