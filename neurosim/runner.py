@@ -77,6 +77,8 @@ BATCHED = {"fast": simulate_block}
 BLOCK_BYTES = 64 * 2**20
 BYTES_PER_SYNAPSE = 40
 MAX_BLOCK = 4096
+# The most memory every layer's fault-free values may take (`simulate_block`'s `clean`).
+CLEAN_BYTES = 256 * 2**20
 FIRST_BLOCK = 8
 BLOCK_SECONDS = 0.5
 
@@ -381,18 +383,20 @@ def block_size(net) -> int:
     return max(1, min(MAX_BLOCK, BLOCK_BYTES // per_trial))
 
 
-def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, trials: range
+def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, trials: range,
+              clean: list[np.ndarray] | None = None
               ) -> tuple[list[TrialPlan], BlockPlan | None, BlockOutcome | None,
                          BaseException | None]:
     """Plan and simulate a block: (plans, the BlockPlan, the outcome, an interruption).
 
+    clean: every layer's fault-free values of the inputs, if kept (`simulate_block`).
     plans: the block's TrialPlans (batched engines: only the first, for the trace of
     trial 0). An interruption in the SimPy engine's loop returns the trials finished
     before it, and the interruption, to raise once they are kept.
     """
     if engine in BATCHED:
         bp = plan_block(planner, trials)
-        return [bp.trial_plan(0)], bp, BATCHED[engine](setup.net, bp, rule), None
+        return [bp.trial_plan(0)], bp, BATCHED[engine](setup.net, bp, rule, clean), None
     simulate = ENGINES[engine]
     plans, outs, interrupted = [], [], None
     try:
@@ -420,7 +424,12 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     planner = Planner(scn, net, setup.inputs)
     iv = network_intervals(net)
     checks = scenario_checks(setup, iv)
-    fault_free = net.forward(setup.inputs)
+    # Every layer's fault-free values, which the batched engine takes where a trial's
+    # layer used every signal of fault-free senders; only the outputs if they are large.
+    clean = None
+    if 8 * len(setup.inputs) * sum(net.sizes[1:]) <= CLEAN_BYTES:
+        clean = net.layer_outputs(setup.inputs)
+    fault_free = net.forward(setup.inputs) if clean is None else clean[-1]
     fault_free_pred = [_prediction(ff) for ff in fault_free]
     labels = None if setup.labels is None else [int(y) for y in setup.labels]
     eta, C = setup.failures.eta, setup.failures.capacity
@@ -448,7 +457,8 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
         while first < scn.trials:
             t0 = time.perf_counter()
             trials = range(first, min(scn.trials, first + size))
-            plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials)
+            plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials,
+                                                        clean)
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
                 failed = [FailedSignals.of(k) for k in kinds]  # for the bounds and counts
