@@ -18,8 +18,10 @@ worst-case bounds hold for *at most* the scenario's counts; a trial whose
 receivers missed or got corrupted more signals than that (a timeout fired
 early) is checked against the bounds for its own counts. The measured error
 is compared with no tolerance (the bounds hold for float64); bounds with one
-another to within their evaluation rounding (`bounds_ordered`). A NaN error
-or bound is a violation too. A violation is a bug: it is recorded with the
+another to within their evaluation rounding (`bounds_ordered`). A NaN bound
+is a violation too, and so is a NaN error (an output the float64 engine could
+not compute: a sum that overflowed, inf - inf) unless its bound is +inf, the
+bound that says nothing (`within`). A violation is a bug: it is recorded with the
 scenario, seed and trial that reproduce it, and `run` exits 1.
 """
 
@@ -79,6 +81,8 @@ BATCHED = {"fast": simulate_block}
 BLOCK_BYTES = 64 * 2**20
 BYTES_PER_SYNAPSE = 40
 MAX_BLOCK = 4096
+# The most memory every layer's fault-free values may take (`simulate_block`'s `clean`).
+CLEAN_BYTES = 256 * 2**20
 FIRST_BLOCK = 8
 BLOCK_SECONDS = 0.5
 
@@ -133,6 +137,13 @@ class Bounds:
                  self.weight_aware_global),
                 ("weight-aware bound above the paper's Fep", self.weight_aware_global,
                  self.paper)]
+
+
+def within(error: float | np.ndarray, bound: float | np.ndarray) -> bool | np.ndarray:
+    """A measured error against its bound, elementwise: error <= bound, with no tolerance.
+    A NaN error (the engine's sum overflowed) is within +inf only: a bound that can say
+    nothing of the float64 run says +inf; any finite bound is broken by it."""
+    return (error <= bound) | (np.isnan(error) & (bound == np.inf))
 
 
 @dataclass
@@ -192,14 +203,14 @@ class Checks:
             self._check(trial, "given-set bound above the weight-aware", given,
                         bounds.weight_aware, bounds_ordered)
             self._check(trial, "measured error above the given-set bound", error, given,
-                        lambda a, b: a <= b)
+                        within)
             if given_signed is not None:
                 self._check(trial, "given-set signed bound above the signed", given_signed,
                             bounds.signed, bounds_ordered)
                 self._check(trial, "given-set signed bound above the given-set", given_signed,
                             given, bounds_ordered)
                 self._check(trial, "measured error above the given-set signed bound", error,
-                            given_signed, lambda a, b: a <= b)
+                            given_signed, within)
             if self.certificate is not None:
                 self._check(trial, "certificate (epsilon) broken", error, self.certificate,
                             lambda a, b: a <= b)
@@ -216,20 +227,20 @@ class Checks:
         in trial order, so the violations recorded are the same, in the same order.
         """
         f, d = self.setup.failures, self.declared
-        within = (missing <= np.array(f.missing)).all(axis=1) & \
+        in_counts = (missing <= np.array(f.missing)).all(axis=1) & \
             (corrupted <= np.array(f.corrupted)).all(axis=1)
 
         def ordered(smaller, larger):  # bounds_ordered, elementwise
             return smaller <= larger * (1.0 + CHAIN_RTOL) + TINY
 
         with np.errstate(invalid="ignore", over="ignore"):
-            fine = ordered(given, d.weight_aware) & (error <= given) & \
+            fine = ordered(given, d.weight_aware) & within(error, given) & \
                 ordered(given_signed, d.signed) & ordered(given_signed, given) & \
-                (error <= given_signed)
+                within(error, given_signed)
             if self.certificate is not None:
                 fine &= error <= self.certificate
         beyond = np.zeros(len(trials), dtype=bool)
-        for b in np.flatnonzero(~(within & (blocked | fine))):
+        for b in np.flatnonzero(~(in_counts & (blocked | fine))):
             counts = Failures(tuple(int(m) for m in missing[b]),
                               tuple(int(z) for z in corrupted[b]), f.eta, f.capacity)
             beyond[b] = self.trial(int(trials[b]), float(error[b]), float(given[b]),
@@ -376,18 +387,20 @@ def block_size(net) -> int:
     return max(1, min(MAX_BLOCK, BLOCK_BYTES // per_trial))
 
 
-def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, trials: range
+def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, trials: range,
+              clean: list[np.ndarray] | None = None
               ) -> tuple[list[TrialPlan], BlockPlan | None, BlockOutcome | None,
                          BaseException | None]:
     """Plan and simulate a block: (plans, the BlockPlan, the outcome, an interruption).
 
+    clean: every layer's fault-free values of the inputs, if kept (`simulate_block`).
     plans: the block's TrialPlans (batched engines: only the first, for the trace of
     trial 0). An interruption in the SimPy engine's loop returns the trials finished
     before it, and the interruption, to raise once they are kept.
     """
     if engine in BATCHED:
         bp = plan_block(planner, trials)
-        return [bp.trial_plan(0)], bp, BATCHED[engine](setup.net, bp, rule), None
+        return [bp.trial_plan(0)], bp, BATCHED[engine](setup.net, bp, rule, clean), None
     simulate = ENGINES[engine]
     done, interrupted = [], None
     try:
@@ -410,6 +423,18 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     block: trials per block (default: chosen from memory and time, `block_size`); the
     results do not depend on it.
     """
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: a run's products are small (a block's trials, a layer's rows), and
+    # where the other core is busy a second thread makes them wait on it. Measured on the
+    # 784-1000-200-10 run beside another job: 0.043 s a trial with one thread, 0.04-0.14
+    # with two (a (20, 200) @ (200, 1000) product took 15 ms instead of 0.15).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_trials(setup, engine, out_dir, progress, block)
+
+
+def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
+                block: int | None) -> dict[str, Any]:
     if block is not None and block < 1:
         raise ValueError(f"block must be at least 1 trial, got {block}")
     scn, net = setup.scenario, setup.net
@@ -417,7 +442,14 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
     planner = Planner(scn, net, setup.inputs)
     iv = network_intervals(net)
     checks = scenario_checks(setup, iv)
-    fault_free = net.forward(setup.inputs)
+    # Every layer's fault-free values, which the batched engine takes where a trial's
+    # layer used every signal of fault-free senders; only the outputs if they are large.
+    # Trial i runs input i mod n: a run of fewer trials than inputs needs the first ones only.
+    inputs = setup.inputs[:scn.trials]
+    clean = None
+    if 8 * len(inputs) * sum(net.sizes[1:]) <= CLEAN_BYTES:
+        clean = net.layer_outputs(inputs)
+    fault_free = net.forward(inputs) if clean is None else clean[-1]
     fault_free_pred = [_prediction(ff) for ff in fault_free]
     labels = None if setup.labels is None else [int(y) for y in setup.labels]
     eta, C = setup.failures.eta, setup.failures.capacity
@@ -445,7 +477,8 @@ def run_trials(setup: Setup, engine: str = "des", out_dir: Path | None = None,
         while first < scn.trials:
             t0 = time.perf_counter()
             trials = range(first, min(scn.trials, first + size))
-            plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials)
+            plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials,
+                                                        clean)
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
                 failed = [FailedSignals.of(k) for k in kinds]  # for the bounds and counts

@@ -100,6 +100,12 @@ def check(scn: Scenario, built: dict[str, tuple] | None = None,
             built[key] = net, inputs, labels
     scn, tolerated = resolve_tolerated(scn, net)
     failures = build_failures(scn, net)  # checks the counts before a quorum is derived
+    C = scn.failures.capacity
+    if scn.failures.byzantine_mode == "random" and not C < 2.0 ** 1023:
+        raise InputError(scn.source, "failures.capacity",
+                         f"byzantine_mode = 'random' draws Byzantine values in [-C, C], "
+                         f"whose width 2C must be a float64: C below 2**1023 "
+                         f"(8.98e307), got {C:g}")
     latency_model(scn)  # a bad delay file is refused here, whether or not a quorum needs it
     if scn.failures.pinned:
         load_pinned(scn, net)

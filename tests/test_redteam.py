@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import PROFILE
 
 from neurosim.attack.run import attack
+from neurosim.bounds.signed_batch import given_set_signed_bounds
+from neurosim.bounds.weight_aware import given_set_bounds
 from neurosim.data.network import make_network, save_network
 from neurosim.data.scenario import parse_scenario
 from neurosim.runner import run_trials
@@ -420,6 +425,429 @@ def test_convert_to_a_path_that_cannot_be_written_is_one_line(tmp_path, capsys):
         assert_one_line_error(capsys, ["convert", tmp_path / "net.npz", out], out)
     assert not (tmp_path / "none").exists()
 
+
+def test_signal_kinds_given_as_nested_lists_count_as_failures():
+    """The signed given-set bound with the kinds as nested lists (what a JSON or TOML reader
+    gives), weight errors eta > 0: the missing signal was taken for a correct one (a list
+    compared with MISSING is False), 0.32 where the error reaches 1.0.
+
+    1-2-1 identity net, y0 = x, y1 = 2x, output y0 - y1 = -x on x in [0.5, 1]; receiver 0
+    of the output misses y0: it computes -2x (exact weights), an error of x, 1.0 at x = 1."""
+    from neurosim.bounds.signed import given_set_signed_bound
+    from neurosim.bounds.weight_aware import given_set_bound
+
+    net = make_network([np.array([[1.0], [2.0]]), np.array([[1.0, -1.0]])],
+                       [np.zeros(2), np.zeros(1)], ["identity"], np.array([0.5]),
+                       np.array([1.0]))
+    as_lists = [[[0], [0]], [[1, 0]]]
+    as_arrays = [np.array(k, dtype=np.int8) for k in as_lists]
+    for eta in (0.0, 0.1, [0.0, 0.1], [0.1, 0.0]):
+        for kinds in (as_lists, as_arrays):
+            signed = given_set_signed_bound(net, kinds, eta)
+            weight_aware = given_set_bound(net, kinds, eta)
+            assert signed >= 1.0 and weight_aware >= 1.0, (eta, kinds, signed, weight_aware)
+        assert given_set_signed_bound(net, as_lists, eta) == \
+            given_set_signed_bound(net, as_arrays, eta)
+
+
+def _overflowing_byzantine(path, phi):
+    """1-2-1-1 net: layer 1 identity (y0 = y1 = x), layer 2 `phi` with weights [3, -3], a
+    linear output of weight 1. Both neurons of layer 1 Byzantine, sending C = 8e307 (the
+    `constant` mode): the receiver sums 3C = inf and -3C = -inf, inf - inf = NaN, and
+    phi(NaN) = NaN whatever phi's range. A bound that caps phi's deviation by its range
+    (1 for sigmoid) holds in real arithmetic, not for the float64 engine."""
+    net = make_network([np.array([[1.0], [1.0]]), np.array([[3.0, -3.0]]), np.array([[1.0]])],
+                       [np.zeros(2), np.zeros(1), np.zeros(1)], ["identity", phi], 0.0, 1.0)
+    save_network(net, path)
+    return net
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_byzantine_value_that_overflows_a_sum_gives_no_finite_bound(tmp_path):
+    """The engine's output is NaN (brute force below, the engine's own preactivation): no
+    finite bound covers it. Every bound for the trial is +inf, and the run reports no
+    violation (a bound of +inf says nothing, so nothing breaks it); before, the given-set
+    bounds were 4.58 (1 per saturated neuron, plus the output's) and the run exit 1."""
+    from neurosim.bounds.signed import given_set_signed_bound, signed_bound
+    from neurosim.bounds.weight_aware import CORRUPTED, given_set_bound, weight_aware_bound
+    from neurosim.data.counts import failure_counts
+    from neurosim.data.network import preactivation
+
+    C = 8e307
+    for phi in ("sigmoid", "tanh", "hard_sigmoid", "relu", "identity"):
+        net = _overflowing_byzantine(tmp_path / f"{phi}.npz", phi)
+        with np.errstate(all="ignore"):
+            s = preactivation(net.weights[1], np.array([C, C]), net.biases[1])
+            assert np.isnan(net.phis[1](s)).all()  # what the engine computes
+        kinds = [np.zeros((2, 1), np.int8), np.full((1, 2), CORRUPTED, np.int8),
+                 np.zeros((1, 1), np.int8)]
+        f = failure_counts(net, byzantine=[2, 0], capacity=C)
+        for value in (given_set_bound(net, kinds, 0.0, C),
+                      given_set_signed_bound(net, kinds, 0.0, C),
+                      given_set_bounds(net, [k[None] for k in kinds], 0.0, C)[0],
+                      given_set_signed_bounds(net, [k[None] for k in kinds], 0.0, C)[0],
+                      weight_aware_bound(net, f), signed_bound(net, f)):
+            assert value == np.inf, (phi, value)
+        data = {"seed": 0, "trials": 3, "network": {"file": f"{phi}.npz"},
+                "failures": {"byzantine": [2, 0], "capacity": C,
+                             "byzantine_mode": "constant"},
+                "latency": {"model": "constant"}}
+        setup = prepare(parse_scenario(data, base_dir=str(tmp_path)))
+        for engine in ("des", "fast"):
+            summary = run_trials(setup, engine)
+            assert summary["violations"] == 0, (phi, summary["violation_details"])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_missing_signals_that_make_a_sum_overflow_give_no_finite_bound():
+    """No Byzantine value at all: 16 inputs fixed at 1, weights +-a (a = 0.9e308) that
+    cancel in pairs in the fault-free run (numpy's pairwise sum adds x_i + x_{i+8} first).
+    Four signals missing leave a, a, -a, -a to be paired: inf + -inf = NaN, and
+    sigmoid(NaN) = NaN. The failure terms cancel (0) and the sigmoid's range is 1: the
+    bounds were 1.0 (weight-aware) and 0 (signed)."""
+    from neurosim.bounds.signed import given_set_signed_bound
+    from neurosim.bounds.weight_aware import MISSING, given_set_bound
+    from neurosim.data.network import preactivation
+
+    a = 0.9e308
+    W = np.zeros((1, 16))
+    W[0, [0, 9, 2, 11]] = a
+    W[0, [8, 1, 10, 3]] = -a
+    failed = [1, 2, 8, 11]
+    used = np.ones(16)
+    used[failed] = 0.0
+    with np.errstate(all="ignore"):
+        assert preactivation(W, np.ones(16), 0.0)[0] == 0.0
+        assert np.isnan(preactivation(W, used, 0.0)[0])  # what the engine computes
+    net = make_network([W, np.array([[1.0]])], [np.zeros(1), np.zeros(1)], ["sigmoid"],
+                       np.ones(16), np.ones(16))
+    kind = np.zeros((1, 16), np.int8)
+    kind[0, failed] = MISSING
+    kinds = [kind, np.zeros((1, 1), np.int8)]
+    with np.errstate(all="ignore"):
+        for value in (given_set_bound(net, kinds), given_set_signed_bound(net, kinds),
+                      given_set_bounds(net, [k[None] for k in kinds])[0],
+                      given_set_signed_bounds(net, [k[None] for k in kinds])[0]):
+            assert value == np.inf, value
+
+
+def test_failure_terms_that_cancel_exactly_still_round_differently(tmp_path):
+    """A receiver loses two signals whose terms cancel exactly (1e16 - 1e16 = 0, inputs fixed
+    at 1): the failure term r is [0, 0], and the signed bound took the layer for one
+    without failure (no rounding term): bound 0. But the two runs sum different terms:
+    fault-free 1 + 1e16 - 1e16 = 0 in float64 (1e16 + 1 rounds to 1e16), faulty 1 + 0 + 0
+    = 1, an error of 1 (`neurosim run` reported the violation)."""
+    from neurosim.bounds.signed import given_set_signed_bound
+    from neurosim.bounds.weight_aware import MISSING, given_set_bound
+    from neurosim.data.network import preactivation
+
+    W = np.array([[1.0, 1e16, -1e16]])
+    net = make_network([W, np.array([[1.0]])], [np.zeros(1), np.zeros(1)], ["identity"],
+                       np.ones(3), np.ones(3))
+    save_network(net, tmp_path / "net.npz")
+    error = abs(preactivation(W, np.array([1.0, 0.0, 0.0]), 0.0)[0]
+                - preactivation(W, np.ones(3), 0.0)[0])
+    assert error == 1.0  # the engine's own sums
+    kinds = [np.array([[0, MISSING, MISSING]], np.int8), np.zeros((1, 1), np.int8)]
+    for value in (given_set_signed_bound(net, kinds), given_set_bound(net, kinds),
+                  given_set_signed_bounds(net, [k[None] for k in kinds])[0]):
+        assert value >= error, value
+    # The engine: quorum 1 at layer 1, two of its three synapses lost in each trial.
+    data = {"seed": 0, "trials": 12, "network": {"file": "net.npz"},
+            "failures": {"synapse_crash": [2, 0]}, "latency": {"model": "constant"},
+            "firing": {"rule": "quorum", "quorum": [1, 1]}}
+    setup = prepare(parse_scenario(data, base_dir=str(tmp_path)))
+    for engine in ("des", "fast"):
+        summary = run_trials(setup, engine)
+        assert summary["max_error"] >= 1.0  # the case arose
+        assert summary["violations"] == 0, summary["violation_details"]
+
+
+def test_a_capacity_whose_range_overflows_is_an_input_error(tmp_path, capsys):
+    """capacity = 1e308 with Byzantine values drawn in [-C, C] (byzantine_mode = "random"):
+    the draw's width 2e308 overflows (was an OverflowError traceback, exit 1). One line
+    naming failures.capacity, exit 2; just below 2**1023 the width is a float64 and the run
+    works, and so does 1e308 where nothing is drawn (the adversarial mode)."""
+    from neurosim.front.cli import main
+
+    below = float(np.nextafter(2.0 ** 1023, 0.0))
+    for capacity, mode, status in ((1e308, "random", 2), (2.0 ** 1023, "random", 2),
+                                   (below, "random", None), (1e308, "adversarial", None)):
+        path = tmp_path / "s.toml"
+        path.write_text(f'seed = 0\ntrials = 2\n[network]\nsizes = [2, 3, 1]\n[failures]\n'
+                        f'byzantine = 1\ncapacity = {capacity!r}\nbyzantine_mode = "{mode}"\n')
+        code = main(["run", str(path), "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        if status is None:
+            assert code in (0, 1), err
+        else:
+            assert code == status, err
+            assert "failures.capacity" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_weight_aware_stays_below_the_paper_where_a_sum_may_overflow():
+    """A Byzantine capacity just below max / N: the weight-aware bound is +inf where the
+    faulty sums may overflow (inflated by their rounding); the paper's Fep, whose faulty
+    magnitude is never smaller, must be +inf there too, or the chain breaks; and a given
+    set within the counts (one corrupted signal) +inf only where the worst case is."""
+    from neurosim.bounds.paper import paper_fep
+    from neurosim.bounds.rounding import bounds_ordered
+    from neurosim.bounds.weight_aware import CORRUPTED, given_set_bound, weight_aware_bound
+    from neurosim.data.counts import failure_counts
+
+    top = np.finfo(float).max
+    infinite = 0
+    for n in (2, 3, 7):
+        net = make_network([np.ones((n, 1)), np.ones((1, n)), np.array([[1e-3]])],
+                           [np.zeros(n), np.zeros(1), np.zeros(1)], ["identity", "sigmoid"],
+                           0.0, 1.0)
+        for frac in np.linspace(1 - 1e-13, 1.0, 16):
+            f = failure_counts(net, byzantine=[1, 0], capacity=top / n * frac)
+            kinds = [np.zeros((n, 1), np.int8), np.zeros((1, n), np.int8),
+                     np.zeros((1, 1), np.int8)]
+            kinds[1][0, 0] = CORRUPTED  # the given set within the counts
+            with np.errstate(all="ignore"):
+                wa = weight_aware_bound(net, f, local=False)
+                local = weight_aware_bound(net, f)
+                given = given_set_bound(net, kinds, 0.0, f.capacity)
+                assert bounds_ordered(given, local), (n, frac, given, local)
+                assert bounds_ordered(local, wa)
+                assert bounds_ordered(wa, paper_fep(net, f).fep), (n, frac)
+            infinite += wa == np.inf
+    assert 0 < infinite < 48  # both sides of the threshold were tried
+
+
+# ---------------------------------------------------------------- property attacks
+
+ACTS = ["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
+
+
+def _extreme_network(rng):
+    """A tiny network with weights from 0.3 to 1e100, exact zeros and -0.0 among them, and
+    input boxes of which some coordinates are single points (exact failure terms)."""
+    sizes = [int(rng.integers(1, 4))] + [int(rng.integers(1, 5))
+                                         for _ in range(int(rng.integers(1, 3)))]
+    sizes.append(int(rng.integers(1, 3)))
+    scale = float(rng.choice([0.3, 1.0, 3.0, 30.0, 1e100]))
+    ws, bs = [], []
+    for m, n in zip(sizes, sizes[1:]):
+        W = rng.uniform(-scale, scale, (n, m))
+        draw = rng.random(W.shape)
+        W[draw < 0.15] = 0.0
+        W[(draw >= 0.15) & (draw < 0.25)] = -0.0
+        ws.append(W)
+        b = rng.uniform(-scale, scale, n)
+        b[rng.random(n) < 0.3] = -0.0
+        bs.append(b)
+    lo = rng.uniform(-2.0, 1.0, sizes[0])
+    hi = lo + rng.uniform(0.0, 2.5, sizes[0]) * (rng.random(sizes[0]) > 0.3)
+    acts = [str(a) for a in rng.choice(ACTS, len(sizes) - 2)]
+    return make_network(ws, bs, acts, lo, hi)
+
+
+def _block_of_kinds(net, rng, trials):
+    """Trials of every shape in one block: nothing failed, one layer only, a crashed
+    sender (a missing column), sparse and dense mixtures of missing and corrupted."""
+    from neurosim.bounds.weight_aware import CORRECT, CORRUPTED, MISSING
+
+    block = [np.zeros((trials, *W.shape), np.int8) for W in net.weights]
+    for t in range(trials):
+        style = rng.integers(0, 5)
+        only = rng.integers(0, len(net.weights))
+        for l, W in enumerate(net.weights):
+            if style == 0 or (style == 1 and l != only):
+                continue
+            if style == 2:
+                if l:
+                    block[l][t][:, rng.integers(0, W.shape[1])] = MISSING
+                continue
+            p = float(rng.choice([0.1, 0.3, 0.6]))
+            kind = rng.choice([MISSING, CORRUPTED], W.shape, p=[0.6, 0.4])
+            block[l][t] = np.where(rng.random(W.shape) < p, kind, CORRECT)
+    return block
+
+
+def _engine_forward(net, X, kinds, values, weights):
+    """What the engine computes for inputs X (n, N_0): each receiver's used values (0 where
+    missing, `values` where corrupted), through the engine's own `preactivation`."""
+    from neurosim.bounds.weight_aware import CORRUPTED, MISSING
+    from neurosim.data.network import preactivation
+
+    y = X
+    for l in range(1, net.depth + 2):
+        u = np.repeat(y[:, None, :], net.weights[l - 1].shape[0], axis=1)
+        if kinds is not None:
+            u = np.where(kinds[l - 1] == MISSING, 0.0, u)
+            u = np.where(kinds[l - 1] == CORRUPTED, values[l - 1], u)
+        s = preactivation(weights[l - 1], u, net.biases[l - 1])
+        y = net.phis[l - 1](s) if l <= net.depth else s
+    return y
+
+
+def _brute_force_error(net, kinds, etas, C, rng):
+    """The largest engine error over the input box's corners and random points, for
+    Byzantine values +-C by the weights' signs, all +-C, and random ones in [-C, C], and
+    weights off by +-eta (NaN errors count as +inf)."""
+    import itertools
+
+    lo, hi = net.input_low, net.input_high
+    corners = np.array(list(itertools.product([0.0, 1.0], repeat=len(lo))))
+    X = np.vstack([lo + corners * (hi - lo), rng.uniform(lo, hi, (12, len(lo)))])
+    clean = _engine_forward(net, X, None, None, net.weights)
+    worst = 0.0
+    for rep in range(8):
+        values = []
+        for W in net.weights:
+            sign = np.where(W >= 0, 1.0, -1.0)
+            values.append([C * sign, -C * sign, C * rng.choice([-1.0, 1.0], W.shape),
+                           rng.uniform(-C, C, W.shape)][rep % 4])
+        weights = [W + e * rng.choice([-1.0, 1.0], W.shape) if e else W
+                   for W, e in zip(net.weights, etas)]
+        err = np.abs(_engine_forward(net, X, kinds, values, weights) - clean)
+        worst = max(worst, float(np.inf if np.isnan(err).any() else err.max()))
+    return worst
+
+
+@settings(max_examples=150, **PROFILE)
+@given(st.integers(0, 2**32 - 1))
+def test_given_set_bounds_against_brute_force_on_extreme_tiny_networks(seed):
+    """Blocks mixing trials where a correct signal adds exactly 0 (eta = 0 in that layer,
+    or nothing deviates) with trials where it does not; eta > 0 in some layers only; C up
+    to 1e300; weights up to 1e100. Each trial: block == alone, bit for bit (both bounds),
+    given-set signed <= given-set, and the engine's error by brute force below both."""
+    from neurosim.bounds.signed import given_set_signed_bound
+    from neurosim.bounds.weight_aware import given_set_bound
+
+    rng = np.random.default_rng(seed)
+    net = _extreme_network(rng)
+    with np.errstate(all="ignore"):
+        if not np.isfinite(net.forward(np.vstack([net.input_low, net.input_high]))).all():
+            return  # refused by `prepare`: the fault-free run overflows
+        trials = int(rng.integers(1, 6))
+        block = _block_of_kinds(net, rng, trials)
+        etas = [float(e) for e in rng.choice([0.0, 0.0, 0.01, 0.1], len(net.weights))]
+        C = float(rng.choice([0.0, 0.5, 1.0, 1e6, 1e300]))
+        given = given_set_bounds(net, block, etas, C)
+        signed = given_set_signed_bounds(net, block, etas, C)
+        for t in range(trials):
+            kinds = [k[t] for k in block]
+            alone = (given_set_bound(net, kinds, etas, C),
+                     given_set_signed_bound(net, kinds, etas, C))
+            assert np.array(alone).tobytes() == np.array([given[t], signed[t]]).tobytes()
+            assert signed[t] <= given[t]
+            measured = _brute_force_error(net, kinds, etas, C, rng)
+            assert measured <= signed[t], (seed, t, measured, signed[t], given[t])
+
+
+def _extreme_scenario(rng, net_file: str) -> dict:
+    """A scenario on an `_extreme_network`: every failure kind, eta in some layers only, C
+    up to 1e300, horizons that cut messages, every firing rule, exponential and Pareto
+    delays (drawn in place) among others."""
+    net = _extreme_network(rng)
+    from neurosim.data.network import save_network as save
+
+    save(net, net_file)
+    hidden = net.sizes[1:-1]
+    crash = [int(rng.integers(0, n // 2 + 1)) for n in hidden]
+    failures = {"crash": crash,
+                "byzantine": [int(rng.integers(0, (n - c) // 2 + 1))
+                              for n, c in zip(hidden, crash)],
+                "capacity": float(rng.choice([0.0, 1.0, 1e6, 1e300])),
+                "byzantine_mode": str(rng.choice(["adversarial", "random", "constant"])),
+                "synapse_crash": int(rng.integers(0, 2)),
+                "synapse_byzantine": int(rng.integers(0, 2))}
+    if rng.random() < 0.5:
+        failures["precision"] = [float(e) for e in rng.choice([0.0, 0.0, 0.05],
+                                                              len(net.weights))]
+    latency = [{"model": "constant"}, {"model": "exponential", "mean": 0.7},
+               {"model": "pareto", "alpha": 1.5}, {"model": "uniform", "mean": 1.0}][
+        int(rng.integers(0, 4))]
+    rule = str(rng.choice(["wait-all", "quorum", "timeout", "quorum-or-timeout"]))
+    firing = {"rule": rule, "horizon": float(rng.choice([200.0, 0.5, 2.5, 4.0]))}
+    if "timeout" in rule:
+        firing["timeout"] = float(rng.choice([0.5, 2.0]))
+    if "quorum" in rule:
+        firing["quorum"] = [int(rng.integers(max(1, n - 2), n + 1)) for n in net.sizes[:-1]]
+    return {"seed": int(rng.integers(0, 10**6)), "trials": 9, "network": {"file": net_file},
+            "inputs": {"kind": str(rng.choice(["uniform", "corner"]))},
+            "failures": failures, "latency": latency, "firing": firing}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(max_examples=40, **PROFILE)
+@given(st.integers(0, 2**32 - 1))
+def test_extreme_scenarios_same_rows_in_every_engine_and_block(seed):
+    """`run` on extreme scenarios: the SimPy engine, the block engine one trial at a time,
+    three at a time and at its own block size write the same trials.csv, byte for byte, and
+    no trial's error exceeds its bounds."""
+    import tempfile
+    from pathlib import Path
+
+    from neurosim.errors import InputError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _extreme_scenario(np.random.default_rng(seed), str(Path(tmp) / "net.npz"))
+        try:
+            setup = prepare(parse_scenario(data))
+        except InputError:
+            return  # counts that do not fit a layer, outputs that overflow: refused
+        rows = {}
+        for engine, block in (("des", None), ("fast", None), ("fast", 1), ("fast", 3)):
+            out = Path(tmp) / f"{engine}-{block}"
+            summary = run_trials(setup, engine, out, block=block)
+            assert summary["violations"] == 0, (seed, summary["violation_details"])
+            rows[engine, block] = (out / "trials.csv").read_bytes()
+        assert len(set(rows.values())) == 1, (seed, data)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_given_set_stays_below_the_worst_case_where_sums_are_near_overflow(tmp_path):
+    """1-1-1-1 net, identity then sigmoid, inputs up to 1.5e308, the hidden neuron
+    Byzantine with C = 8e307 (constant mode): the faulty sum is 8e307, no overflow, and the
+    worst case says so. The given-set bound's magnitude of the faulty sum counted the
+    Byzantine sender twice (B + C = 2.3e308): +inf where the worst case is 1.0, a broken
+    chain in every trial."""
+    net = make_network([np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]])],
+                       [np.zeros(1), np.zeros(1), np.zeros(1)], ["identity", "sigmoid"],
+                       0.0, 1.5e308)
+    save_network(net, tmp_path / "net.npz")
+    data = {"seed": 0, "trials": 3, "network": {"file": "net.npz"},
+            "failures": {"byzantine": [1, 0], "capacity": 8e307,
+                         "byzantine_mode": "constant"},
+            "latency": {"model": "constant"}}
+    setup = prepare(parse_scenario(data, base_dir=str(tmp_path)))
+    for engine in ("des", "fast"):
+        summary = run_trials(setup, engine)
+        assert summary["violations"] == 0, summary["violation_details"]
+        assert summary["bound_weight_aware"] < 2.0
+
+
+def test_the_weight_aware_magnitude_does_not_overflow_before_its_total():
+    """Three senders, one Byzantine with C = 8e307, eta = 0.1 on their receiver: the faulty
+    run's sum of magnitudes is at most (0.1 + 0.1) * 3 * 8e307 = 4.8e307, finite. The
+    weight-aware bound summed the values first (3 * 8e307 = inf) and came out +inf above a
+    finite paper's Fep: the chain broke (`neurosim run` exit 1)."""
+    from neurosim.bounds.paper import paper_fep
+    from neurosim.bounds.rounding import bounds_ordered
+    from neurosim.bounds.signed import signed_bound
+    from neurosim.bounds.weight_aware import weight_aware_bound
+    from neurosim.data.counts import failure_counts
+
+    for phi in ("relu", "identity", "sigmoid"):
+        net = make_network([np.ones((3, 1)), np.full((1, 3), 0.1), np.ones((1, 1))],
+                           [np.zeros(3), np.zeros(1), np.zeros(1)], ["identity", phi],
+                           0.0, 1.0)
+        f = failure_counts(net, byzantine=[1, 0], capacity=8e307,
+                           precision=[0.0, 0.1, 0.0])
+        with np.errstate(all="ignore"):
+            paper = paper_fep(net, f).fep
+            wa_global = weight_aware_bound(net, f, local=False)
+            wa = weight_aware_bound(net, f)
+            signed = signed_bound(net, f)
+        assert paper < np.inf  # the case this test is for
+        assert bounds_ordered(signed, wa) and bounds_ordered(wa, wa_global)
+        assert bounds_ordered(wa_global, paper), (phi, wa_global, paper)
 
 @pytest.mark.parametrize("engine", ["des", "fast"])
 def test_a_blocked_trial_has_no_given_set_bound_in_trials_csv(tmp_path, engine):

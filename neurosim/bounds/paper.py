@@ -35,7 +35,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurosim.bounds.intervals import layer_sup
-from neurosim.bounds.rounding import activation_error, finite_or_inf, inflate, summation_error
+from neurosim.bounds.rounding import (
+    activation_error,
+    finite_or_inf,
+    inflate,
+    may_overflow,
+    overflow_slack,
+    summation_error,
+)
 from neurosim.data.counts import Failures
 from neurosim.data.network import Network
 
@@ -90,6 +97,10 @@ def _at_most(net: Network, failures: Failures, B: list[float], w_max: list[float
                 faulty = N * (w + eta) * max(b + dl, C if z else 0.0)
                 T = (inflate(T, 8) + summation_error(faulty, bias, N)
                      + summation_error(N * w * b, bias, N))
+                # NaN possible: no K or range bounds it (wherever the weight-aware
+                # bound, whose faulty sum is never larger, says so).
+                if may_overflow(faulty, bias, N, 2 * overflow_slack(N)):
+                    T = np.inf
             T = float(finite_or_inf(T))
             if l > L:
                 return T, delta

@@ -64,6 +64,27 @@ def summation_error(abs_terms: Array, abs_bias: Array | float, n: int) -> Array:
     return up((abs_terms + np.abs(abs_bias)) * gamma(n + 2) + (n + 2) * TINY)
 
 
+def may_overflow(abs_terms: Array, abs_bias: Array | float, n: int, slack: int = 0) -> Array:
+    """Whether fl(s), s a sum of n products plus a bias whose magnitudes add up to at most
+    abs_terms + |b|, can overflow: to +-inf, or to NaN (inf - inf), which no activation
+    maps back into its range. Every product and partial sum of any order of summation is
+    within gamma_{n+2} of that total, so a total that stays finite so inflated cannot.
+    Elementwise, True where unknown (NaN).
+
+    slack: more operations' worth of inflation, for a bound whose total is computed another
+    way than a smaller bound's (`overflow_slack`): each says overflow wherever the smaller
+    one does, however the two totals round."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return ~np.isfinite(inflate(abs_terms + np.abs(abs_bias), n + slack))
+
+
+def overflow_slack(n: int) -> int:
+    """The slack of `may_overflow` from one bound to the next larger one (given set,
+    worst case, paper), for sums of n terms: two totals of n terms, each within
+    gamma_{2n+4} of its real value, the smaller real value below the larger."""
+    return 4 * n + 16
+
+
 def activation_error(name: str, abs_value: Array | float) -> Array:
     """Bound on |fl(phi(s)) - phi(s)| where |phi(s)| <= abs_value (elementwise)."""
     kappa = ACTIVATION_ULPS[name]

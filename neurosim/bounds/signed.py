@@ -52,6 +52,7 @@ from neurosim.bounds.rounding import (
     finite_or_inf,
     gamma,
     inflate,
+    may_overflow,
     summation_error,
     up,
     widen,
@@ -261,8 +262,15 @@ def _rho(net: Network, rule: FailureRule, iv: Intervals, l: int, p_lo: Array, p_
     A, n = np.abs(W), W.shape[1]
     eta = rule.eta[l - 1]
     u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), rule.capacity_used(l))
-    faulty = summation_error(A @ u + eta * u.sum(), b, n)
+    faulty = faulty_rounding(A @ u + eta * u.sum(), b, n)
     return faulty + faulty + summation_error(A @ iv.sup_abs(l - 1), b, n)
+
+
+def faulty_rounding(magnitude: Array, b: Array, n: int) -> Array:
+    """`summation_error` of the faulty run's sums, whose magnitudes add up to `magnitude`;
+    +inf where such a sum may overflow (`may_overflow`): a NaN (inf - inf) that phi keeps,
+    so that no line, box or range of phi holds the faulty value there."""
+    return np.where(may_overflow(magnitude, b, n), np.inf, summation_error(magnitude, b, n))
 
 
 def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None = None,
@@ -282,7 +290,10 @@ def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None =
     for l in range(1, out_layer + 1):
         with np.errstate(invalid="ignore", over="ignore"):
             r_lo, r_hi = rule.box(l, y_lo, y_hi)
-            if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)):
+            # The runs differ from the first layer with a failure term or a failed signal
+            # (failed terms can cancel to exactly 0 while the two runs' sums round apart).
+            if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)
+                                  or rule.fails(l)):
                 first = l
             if first is not None:
                 # From the first failure on, the two runs round differently.
@@ -375,6 +386,11 @@ class FailureRule:
         """C where a receiver of layer l may use a corrupted value, else 0."""
         raise NotImplementedError
 
+    def fails(self, l: int) -> bool:
+        """Whether a signal into layer l is known to have failed (the two runs then sum
+        different terms, even where the failure terms add up to exactly 0)."""
+        return False
+
     def output_sets(self, net: Network, y_lo: Array, y_hi: Array, p_lo: Array, p_hi: Array
                     ) -> tuple[Array, Array, Array] | None:
         return None
@@ -445,11 +461,17 @@ class GivenSet(FailureRule):
 
     def __init__(self, net: Network, signals: Sequence[Array | None], eta: Sequence[float],
                  capacity: float):
-        self.net, self.signals, self.eta, self.C = net, signals, eta, capacity
+        # As arrays: a nested list compared with MISSING is False, not an array of bools.
+        self.signals = [None if k is None else np.asarray(k) for k in signals]
+        self.net, self.eta, self.C = net, eta, capacity
 
     def capacity_used(self, l: int) -> float:
         kind = self.signals[l - 1]
         return self.C if kind is not None and bool(np.any(kind == CORRUPTED)) else 0.0
+
+    def fails(self, l: int) -> bool:
+        kind = self.signals[l - 1]
+        return kind is not None and bool(np.any(kind != CORRECT))
 
     def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
         W = self.net.weights[l - 1]

@@ -37,7 +37,13 @@ from neurosim.bounds.failed_terms import FailedSignals, failure_box
 from neurosim.bounds.intervals import Intervals
 from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import finite_or_inf, gamma, summation_error, up, widen
-from neurosim.bounds.signed import _faulty_values, _relax, _relax_flat, _Relaxation
+from neurosim.bounds.signed import (
+    _faulty_values,
+    _relax,
+    _relax_flat,
+    _Relaxation,
+    faulty_rounding,
+)
 from neurosim.bounds.weight_aware import given_set_bounds
 from neurosim.data.network import Network
 from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
@@ -145,14 +151,14 @@ class _Block:
             faulty = np.empty((len(caps), net.sizes[l]))
             for c in np.unique(caps).tolist():
                 u = np.maximum(u0, c)
-                faulty[caps == c] = summation_error(A @ u + eta * u.sum(), b, n)
+                faulty[caps == c] = faulty_rounding(A @ u + eta * u.sum(), b, n)
         else:
             # Per trial: the same for the box and the masked output of a layer (one run
             # has one set of faulty values per layer).
             if l in self.rhos:
                 return self.rhos[l]
             u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), caps[:, None])
-            faulty = summation_error(_mv(A, u) + eta * u.sum(axis=-1)[:, None], b, n)
+            faulty = faulty_rounding(_mv(A, u) + eta * u.sum(axis=-1)[:, None], b, n)
             self.rhos[l] = faulty + faulty + self.shared.fault_free_rounding(l)
             return self.rhos[l]
         return faulty + faulty + self.shared.fault_free_rounding(l)
@@ -419,7 +425,10 @@ class SignedBlockBound:
             whole = len(candidates) == n_trials
             with np.errstate(invalid="ignore", over="ignore"):
                 r_lo, r_hi = _box(net.weights[l - 1], y_lo, y_hi, eta, C, kind, kind_failed)
-            starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1)
+            # As `signed_layers`: a failure term, or a failed signal (its terms can cancel).
+            some_failed = _per_trial_any(kind != CORRECT) if kind_failed is None else \
+                kind_failed.per_trial()
+            starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1) | some_failed
             if not starts.any():
                 continue
             rows = candidates[starts]

@@ -52,6 +52,8 @@ from neurosim.bounds.rounding import (
     activation_error,
     finite_or_inf,
     inflate,
+    may_overflow,
+    overflow_slack,
     summation_error,
     widen,
 )
@@ -90,10 +92,16 @@ def _rounded(d: Array, W: Array, b: Array, B: Array, faulty_abs: Array,
     return finite_or_inf(np.where(d > 0, inflate(d, n) + rho, 0.0))
 
 
-def _activate(net: Network, iv: Intervals, l: int, d: Array, local: bool) -> Array:
-    """Output deviation bound of layer l's neurons from pre-activation deviation d."""
+def _activate(net: Network, iv: Intervals, l: int, d: Array, local: bool,
+              overflow: Array | bool = False) -> Array:
+    """Output deviation bound of layer l's neurons from pre-activation deviation d.
+
+    overflow: where the faulty run's sum may overflow (`may_overflow`): its value can be
+    NaN, which phi keeps NaN, so there phi's range bounds nothing and the bound is +inf
+    (where d > 0: elsewhere both runs compute the same bits)."""
+    overflow = np.asarray(overflow) & (d > 0)
     if l > net.depth:
-        return d  # the output layer is linear
+        return np.where(overflow, np.inf, d)  # the output layer is linear
     phi = net.phis[l - 1]
     with np.errstate(invalid="ignore", over="ignore"):
         if not local:
@@ -110,7 +118,7 @@ def _activate(net: Network, iv: Intervals, l: int, d: Array, local: bool) -> Arr
             # A zero slope: phi is constant on the interval, in float64 too.
             e = np.where(slope > 0, e, 0.0)
         e = np.where(d > 0, inflate(e, 4), 0.0)
-    return finite_or_inf(e)
+    return np.where(overflow, np.inf, finite_or_inf(e))
 
 
 def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
@@ -136,8 +144,12 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
                 d = d + C * _top_k_sum(A + eta, z)
             # A faulty input is at most B_i + e_i (correct), C (corrupted) or 0 (missing).
             U = np.maximum(B + e, C if z else 0.0)
-            d = _rounded(finite_or_inf(d), W, bias, B, A @ U + eta * U.sum())
-        e = _activate(net, iv, l, d, local)
+            # (|W| + eta) U, not |W| U + eta sum(U): no partial sum above the total (U's
+            # own sum can overflow where the total does not).
+            faulty = (A + eta) @ U
+            d = _rounded(finite_or_inf(d), W, bias, B, faulty)
+        n = W.shape[1]
+        e = _activate(net, iv, l, d, local, may_overflow(faulty, bias, n, overflow_slack(n)))
         es.append(e)
     return es
 
@@ -198,8 +210,10 @@ def _failed_sums(A: Array, B: Array, et: float, kind: Array, capacity: float,
                  shared: dict, failed: FailedSignals | None = None) -> tuple[Array, Array]:
     """`_signal_sums` where every correct signal's term is exactly 0 (`_quiet`): the
     failed signals' terms alone (`FailedSignals`). The faulty run's sum of magnitudes is
-    bounded by every sender's (|W| + eta) B (shared by all trials) plus C (|W| + eta) for
-    each corrupted signal: a missing signal adds 0 there, a correct one at most its share.
+    bounded by every sender's (|W| + eta) B (shared by all trials) plus (|W| + eta)
+    (C - B)^+ for each corrupted signal: a missing signal adds 0 there, a correct one at
+    most its share, a corrupted one at most (|W| + eta) max(B, C), as in the worst case
+    (never more: where that sum may overflow the bound is +inf, `may_overflow`).
     failed: `FailedSignals.of(kind)`, if already found."""
     failed = FailedSignals.of(kind) if failed is None else failed
     a, b = A.reshape(-1)[failed.weight], B[failed.sender]
@@ -208,7 +222,7 @@ def _failed_sums(A: Array, B: Array, et: float, kind: Array, capacity: float,
     if "all_senders" not in shared:
         shared["all_senders"] = ((A + et) * B).sum(axis=-1)
     faulty = shared["all_senders"] + failed.sums(
-        np.where(failed.corrupted, (a + et) * capacity, 0.0))
+        np.where(failed.corrupted, (a + et) * np.maximum(capacity - b, 0.0), 0.0))
     return per_signal, faulty
 
 
@@ -316,7 +330,7 @@ def given_set_layers(
                                                      None if failed is None else failed[l - 1])
             d = _rounded(finite_or_inf(per_signal_sum), W, bias, B, faulty_sum,
                          shared["fault_free"])
-        e = _activate(net, iv, l, d, local)
+        e = _activate(net, iv, l, d, local, may_overflow(faulty_sum, bias, W.shape[1]))
         es.append(e)
     return es
 

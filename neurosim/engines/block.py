@@ -289,8 +289,17 @@ def _used_preactivation(plan: BlockPlan, l: int, y_prev: Array, used: Array,
     return values.sum(axis=-1) + bias
 
 
-def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutcome:
-    """Run a block of trials (see `BlockPlan`), layer by layer over every trial at once."""
+def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule,
+                   clean: Sequence[Array] | None = None) -> BlockOutcome:
+    """Run a block of trials (see `BlockPlan`), layer by layer over every trial at once.
+
+    clean: the fault-free values of every layer for the inputs the trials draw from, [l]
+    (n_inputs, N_l) for l = 0..L+1 (`Network.layer_outputs`), if known. Where a trial's
+    receivers of a layer all used every signal, from senders whose values are the
+    fault-free ones, with the network's own weights and no replaced value, they sum the
+    very rows the fault-free pass summed (`preactivation`, row by row): their values are
+    taken from `clean`, the same bits, instead of being computed again.
+    """
     sizes, L = net.sizes, net.depth
     phis = net.phis
     B = len(plan)
@@ -298,6 +307,8 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
     y_prev = plan.x
     used_all = []
     msgs = {k: np.zeros(B, dtype=np.int64) for k in MESSAGES}
+    # Trials whose senders' values are the fault-free ones, bit for bit (the inputs are).
+    as_clean = None if clean is None else np.ones(B, dtype=bool)
     for l in range(1, L + 2):
         sent = np.isfinite(fire[-1])  # (B, N_{l-1}): which senders sent
         msgs["sent"] += sent.sum(axis=1) * sizes[l]
@@ -340,8 +351,22 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
         msgs["used"] += n_used
         msgs["wasted"] += n_arrived - n_used
 
-        s = _used_preactivation(plan, l, y_prev, used, net.biases[l - 1])
-        y = phis[l - 1](s) if l <= L else s
+        if as_clean is not None:
+            exact = plan.weights[l - 1] is net.weights[l - 1] and \
+                not plan.replaced[l - 1].any()
+            as_clean &= exact & (n_used == used[0].size)
+        if as_clean is not None and as_clean.any():
+            y = np.empty((B, sizes[l]))
+            y[as_clean] = clean[l][plan.input_index[as_clean]]
+            rest = ~as_clean
+            if rest.any():  # `_used_preactivation` of these rows (no value is replaced)
+                values = np.where(used[rest], y_prev[rest][:, None, :], 0.0)
+                values *= net.weights[l - 1]
+                s = values.sum(axis=-1) + net.biases[l - 1]
+                y[rest] = phis[l - 1](s) if l <= L else s
+        else:
+            s = _used_preactivation(plan, l, y_prev, used, net.biases[l - 1])
+            y = phis[l - 1](s) if l <= L else s
         y = np.where(fires, y, np.nan)
         fire.append(np.where(fires, t_fire, np.inf))
         used_all.append(used)
