@@ -236,6 +236,17 @@ def _quiet(A: Array, B: Array, et: float, e: Array, shared: dict) -> Array:
     return ~np.any(e != 0.0, axis=-1)
 
 
+def _by_trials(shape: tuple[int, ...], parts: list[tuple[Array, tuple[Array, Array]]]
+               ) -> tuple[Array, Array]:
+    """Both sums of a block, (T, N_l) each, put together from groups of its trials:
+    parts [(rows, (per_signal_sum, faulty_sum))], rows a bool (T,) mask per group."""
+    sums = (np.empty(shape), np.empty(shape))
+    for rows, pair in parts:
+        for total, value in zip(sums, pair, strict=True):
+            total[rows] = value
+    return sums
+
+
 def _layer_sums(A: Array, B: Array, et: float, e: Array, kind: Array | None,
                 capacity: float, shared: dict, failed: FailedSignals | None = None
                 ) -> tuple[Array, Array]:
@@ -251,25 +262,18 @@ def _layer_sums(A: Array, B: Array, et: float, e: Array, kind: Array | None,
     if np.all(quiet):
         return _failed_sums(A, B, et, kind, capacity, shared, failed)
     if np.ndim(kind) == 3 and e.ndim == 2 and quiet.any():
-        sums = [np.empty(kind.shape[:-1]) for _ in range(2)]
-        for rows, part in ((quiet, _failed_sums(A, B, et, kind[quiet], capacity, shared)),
-                           (~quiet, _signal_sums(A, B, et, ei[~quiet], kind[~quiet],
-                                                 capacity, shared))):
-            for total, value in zip(sums, part, strict=True):
-                total[rows] = value
-        return sums[0], sums[1]
+        return _by_trials(kind.shape[:-1], [
+            (quiet, _failed_sums(A, B, et, kind[quiet], capacity, shared)),
+            (~quiet, _signal_sums(A, B, et, ei[~quiet], kind[~quiet], capacity, shared))])
     if np.ndim(kind) == 3 and e.ndim == 1:
         # A block whose senders' deviations are shared (nothing failed below): the
         # trials that used every signal of this layer share one row.
-        failed = (kind != CORRECT).reshape(len(kind), -1).any(axis=1)
-        if not failed.all():
-            sums = [np.empty(kind.shape[:-1]) for _ in range(2)]
-            for rows, k in ((~failed, None), (failed, kind[failed])):
-                if rows.any():
-                    for total, part in zip(
-                            sums, _signal_sums(A, B, et, ei, k, capacity, shared), strict=True):
-                        total[rows] = part
-            return sums[0], sums[1]
+        some = (kind != CORRECT).reshape(len(kind), -1).any(axis=1) if failed is None \
+            else failed.per_trial()
+        if not some.all():
+            return _by_trials(kind.shape[:-1], [
+                (rows, _signal_sums(A, B, et, ei, k, capacity, shared))
+                for rows, k in ((~some, None), (some, kind[some])) if rows.any()])
     return _signal_sums(A, B, et, ei, kind, capacity, shared)
 
 
