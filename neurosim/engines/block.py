@@ -359,10 +359,8 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule,
             y = np.empty((B, sizes[l]))
             y[as_clean] = clean[l][plan.input_index[as_clean]]
             rest = ~as_clean
-            if rest.any():  # `_used_preactivation` of these rows (no value is replaced)
-                values = np.where(used[rest], y_prev[rest][:, None, :], 0.0)
-                values *= net.weights[l - 1]
-                s = values.sum(axis=-1) + net.biases[l - 1]
+            if rest.any():  # the plan's weights and values are every trial's here
+                s = _used_preactivation(plan, l, y_prev[rest], used[rest], net.biases[l - 1])
                 y[rest] = phis[l - 1](s) if l <= L else s
         else:
             s = _used_preactivation(plan, l, y_prev, used, net.biases[l - 1])
