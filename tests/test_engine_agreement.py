@@ -349,7 +349,7 @@ def test_batched_engine_writes_the_same_trials_csv(data, block):
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in multiply:RuntimeWarning")
 def test_batched_engine_counts_infinite_delays_as_the_vectorised_one():
-    """Stragglers 1e308 times slower: delays overflow to inf (never in flight); a short
+    """Stragglers 1e308 times slower: delays overflow to inf (in flight forever); a short
     horizon leaves finite ones in flight. The block engine counts both as simulate_fast."""
     data = _edge([4, 5, 3], latency=2.0, stragglers=1, straggler_factor=1e308,
                  synapse_crash=[1, 0], firing={"rule": "quorum", "quorum": [2, 3],

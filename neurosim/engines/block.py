@@ -333,14 +333,11 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule,
         else:
             n_arrived = count_true(arrival < rule.horizon)
         msgs["received"] += n_arrived
-        # Still travelling at the horizon: a finite arrival, not before the horizon. Only
-        # trials with a message neither arrived nor gone (unsent, lost) can have one.
+        # Still travelling at the horizon: neither arrived nor gone (unsent, lost), an
+        # infinite delay (a straggler's overflow) included.
         n_gone = count_true(gone) if gone.shape == arrival.shape else \
             (~sent).sum(axis=1) * sizes[l]
-        in_flight = arrival[0].size - n_arrived - n_gone
-        for b in np.flatnonzero(in_flight):
-            in_flight[b] = np.isfinite(arrival[b]).sum() - n_arrived[b]
-        msgs["in_flight"] += in_flight
+        msgs["in_flight"] += arrival[0].size - n_arrived - n_gone
 
         t_fire = t + rule.processing
         dead = plan.crashed[l] & (t_fire >= plan.crash_time)

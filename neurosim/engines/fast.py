@@ -54,7 +54,9 @@ def simulate_fast(net: Network, plan: TrialPlan, rule: FiringRule) -> TrialOutco
         arrival[lost | ~sent[None, :]] = np.inf
         arrived = arrival < rule.horizon
         msgs["received"] += int(arrived.sum())
-        msgs["in_flight"] += int((np.isfinite(arrival) & ~arrived).sum())
+        # Still travelling at the horizon: sent, not lost, not arrived (an infinite
+        # delay, a straggler's overflow, included).
+        msgs["in_flight"] += int((sent[None, :] & ~lost & ~arrived).sum())
 
         k = None if rule.quorum is None else rule.quorum[l - 1]
         t, used = rule_times(arrival, k, rule)
