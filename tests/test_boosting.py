@@ -88,12 +88,13 @@ def test_liveness_sweep(tmp_path):
 
 def scenario(network, epsilon, crash, model, certify="weight_aware", trials=40, seed=1,
              rule="quorum", inputs="uniform"):
+    # Only the keys the model and the rule read (a key they do not read is refused).
+    latency = {"model": model, "mean": 1.0, **({"alpha": 1.5} if model == "pareto" else {})}
+    firing = {"rule": rule, "epsilon": epsilon, "certify": certify, "allocation": "greedy",
+              "horizon": 1e7, **({"quorum": "auto"} if "quorum" in rule else {})}
     return parse_scenario({
         "seed": seed, "trials": trials, "network": network, "inputs": {"kind": inputs},
-        "failures": {"crash": crash},
-        "latency": {"model": model, "mean": 1.0, "alpha": 1.5},
-        "firing": {"rule": rule, "quorum": "auto", "epsilon": epsilon, "certify": certify,
-                   "allocation": "greedy", "horizon": 1e7}})
+        "failures": {"crash": crash}, "latency": latency, "firing": firing})
 
 
 # Random networks and budgets from a few skips to nearly all (the weight-aware bound with

@@ -274,13 +274,75 @@ _TYPE_NAME = re.compile(r"int|float|str|bool|none|(list|dict|tuple|literal|funct
                         r"constrained)\W.*")
 
 
+# Keys that only some firing rules or latency models read: (section, the key that chooses)
+# -> {key: the choices that read it}.
+READ_BY: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    ("firing", "rule"): {
+        "quorum": ("quorum", "quorum-or-timeout"),
+        "timeout": ("timeout", "quorum-or-timeout"),
+        "timeout_from": ("timeout", "quorum-or-timeout"),
+    },
+    ("latency", "model"): {
+        "mean": ("constant", "uniform", "exponential", "lognormal", "pareto"),
+        "sigma": ("lognormal",),
+        "alpha": ("pareto",),
+        "low": ("uniform",),
+        "high": ("uniform",),
+        "file": ("empirical",),
+    },
+}
+
+
+def _unread_keys(data: dict[str, Any], sweep: Any, source: str) -> None:
+    """Refuse, then drop, the keys of `data` its firing rule or latency model does not read.
+
+    A key no rule (model) of the scenario reads is refused, as `inputs.file` is without
+    kind = "file": `rule = "quorum"` with a timeout is likely meant as quorum-or-timeout.
+    `sweep`: the file's [sweep] table, whose values of `firing.rule` / `latency.model` read
+    keys too (a sweep over the rule sets each rule's keys once); each point, and the base
+    run, then drops the keys its own rule (model) does not read. Values of the wrong type
+    are left to the schema.
+    """
+    sweep = sweep if isinstance(sweep, dict) else {}
+    for (section, chooser), readers in READ_BY.items():
+        node = data.get(section)
+        if not isinstance(node, dict):
+            continue
+        spec = {"firing": FiringSpec, "latency": LatencySpec}[section]
+        current = node.get(chooser, spec.model_fields[chooser].default)
+        swept = sweep.get(f"{section}.{chooser}")
+        if not isinstance(current, str) or (swept is not None and not isinstance(swept, list)):
+            continue
+        in_play = {current} | {v for v in swept or [] if isinstance(v, str)}
+        for key, read in readers.items():
+            if key in node and not in_play & set(read):
+                whom = " or ".join(f"'{r}'" for r in read)
+                also = f" (nor does any {chooser} of [sweep])" if swept else ""
+                raise InputError(source, f"{section}.{key}",
+                                 f"{chooser} = '{current}' does not read {key}{also}; only "
+                                 f"{chooser} = {whom} does")
+        if current == "uniform" and "mean" in node and ("low" in node or "high" in node):
+            key = "low" if "low" in node else "high"
+            raise InputError(source, f"latency.{key}", "uniform takes mean (delays on "
+                             "[0, 2 mean]) or low and high, not both")
+        for key, read in readers.items():
+            if key in node and current not in read:
+                del node[key]
+
+
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: str = ".",
-                   default_name: str = "scenario") -> Scenario:
-    """Validate a scenario given as a dict (the parsed TOML)."""
+                   default_name: str = "scenario", sweep: dict[str, Any] | None = None
+                   ) -> Scenario:
+    """Validate a scenario given as a dict (the parsed TOML).
+
+    sweep: the [sweep] table of the file the scenario came from, when `data` is one of
+    its points (whose own sweep is emptied); default: `data`'s own.
+    """
     data = copy.deepcopy(data)
     data.setdefault("name", default_name)
     if "network" not in data:
         raise InputError(source, "network", "missing section [network]")
+    _unread_keys(data, data.get("sweep") if sweep is None else sweep, source)
     try:
         scn = Scenario.model_validate({**data, "source": source, "base_dir": base_dir})
     except ValidationError as err:
@@ -307,9 +369,10 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(src, None, f"malformed TOML ({err})") from None
+    sweep = data.get("sweep")  # the file's: its rules and models read keys too
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value, src)
-    return parse_scenario(data, src, str(path.parent), path.stem)
+    return parse_scenario(data, src, str(path.parent), path.stem, sweep=sweep)
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any, source: str = "<scenario>") -> None:
