@@ -30,7 +30,8 @@ class Tally:
         self.n_layers, self.labelled = n_layers, labelled
         self.trials = self.blocked = self.beyond = 0
         self.correct = self.fault_free_correct = self.agree = 0
-        self.messages = dict.fromkeys(("sent", "received", "lost", "used", "wasted"), 0)
+        self.messages = dict.fromkeys(("sent", "received", "lost", "in_flight", "used",
+                                       "wasted"), 0)
         self.given_max: float | None = None
         self.given_signed_max: float | None = None
         self._errors: list[Array] = []

@@ -202,3 +202,20 @@ def test_every_engine_runs_the_trial_the_reference_runs(grid_folder, data):
             for mine, ref in zip(out.used, used, strict=True):
                 assert np.array_equal(mine, ref), (name, t)
             assert np.array_equal(out.output, y, equal_nan=True), (name, t, out.output, y)
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+def test_summary_counts_the_messages_in_flight_at_the_horizon(tmp_path, engine):
+    """[2, 3, 1], delays 1, horizon 1.5: the hidden layer fires at 1 and its 3 messages
+    would land at 2, after the horizon. By hand, per trial: 6 + 3 sent, 6 received and
+    used, 3 in flight; the summary sums two trials, so that sent = received + lost +
+    in flight can be read off it."""
+    from neurosim.runner import run_trials
+
+    data = {"seed": 2, "trials": 2, "network": {"sizes": [2, 3, 1]},
+            "latency": {"model": "constant", "mean": 1.0}, "firing": {"horizon": 1.5}}
+    summary = run_trials(prepare(parse_scenario(data)), engine, tmp_path)
+    assert summary["blocked_trials"] == 2
+    assert {k: summary[f"messages_{k}"] for k in
+            ("sent", "received", "lost", "in_flight", "used", "wasted")} == \
+        dict(sent=18, received=12, lost=0, in_flight=6, used=12, wasted=0)
