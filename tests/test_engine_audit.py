@@ -219,3 +219,41 @@ def test_summary_counts_the_messages_in_flight_at_the_horizon(tmp_path, engine):
     assert {k: summary[f"messages_{k}"] for k in
             ("sent", "received", "lost", "in_flight", "used", "wasted")} == \
         dict(sent=18, received=12, lost=0, in_flight=6, used=12, wasted=0)
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+def test_a_lost_and_a_byzantine_synapse_counted_and_computed_by_hand(tmp_path, engine):
+    """[2, 2, 1], identity hidden layer, delays 1, timeout 0.5 from the first signal.
+    Hidden 0 loses input 0's message: it hears input 1 at 1 and fires at its deadline 1.5;
+    hidden 1 hears both at 1 and fires then. The output's synapse from hidden 1 is
+    Byzantine (delivers 0.5) and lands at 2; hidden 0's lands at 2.5, on the output's
+    deadline 2.5: used. By hand: 4 + 2 sent, 1 lost, 5 received and used; latency 2.5."""
+    import csv
+
+    from neurosim.runner import run_trials
+
+    np.savez(tmp_path / "pins.npz", lost1=np.array([[True, False], [False, False]]),
+             replaced2=np.array([[False, True]]), value2=np.array([[0.0, 0.5]]))
+    data = {"seed": 4, "trials": 3, "network": {"sizes": [2, 2, 1], "activation": "identity"},
+            "failures": {"placement": "list", "pinned": "pins.npz"},
+            "latency": {"model": "constant", "mean": 1.0},
+            "firing": {"rule": "timeout", "timeout": 0.5}}
+    setup = prepare(parse_scenario(data, source=str(tmp_path / "s.toml"),
+                                   base_dir=str(tmp_path)))
+    run_trials(setup, engine, tmp_path / "out")
+    (W1, W2), (b1, b2) = setup.net.weights, setup.net.biases
+    with open(tmp_path / "out" / "trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    for row in rows:
+        x0, x1 = setup.inputs[int(row["input_index"])].tolist()
+        h0 = W1[0, 1] * x1 + b1[0]  # input 0's signal lost: it counts 0
+        h1 = W1[1, 0] * x0 + W1[1, 1] * x1 + b1[1]
+        out = W2[0, 0] * h0 + W2[0, 1] * 0.5 + b2[0]
+        clean0 = W1[0, 0] * x0 + W1[0, 1] * x1 + b1[0]
+        clean = W2[0, 0] * clean0 + W2[0, 1] * h1 + b2[0]
+        assert float(row["error"]) == abs(out - clean)
+        assert (row["messages_sent"], row["messages_lost"], row["messages_received"],
+                row["messages_used"], row["messages_wasted"]) == ("6", "1", "5", "5", "0")
+        assert (row["latency"], row["layer_latency_1"], row["layer_latency_2"],
+                row["blocked"]) == ("2.5", "1.5", "2.5", "0")
