@@ -321,10 +321,20 @@ def _unread_keys(data: dict[str, Any], sweep: Any, source: str) -> None:
                 raise InputError(source, f"{section}.{key}",
                                  f"{chooser} = '{current}' does not read {key}{also}; only "
                                  f"{chooser} = {whom} does")
-        if current == "uniform" and "mean" in node and ("low" in node or "high" in node):
-            key = "low" if "low" in node else "high"
-            raise InputError(source, f"latency.{key}", "uniform takes mean (delays on "
-                             "[0, 2 mean]) or low and high, not both")
+        if current == "uniform" and ("low" in node or "high" in node):
+            if "mean" in node:
+                key = "low" if "low" in node else "high"
+                raise InputError(source, f"latency.{key}", "uniform takes mean (delays on "
+                                 "[0, 2 mean]) or low and high, not both")
+            if ("low" in node) != ("high" in node):
+                given, other = ("low", "high") if "low" in node else ("high", "low")
+                raise InputError(source, f"latency.{other}", f"uniform with {given} needs "
+                                 f"{other} too (or mean alone: delays on [0, 2 mean])")
+            low, high = node["low"], node["high"]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in (low, high)) and high <= low:
+                raise InputError(source, "latency.high", f"must be above low = {low!r}, "
+                                 f"got {high!r}")
         for key, read in readers.items():
             if key in node and current not in read:
                 del node[key]
