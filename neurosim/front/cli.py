@@ -269,7 +269,8 @@ def format_summary(s: dict[str, Any], out: Path, files: list[Path]) -> str:
         f"  latency    mean {num(s['latency_mean'])}  p50 {num(s['latency_p50'])}  "
         f"p99 {num(s['latency_p99'])}",
         f"  messages   sent {s['messages_sent']}  used {s['messages_used']}  "
-        f"wasted {s['messages_wasted']}  lost {s['messages_lost']}",
+        f"wasted {s['messages_wasted']}  lost {s['messages_lost']}"
+        f"  in flight {s['messages_in_flight']}",
     ]
     if s.get("quorum"):
         lines.append(f"  quorum     {s['quorum']}")
