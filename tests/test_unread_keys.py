@@ -106,3 +106,15 @@ def test_the_shipped_sweeps_still_load():
         for key, values in scn.sweep.items():
             for value in values:
                 point_scenario(path, {key: value})
+
+
+def test_a_sweep_over_models_gives_uniform_its_low_and_high(tmp_path):
+    """The mean is the other models': a uniform point takes low and high (a file that
+    itself says uniform with a mean and low and high is refused, above)."""
+    path = tmp_path / "s.toml"
+    path.write_text(NET + '[latency]\nmodel = "exponential"\nmean = 2.0\nlow = 0.5\n'
+                    'high = 1.0\n[sweep]\n"latency.model" = ["exponential", "uniform"]\n')
+    uniform = point_scenario(path, {"latency.model": "uniform"})
+    assert (uniform.latency.low, uniform.latency.high, uniform.latency.mean) == (0.5, 1.0, None)
+    exponential = point_scenario(path, {"latency.model": "exponential"})
+    assert exponential.latency.mean == 2.0 and exponential.latency.low is None

@@ -322,6 +322,8 @@ def _unread_keys(data: dict[str, Any], sweep: Any, source: str) -> None:
                                  f"{chooser} = '{current}' does not read {key}{also}; only "
                                  f"{chooser} = {whom} does")
         if current == "uniform" and ("low" in node or "high" in node):
+            if "mean" in node and "low" in node and "high" in node and swept:
+                del node["mean"]  # the mean of the sweep's other models; low, high are ours
             if "mean" in node:
                 key = "low" if "low" in node else "high"
                 raise InputError(source, f"latency.{key}", "uniform takes mean (delays on "
