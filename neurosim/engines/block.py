@@ -14,7 +14,7 @@ SimPy engine), so the runner handles both engines' results alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -149,6 +149,46 @@ def plan_block(planner: Planner, trials: range) -> BlockPlan:
                      byzantine=first.byzantine, lost=first.lost, replaced=first.replaced,
                      value=first.value, weights=first.weights,
                      latency=planner.latency_block(trials))
+
+
+def _join(arrays: Sequence[Array], ndim: int, counts: Sequence[int]) -> Array:
+    """One field of consecutive blocks along the trial axis: a shared array (no trial
+    axis, ndim dimensions) stays shared where every block has the very same object."""
+    if all(a is arrays[0] for a in arrays):
+        return arrays[0]
+    return np.concatenate([a if a.ndim > ndim else np.broadcast_to(a, (n, *a.shape))
+                           for a, n in zip(arrays, counts, strict=True)])
+
+
+def join_blocks(parts: Sequence[tuple[BlockPlan, BlockOutcome]]
+                ) -> tuple[BlockPlan, BlockOutcome]:
+    """Consecutive blocks (in trial order) as one block, for the work after the
+    simulation: the plans' fields and the outcomes joined along the trial axis.
+
+    The joined plan has no delays (`latency` is empty): the simulation has used them,
+    and a block's delays are its largest arrays.
+    """
+    if len(parts) == 1:
+        bp, out = parts[0]
+        return replace(bp, latency=[]), out
+    plans, outs = [p for p, _ in parts], [o for _, o in parts]
+    counts = [len(p) for p in plans]
+
+    def field(name: str, ndim: int) -> list[Array]:
+        return [_join(layer, ndim, counts)
+                for layer in zip(*(getattr(p, name) for p in plans), strict=True)]
+
+    bp = BlockPlan(trials=np.concatenate([p.trials for p in plans]),
+                   input_index=np.concatenate([p.input_index for p in plans]),
+                   x=np.concatenate([p.x for p in plans]), crash_time=plans[0].crash_time,
+                   crashed=field("crashed", 1), byzantine=field("byzantine", 1),
+                   lost=field("lost", 2), replaced=field("replaced", 2),
+                   value=field("value", 2), weights=field("weights", 2), latency=[])
+    out = BlockOutcome(np.concatenate([o.output for o in outs]),
+                       [np.concatenate(t) for t in zip(*(o.fire_time for o in outs), strict=True)],
+                       [np.concatenate(u) for u in zip(*(o.used for o in outs), strict=True)],
+                       {k: np.concatenate([o.messages[k] for o in outs]) for k in MESSAGES})
+    return bp, out
 
 
 def stack_plans(plans: Sequence[TrialPlan]) -> BlockPlan:
