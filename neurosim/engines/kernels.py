@@ -1,0 +1,258 @@
+"""Compiled kernels of the batched engine: one layer of a block of trials, a receiver at a time.
+
+`receive_layer` does for each receiver what `neurosim.engines.fast` does with
+whole-array numpy operations (arrivals, the firing rule's time, the signals
+used, the preactivation sum), in one pass over the receiver's row while it
+is in the cache. Everything it returns is bit-identical to the numpy engines':
+
+- the k-th smallest arrival is a value, the same whichever way it is found;
+- the signals used are ranked by (arrival, sender index), as a stable sort
+  ranks them;
+- the sum of a row's products follows numpy's own order for a contiguous
+  row (`pairwise_sum`: blocks of up to 128 terms in eight running sums,
+  halves above that, after numpy's zero start), so that a receiver's value
+  is the SimPy engine's, bit for bit. tests/test_kernels.py checks this
+  against numpy on rows of many lengths.
+
+Compiled with numba on first use (cached on disk afterwards).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+Array = np.ndarray
+
+# Up to this many order statistics are kept in a small sorted buffer while the row
+# streams past; beyond it, a selection in a copy of the row.
+SMALL = 32
+
+
+@njit(cache=True)
+def _block_sum(p: Array, lo: int, n: int) -> float:
+    """numpy's sum of at most 128 terms p[lo:lo+n]: eight running sums, then the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += p[i]
+        return res
+    r0, r1, r2, r3 = p[lo], p[lo + 1], p[lo + 2], p[lo + 3]
+    r4, r5, r6, r7 = p[lo + 4], p[lo + 5], p[lo + 6], p[lo + 7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        j = lo + i
+        r0 += p[j]
+        r1 += p[j + 1]
+        r2 += p[j + 2]
+        r3 += p[j + 3]
+        r4 += p[j + 4]
+        r5 += p[j + 5]
+        r6 += p[j + 6]
+        r7 += p[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += p[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def _pairwise(p: Array, n: int, tasks: Array, sums: Array) -> float:
+    """`pairwise_sum` of p[:n] with the recursion unrolled onto two stacks (numba cannot
+    cache a recursive function called from another): tasks (3, depth) int64, sums (depth,).
+
+    numpy halves a segment of more than 128 terms (the first half a multiple of 8 long),
+    sums each half, then adds the halves; a task is (0, lo, n), sum this segment, or
+    (1, 0, 0), add the last two sums.
+    """
+    if n <= 128:
+        return _block_sum(p, 0, n)
+    top, done = 0, 0
+    tasks[0, 0], tasks[1, 0], tasks[2, 0] = 0, 0, n
+    top = 1
+    while top > 0:
+        top -= 1
+        kind, lo, m = tasks[0, top], tasks[1, top], tasks[2, top]
+        if kind == 1:
+            done -= 1
+            sums[done - 1] = sums[done - 1] + sums[done]
+        elif m <= 128:
+            sums[done] = _block_sum(p, lo, m)
+            done += 1
+        else:
+            half = m // 2
+            half -= half % 8
+            # Last in, first out: the first half is summed first, the add comes last.
+            tasks[0, top], tasks[1, top], tasks[2, top] = 1, 0, 0
+            tasks[0, top + 1], tasks[1, top + 1], tasks[2, top + 1] = 0, lo + half, m - half
+            tasks[0, top + 2], tasks[1, top + 2], tasks[2, top + 2] = 0, lo, half
+            top += 3
+    return sums[0]
+
+
+DEPTH = 192  # stack room: 3 tasks a level, far beyond the 2^50 terms of any row
+
+
+@njit(cache=True)
+def pairwise_sum(p: Array) -> float:
+    """p (n,) summed in numpy's pairwise order, without numpy's zero start (numpy's
+    `p.sum()` is 0.0 + this)."""
+    return _pairwise(p, len(p), np.empty((3, DEPTH), dtype=np.int64), np.empty(DEPTH))
+
+
+@njit(cache=True)
+def _largest(row: Array, m: int, buf: Array) -> float:
+    """The m-th largest value of row (m <= len(buf)): the m largest kept sorted."""
+    count = 0
+    for x in row:
+        if count < m:  # fill: insertion into buf[:count+1], ascending
+            pos = count
+            while pos > 0 and buf[pos - 1] > x:
+                buf[pos] = buf[pos - 1]
+                pos -= 1
+            buf[pos] = x
+            count += 1
+        elif x > buf[0]:  # x displaces the smallest kept
+            pos = 0
+            while pos + 1 < m and buf[pos + 1] < x:
+                buf[pos] = buf[pos + 1]
+                pos += 1
+            buf[pos] = x
+    return buf[0]
+
+
+@njit(cache=True)
+def _smallest(row: Array, m: int, buf: Array) -> float:
+    """The m-th smallest value of row (m <= len(buf)): the m smallest kept sorted."""
+    count = 0
+    for x in row:
+        if count < m:
+            pos = count
+            while pos > 0 and buf[pos - 1] < x:
+                buf[pos] = buf[pos - 1]
+                pos -= 1
+            buf[pos] = x  # descending: buf[0] the largest kept
+            count += 1
+        elif x < buf[0]:
+            pos = 0
+            while pos + 1 < m and buf[pos + 1] > x:
+                buf[pos] = buf[pos + 1]
+                pos += 1
+            buf[pos] = x
+    return buf[0]
+
+
+@njit(cache=True)
+def _select(c: Array, target: int) -> float:
+    """The value of rank `target` (0-based) of c, reordering c: quickselect, Hoare's
+    partition about a median of three (equal values stop both scans, so a row of
+    equal arrivals, a constant latency, still splits in halves)."""
+    lo, hi = 0, len(c) - 1
+    while lo < hi:
+        a, b, d = c[lo], c[(lo + hi) // 2], c[hi]
+        pivot = max(min(a, b), min(max(a, b), d))  # the median of three
+        i, j = lo, hi
+        while i <= j:
+            while c[i] < pivot:
+                i += 1
+            while c[j] > pivot:
+                j -= 1
+            if i <= j:
+                c[i], c[j] = c[j], c[i]
+                i += 1
+                j -= 1
+        # Now c[lo..j] <= pivot, c[i..hi] >= pivot, and anything between equals it.
+        if target <= j:
+            hi = j
+        elif target >= i:
+            lo = i
+        else:
+            return pivot
+    return c[target]
+
+
+@njit(cache=True)
+def kth_smallest(row: Array, k: int, buf: Array, copy: Array) -> float:
+    """The k-th smallest value of row (1 <= k <= len(row)); buf (SMALL,) and copy
+    (len(row),) are scratch."""
+    n = len(row)
+    if k == n:
+        return row.max()
+    if n - k + 1 <= len(buf):
+        return _largest(row, n - k + 1, buf)
+    if k <= len(buf):
+        return _smallest(row, k, buf)
+    copy[:] = row
+    return _select(copy, k - 1)
+
+
+@njit(cache=True)
+def receive_layer(fire_prev: Array, delay: Array, lost: Array, values: Array,
+                  weights: Array, k: int, timeout: float, from_start: bool,
+                  horizon: float, time: Array, used: Array, s: Array, counts: Array) -> None:
+    """One layer of a block of B trials, receivers N, senders M.
+
+    fire_prev (B, M): when each sender fired (inf: never); delay (B, N, M); lost
+    (B, N, M) bool; values, weights (B, N, M): what each used signal carries and its
+    weight (broadcast views where every trial shares them); k: the quorum (M: all);
+    timeout: inf for none, else from time 0 (from_start) or from the first arrival.
+    Writes time (B, N): when each receiver's rule holds (inf: never); used (B, N, M):
+    the signals it uses then; s (B, N): the sum of weight * value over used signals
+    (weight * 0.0 for the others), numpy's bits; counts (B, N, 3): the messages that
+    arrived before the horizon, those still travelling at it (finite arrival, not
+    before it), and the signals used.
+    """
+    B, N, M = delay.shape
+    row = np.empty(M)
+    prod = np.empty(M)
+    copy = np.empty(M)
+    buf = np.empty(SMALL)
+    tasks, sums = np.empty((3, DEPTH), dtype=np.int64), np.empty(DEPTH)
+    for b in range(B):
+        for i in range(N):
+            arrived = 0
+            travelling = 0
+            first = np.inf
+            for j in range(M):
+                a = np.inf if lost[b, i, j] else fire_prev[b, j] + delay[b, i, j]
+                row[j] = a
+                if a < horizon:
+                    arrived += 1
+                elif np.isfinite(a):
+                    travelling += 1
+                if a < first:
+                    first = a
+            kth = kth_smallest(row, k, buf, copy)
+            t = kth
+            if timeout < np.inf:
+                start = 0.0 if from_start else first
+                t = min(t, start + timeout)
+            n_used = 0
+            for j in range(M):
+                u = row[j] <= t
+                used[b, i, j] = u
+                n_used += u
+                prod[j] = weights[b, i, j] * (values[b, i, j] if u else 0.0)
+            if t >= kth and n_used > k:
+                # More than k arrivals at or before the k-th: it ties with later senders.
+                # Those before it are used, then the tied ones by sender index, k in all.
+                room = k
+                for j in range(M):
+                    room -= row[j] < kth
+                n_used = 0
+                for j in range(M):
+                    u = row[j] < kth
+                    if row[j] == kth:
+                        u = room > 0
+                        room -= 1
+                    used[b, i, j] = u
+                    n_used += u
+                    prod[j] = weights[b, i, j] * (values[b, i, j] if u else 0.0)
+            time[b, i] = t
+            s[b, i] = 0.0 + _pairwise(prod, M, tasks, sums)
+            counts[b, i, 0] = arrived
+            counts[b, i, 1] = travelling
+            counts[b, i, 2] = n_used
