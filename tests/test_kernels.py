@@ -105,3 +105,19 @@ def test_receive_layer_is_the_stable_ranking(B, N, M, seed, data):
     assert s[fired].tobytes() == want[2][fired].tobytes()
     assert np.array_equal(counts[..., :2], want[3][..., :2])
     assert np.array_equal(counts[..., 2][fired], want[3][..., 2][fired])
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 150), min_size=2, max_size=4),
+       activation=st.sampled_from(["sigmoid", "tanh", "relu"]), seed=st.integers(0, 2**16))
+def test_fault_free_outputs_are_the_forward_pass(sizes, activation, seed):
+    """The compiled forward pass the batched runs take their fault-free outputs from."""
+    from neurosim.data.scenario import parse_scenario
+    from neurosim.engines.block import fault_free_outputs
+    from neurosim.setup import prepare
+
+    setup = prepare(parse_scenario({"seed": seed, "trials": 5, "network": {
+        "sizes": sizes, "activation": activation, "weight_scale": 3.0},
+        "inputs": {"kind": "uniform"}}))
+    want = setup.net.forward(setup.inputs)
+    assert fault_free_outputs(setup.net, setup.inputs).tobytes() == want.tobytes()

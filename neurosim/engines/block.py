@@ -240,8 +240,12 @@ class BlockOutcome:
         kinds = []
         correct, missing, corrupted = np.int8(CORRECT), np.int8(MISSING), np.int8(CORRUPTED)
         for used, rep, t in zip(self.used, replaced, self.fire_time[1:], strict=True):
-            used_as = np.where(rep, corrupted, correct) if rep.any() else correct
-            k = np.where(used, used_as, missing)
+            if rep.any():
+                k = np.where(used, np.where(rep, corrupted, correct), missing)
+            elif (correct, missing) == (0, 1):  # numpy's bools are the bytes 0 and 1
+                k = np.logical_not(used).view(np.int8)
+            else:
+                k = np.where(used, correct, missing)
             k[~np.isfinite(t)] = correct
             kinds.append(k)
         return kinds
@@ -339,3 +343,17 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
         used_all.append(used)
         y_prev = y
     return BlockOutcome(y_prev, fire, used_all, msgs)
+
+
+def fault_free_outputs(net: Network, x: Array) -> Array:
+    """`Network.forward(x)`, bit for bit, through the compiled row sums: x (n, N_0) ->
+    (n, N_{L+1})."""
+    from neurosim.engines.kernels import weighted_sums
+
+    y = np.ascontiguousarray(x, dtype=float)
+    for l, (W, b) in enumerate(zip(net.weights, net.biases, strict=True), start=1):
+        s = np.empty((len(y), W.shape[0]))
+        weighted_sums(np.ascontiguousarray(W), y, s)
+        s += b
+        y = net.phis[l - 1](s) if l <= net.depth else s
+    return y

@@ -256,3 +256,17 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, values: Array,
             counts[b, i, 0] = arrived
             counts[b, i, 1] = travelling
             counts[b, i, 2] = n_used
+
+
+@njit(cache=True)
+def weighted_sums(W: Array, Y: Array, out: Array) -> None:
+    """out[n, i] = the sum over j of W[i, j] * Y[n, j] in numpy's order: the bits of
+    `(W * Y[n]).sum(axis=-1)`. W (N, M), Y (n, M), out (n, N)."""
+    N, M = W.shape
+    prod = np.empty(M)
+    tasks, sums = np.empty((3, DEPTH), dtype=np.int64), np.empty(DEPTH)
+    for r in range(Y.shape[0]):
+        for i in range(N):
+            for j in range(M):
+                prod[j] = W[i, j] * Y[r, j]
+            out[r, i] = 0.0 + _pairwise(prod, M, tasks, sums)
