@@ -469,8 +469,8 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
     iv = network_intervals(net)
     checks = scenario_checks(setup, iv)
     # Trial i runs input i mod n: a run of fewer trials than inputs needs the first ones only.
-    fault_free = (fault_free_outputs if engine in BATCHED else net.forward)(
-        setup.inputs[:scn.trials])
+    inputs = setup.inputs[:scn.trials]
+    fault_free = fault_free_outputs(net, inputs) if engine in BATCHED else net.forward(inputs)
     fault_free_pred = [_prediction(ff) for ff in fault_free]
     labels = None if setup.labels is None else [int(y) for y in setup.labels]
     eta, C = setup.failures.eta, setup.failures.capacity
