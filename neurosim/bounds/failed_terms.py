@@ -45,7 +45,7 @@ class FailedSignals:
     @classmethod
     def of(cls, kind: Array) -> FailedSignals:
         n_l, n = kind.shape[-2:]
-        at = np.flatnonzero(kind if CORRECT == 0 else kind != CORRECT)
+        at = np.flatnonzero(kind != CORRECT)
         return cls(row=at // n, sender=at % n, weight=at % (n_l * n),
                    corrupted=kind.reshape(-1)[at] == CORRUPTED,
                    n_rows=kind.size // n if n else 0, shape=kind.shape[:-1])
