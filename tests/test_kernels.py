@@ -42,7 +42,7 @@ def test_kth_smallest_is_the_partitions(data, n, seed):
     a = _rows(data.draw, n, np.random.default_rng(seed))
     k = data.draw(st.one_of(st.integers(1, n), st.sampled_from([1, n, max(1, n - SMALL)])))
     buf, copy = np.empty(SMALL), np.empty(n)
-    assert kth_smallest(a, k, buf, copy) == np.partition(a, k - 1)[k - 1]
+    assert kth_smallest(a, k, buf, copy) == (np.partition(a, k - 1)[k - 1], a.max())
     before = a.copy()
     kth_smallest(a, k, buf, copy)
     assert np.array_equal(a, before)
@@ -96,7 +96,8 @@ def test_receive_layer_is_the_stable_ranking(B, N, M, seed, data):
     time, s = np.empty((B, N)), np.empty((B, N))
     used = np.empty((B, N, M), dtype=bool)
     counts = np.empty((B, N, 3), dtype=np.int64)
-    receive_layer(fire_prev, delay, lost, values, weights, k, timeout, from_start, horizon,
+    receive_layer(fire_prev, delay, lost, bool(lost.any()), values, weights, k, timeout,
+                  from_start, horizon,
                   time, used, s, counts)
     want = _reference(fire_prev, delay, lost, values, weights, k, timeout, from_start, horizon)
     assert np.array_equal(time, want[0])

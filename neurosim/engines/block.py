@@ -314,14 +314,15 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
         sent = np.isfinite(fire[-1])  # (B, N_{l-1}): which senders sent
         msgs["sent"] += sent.sum(axis=1) * sizes[l]
         lost = plan.lost[l - 1]
-        if lost.any():
+        any_lost = bool(lost.any())
+        if any_lost:
             msgs["lost"] += count_true(np.broadcast_to(lost, shape) & sent[:, None, :])
         time, s = np.empty(shape[:2]), np.empty(shape[:2])
         used = np.empty(shape, dtype=bool)
         counts = np.empty((*shape[:2], 3), dtype=np.int64)
         k = sizes[l - 1] if rule.quorum is None else rule.quorum[l - 1]
         receive_layer(fire[-1], np.broadcast_to(plan.latency[l - 1], shape),
-                      np.broadcast_to(lost, shape), _received(plan, l, y_prev),
+                      np.broadcast_to(lost, shape), any_lost, _received(plan, l, y_prev),
                       np.broadcast_to(plan.weights[l - 1], shape), int(k), timeout,
                       bool(rule.timeout_from_start), float(rule.horizon), time, used, s, counts)
         arrived, travelling, n_used = counts.sum(axis=1).T

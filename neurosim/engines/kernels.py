@@ -175,29 +175,51 @@ def _select(c: Array, target: int) -> float:
 
 
 @njit(cache=True)
-def kth_smallest(row: Array, k: int, buf: Array, copy: Array) -> float:
-    """The k-th smallest value of row (1 <= k <= len(row)); buf (SMALL,) and copy
-    (len(row),) are scratch."""
+def _max(row: Array) -> float:
+    """The largest value of row: four running maxima (a maximum does not round, so any
+    order gives it; one chain would wait on each comparison)."""
     n = len(row)
-    if k == n:
-        return row.max()
-    if n - k + 1 <= len(buf):
-        return _largest(row, n - k + 1, buf)
-    if k <= len(buf):
-        return _smallest(row, k, buf)
-    copy[:] = row
-    return _select(copy, k - 1)
+    m0 = m1 = m2 = m3 = -np.inf
+    j = 0
+    while j + 4 <= n:
+        m0 = max(m0, row[j])
+        m1 = max(m1, row[j + 1])
+        m2 = max(m2, row[j + 2])
+        m3 = max(m3, row[j + 3])
+        j += 4
+    while j < n:
+        m0 = max(m0, row[j])
+        j += 1
+    return max(max(m0, m1), max(m2, m3))
 
 
 @njit(cache=True)
-def receive_layer(fire_prev: Array, delay: Array, lost: Array, values: Array,
+def kth_smallest(row: Array, k: int, buf: Array, copy: Array) -> tuple[float, float]:
+    """(the k-th smallest value of row, its largest), 1 <= k <= len(row); buf (SMALL,)
+    and copy (len(row),) are scratch."""
+    n = len(row)
+    if k == n:
+        latest = _max(row)
+        return latest, latest
+    if n - k + 1 <= len(buf):
+        m = n - k + 1
+        return _largest(row, m, buf), buf[m - 1]
+    if k <= len(buf):
+        return _smallest(row, k, buf), _max(row)
+    copy[:] = row
+    return _select(copy, k - 1), _max(row)
+
+
+@njit(cache=True)
+def receive_layer(fire_prev: Array, delay: Array, lost: Array, any_lost: bool, values: Array,
                   weights: Array, k: int, timeout: float, from_start: bool,
                   horizon: float, time: Array, used: Array, s: Array, counts: Array) -> None:
     """One layer of a block of B trials, receivers N, senders M.
 
     fire_prev (B, M): when each sender fired (inf: never); delay (B, N, M); lost
-    (B, N, M) bool; values, weights (B, N, M): what each used signal carries and its
-    weight (broadcast views where every trial shares them); k: the quorum (M: all);
+    (B, N, M) bool, read only if any_lost; values, weights (B, N, M): what each used
+    signal carries and its weight (broadcast views where every trial shares them); k:
+    the quorum (M: all);
     timeout: inf for none, else from time 0 (from_start) or from the first arrival.
     Writes time (B, N): when each receiver's rule holds (inf: never); used (B, N, M):
     the signals it uses then; s (B, N): the sum of weight * value over used signals
@@ -212,30 +234,34 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, values: Array,
     buf = np.empty(SMALL)
     tasks, sums = np.empty((3, DEPTH), dtype=np.int64), np.empty(DEPTH)
     for b in range(B):
+        fired = fire_prev[b]
         for i in range(N):
-            arrived = 0
-            travelling = 0
-            first = np.inf
-            for j in range(M):
-                a = np.inf if lost[b, i, j] else fire_prev[b, j] + delay[b, i, j]
-                row[j] = a
-                if a < horizon:
-                    arrived += 1
-                elif np.isfinite(a):
-                    travelling += 1
-                if a < first:
-                    first = a
-            kth = kth_smallest(row, k, buf, copy)
+            # Row views: one receiver's delays, losses, values and weights.
+            d, v, w, u_row = delay[b, i], values[b, i], weights[b, i], used[b, i]
+            if any_lost:
+                gone = lost[b, i]
+                for j in range(M):
+                    row[j] = np.inf if gone[j] else fired[j] + d[j]
+            else:
+                for j in range(M):
+                    row[j] = fired[j] + d[j]
+            kth, latest = kth_smallest(row, k, buf, copy)
+            arrived = finite = M  # every message came before the horizon, unless...
+            if latest >= horizon:
+                arrived = finite = 0
+                for j in range(M):
+                    arrived += row[j] < horizon
+                    finite += row[j] < np.inf
             t = kth
             if timeout < np.inf:
-                start = 0.0 if from_start else first
+                start = 0.0 if from_start else row.min()  # from time 0, or the first arrival
                 t = min(t, start + timeout)
             n_used = 0
             for j in range(M):
                 u = row[j] <= t
-                used[b, i, j] = u
+                u_row[j] = u
                 n_used += u
-                prod[j] = weights[b, i, j] * (values[b, i, j] if u else 0.0)
+                prod[j] = w[j] * (v[j] if u else 0.0)
             if t >= kth and n_used > k:
                 # More than k arrivals at or before the k-th: it ties with later senders.
                 # Those before it are used, then the tied ones by sender index, k in all.
@@ -248,13 +274,13 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, values: Array,
                     if row[j] == kth:
                         u = room > 0
                         room -= 1
-                    used[b, i, j] = u
+                    u_row[j] = u
                     n_used += u
-                    prod[j] = weights[b, i, j] * (values[b, i, j] if u else 0.0)
+                    prod[j] = w[j] * (v[j] if u else 0.0)
             time[b, i] = t
             s[b, i] = 0.0 + _pairwise(prod, M, tasks, sums)
             counts[b, i, 0] = arrived
-            counts[b, i, 1] = travelling
+            counts[b, i, 1] = finite - arrived
             counts[b, i, 2] = n_used
 
 
