@@ -4,7 +4,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurosim.engines.kernels import SMALL, kth_smallest, pairwise_sum, receive_layer
+from neurosim.data.pairwise import row_sum
+from neurosim.engines.kernels import SMALL, kth_smallest, receive_layer
 
 
 def _rows(draw, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -24,15 +25,15 @@ def _rows(draw, n: int, rng: np.random.Generator) -> np.ndarray:
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), n=st.one_of(st.integers(1, 300), st.integers(300, 20000)),
        seed=st.integers(0, 2**32))
-def test_pairwise_sum_is_numpys_sum(data, n, seed):
+def test_row_sum_is_numpys_sum(data, n, seed):
     """numpy's own sum of a contiguous row: 1-D, and rows of a 2-D array."""
     a = _rows(data.draw, n, np.random.default_rng(seed))
     with np.errstate(invalid="ignore"):
-        assert np.float64(0.0 + pairwise_sum(a)).tobytes() == np.add.reduce(a).tobytes()
+        assert np.float64(row_sum(a)).tobytes() == np.add.reduce(a).tobytes()
         m = np.stack([a, a[::-1].copy()])
         sums = m.sum(axis=-1)
     for row, s in zip(m, sums, strict=True):
-        assert np.float64(0.0 + pairwise_sum(row)).tobytes() == s.tobytes()
+        assert np.float64(row_sum(row)).tobytes() == s.tobytes()
 
 
 @settings(max_examples=300, deadline=None)
@@ -122,3 +123,32 @@ def test_fault_free_outputs_are_the_forward_pass(sizes, activation, seed):
         "inputs": {"kind": "uniform"}}))
     want = setup.net.forward(setup.inputs)
     assert fault_free_outputs(setup.net, setup.inputs).tobytes() == want.tobytes()
+
+
+@settings(max_examples=150, deadline=None)
+@given(T=st.integers(1, 3), N=st.integers(1, 5), M=st.integers(1, 300),
+       seed=st.integers(0, 2**32), eta=st.sampled_from([0.0, 1e-3, 0.5]),
+       capacity=st.sampled_from([0.0, 1.0, 1e300]))
+def test_signal_sums_are_numpys_terms_summed(T, N, M, seed, eta, capacity):
+    """The given-set bound's compiled per-receiver sums: each signal's two terms, written
+    with numpy operations on whole arrays, summed by numpy."""
+    from neurosim.bounds.signal_sums import signal_sums
+    from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
+
+    rng = np.random.default_rng(seed)
+    A = np.abs(rng.normal(size=(N, M))) * 10.0 ** rng.integers(-3, 4, size=(N, M))
+    B = rng.random(M) * 5
+    e = rng.random((T, M)) * rng.choice([0.0, 1.0, np.inf], size=(T, M), p=[0.3, 0.65, 0.05])
+    kind = rng.choice(np.array([CORRECT, MISSING, CORRUPTED], dtype=np.int8), size=(T, N, M))
+    ei = e[:, None, :]
+    with np.errstate(invalid="ignore", over="ignore"):
+        terms = np.select([kind == MISSING, kind == CORRUPTED],
+                          [A * B, A * (capacity + B) + eta * capacity],
+                          A * ei + eta * (B + ei))
+        faulty = np.select([kind == MISSING, kind == CORRUPTED],
+                           [(A + eta) * 0.0, (A + eta) * capacity], (A + eta) * (B + ei))
+        want = terms.sum(axis=-1), faulty.sum(axis=-1)
+    got = np.empty((T, N)), np.empty((T, N))
+    signal_sums(A, B, eta, e, kind, capacity, MISSING, CORRUPTED, *got)
+    for g, w in zip(got, want, strict=True):
+        assert g.tobytes() == w.tobytes()

@@ -9,10 +9,8 @@ is in the cache. Everything it returns is bit-identical to the numpy engines':
 - the signals used are ranked by (arrival, sender index), as a stable sort
   ranks them;
 - the sum of a row's products follows numpy's own order for a contiguous
-  row (`pairwise_sum`: blocks of up to 128 terms in eight running sums,
-  halves above that, after numpy's zero start), so that a receiver's value
-  is the SimPy engine's, bit for bit. tests/test_kernels.py checks this
-  against numpy on rows of many lengths.
+  row (`neurosim.data.pairwise`), so that a receiver's value is the SimPy
+  engine's, bit for bit.
 
 Compiled with numba on first use (cached on disk afterwards).
 """
@@ -22,85 +20,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from neurosim.data.pairwise import numpy_sum, stacks
+
 Array = np.ndarray
 
 # Up to this many order statistics are kept in a small sorted buffer while the row
 # streams past; beyond it, a selection in a copy of the row.
 SMALL = 32
-
-
-@njit(cache=True)
-def _block_sum(p: Array, lo: int, n: int) -> float:
-    """numpy's sum of at most 128 terms p[lo:lo+n]: eight running sums, then the rest."""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += p[i]
-        return res
-    r0, r1, r2, r3 = p[lo], p[lo + 1], p[lo + 2], p[lo + 3]
-    r4, r5, r6, r7 = p[lo + 4], p[lo + 5], p[lo + 6], p[lo + 7]
-    i = 8
-    stop = n - n % 8
-    while i < stop:
-        j = lo + i
-        r0 += p[j]
-        r1 += p[j + 1]
-        r2 += p[j + 2]
-        r3 += p[j + 3]
-        r4 += p[j + 4]
-        r5 += p[j + 5]
-        r6 += p[j + 6]
-        r7 += p[j + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += p[lo + i]
-        i += 1
-    return res
-
-
-@njit(cache=True)
-def _pairwise(p: Array, n: int, tasks: Array, sums: Array) -> float:
-    """`pairwise_sum` of p[:n] with the recursion unrolled onto two stacks (numba cannot
-    cache a recursive function called from another): tasks (3, depth) int64, sums (depth,).
-
-    numpy halves a segment of more than 128 terms (the first half a multiple of 8 long),
-    sums each half, then adds the halves; a task is (0, lo, n), sum this segment, or
-    (1, 0, 0), add the last two sums.
-    """
-    if n <= 128:
-        return _block_sum(p, 0, n)
-    top, done = 0, 0
-    tasks[0, 0], tasks[1, 0], tasks[2, 0] = 0, 0, n
-    top = 1
-    while top > 0:
-        top -= 1
-        kind, lo, m = tasks[0, top], tasks[1, top], tasks[2, top]
-        if kind == 1:
-            done -= 1
-            sums[done - 1] = sums[done - 1] + sums[done]
-        elif m <= 128:
-            sums[done] = _block_sum(p, lo, m)
-            done += 1
-        else:
-            half = m // 2
-            half -= half % 8
-            # Last in, first out: the first half is summed first, the add comes last.
-            tasks[0, top], tasks[1, top], tasks[2, top] = 1, 0, 0
-            tasks[0, top + 1], tasks[1, top + 1], tasks[2, top + 1] = 0, lo + half, m - half
-            tasks[0, top + 2], tasks[1, top + 2], tasks[2, top + 2] = 0, lo, half
-            top += 3
-    return sums[0]
-
-
-DEPTH = 192  # stack room: 3 tasks a level, far beyond the 2^50 terms of any row
-
-
-@njit(cache=True)
-def pairwise_sum(p: Array) -> float:
-    """p (n,) summed in numpy's pairwise order, without numpy's zero start (numpy's
-    `p.sum()` is 0.0 + this)."""
-    return _pairwise(p, len(p), np.empty((3, DEPTH), dtype=np.int64), np.empty(DEPTH))
 
 
 @njit(cache=True)
@@ -232,7 +158,7 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, any_lost: bool, v
     prod = np.empty(M)
     copy = np.empty(M)
     buf = np.empty(SMALL)
-    tasks, sums = np.empty((3, DEPTH), dtype=np.int64), np.empty(DEPTH)
+    scratch = stacks()
     for b in range(B):
         fired = fire_prev[b]
         for i in range(N):
@@ -278,7 +204,7 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, any_lost: bool, v
                     n_used += u
                     prod[j] = w[j] * (v[j] if u else 0.0)
             time[b, i] = t
-            s[b, i] = 0.0 + _pairwise(prod, M, tasks, sums)
+            s[b, i] = numpy_sum(prod, M, scratch)
             counts[b, i, 0] = arrived
             counts[b, i, 1] = finite - arrived
             counts[b, i, 2] = n_used
@@ -290,9 +216,9 @@ def weighted_sums(W: Array, Y: Array, out: Array) -> None:
     `(W * Y[n]).sum(axis=-1)`. W (N, M), Y (n, M), out (n, N)."""
     N, M = W.shape
     prod = np.empty(M)
-    tasks, sums = np.empty((3, DEPTH), dtype=np.int64), np.empty(DEPTH)
+    scratch = stacks()
     for r in range(Y.shape[0]):
         for i in range(N):
             for j in range(M):
                 prod[j] = W[i, j] * Y[r, j]
-            out[r, i] = 0.0 + _pairwise(prod, M, tasks, sums)
+            out[r, i] = numpy_sum(prod, M, scratch)
