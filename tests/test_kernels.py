@@ -89,7 +89,9 @@ def test_receive_layer_is_the_stable_ranking(B, N, M, seed, data):
     fire_prev = np.where(rng.random((B, M)) < 0.15, np.inf, rng.integers(0, 2, (B, M)) * 0.5)
     lost = rng.random((B, N, M)) < data.draw(st.sampled_from([0.0, 0.2]))
     values = rng.normal(size=(B, N, M))
-    weights = np.broadcast_to(rng.normal(size=(N, M)), (B, N, M))
+    own = data.draw(st.booleans())  # each trial its own weights, or one matrix for all
+    weights = rng.normal(size=(B, N, M)) if own else \
+        np.broadcast_to(rng.normal(size=(N, M)), (B, N, M))
     k = data.draw(st.integers(1, M))
     timeout = data.draw(st.sampled_from([np.inf, 0.0, 0.7, 2.0]))
     from_start = data.draw(st.booleans())
@@ -97,9 +99,11 @@ def test_receive_layer_is_the_stable_ranking(B, N, M, seed, data):
     time, s = np.empty((B, N)), np.empty((B, N))
     used = np.empty((B, N, M), dtype=bool)
     counts = np.empty((B, N, 3), dtype=np.int64)
-    receive_layer(fire_prev, delay, lost, bool(lost.any()), values, weights, k, timeout,
-                  from_start, horizon,
-                  time, used, s, counts)
+    none = np.empty((0, 0, 0))
+    shared = np.empty((0, 0)) if own else np.ascontiguousarray(weights[0])
+    receive_layer(fire_prev, delay, lost if lost.any() else none.astype(bool),
+                  np.zeros((B, M)), values, shared, weights if own else none, k, timeout,
+                  from_start, horizon, time, used, s, counts)
     want = _reference(fire_prev, delay, lost, values, weights, k, timeout, from_start, horizon)
     assert np.array_equal(time, want[0])
     fired = np.isfinite(time)  # a receiver that never fires uses nothing (the engine clears it)

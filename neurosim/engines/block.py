@@ -282,14 +282,13 @@ def count_true(mask: Array) -> Array:
 _POPCOUNT = hasattr(np, "bitwise_count")  # numpy >= 2.0
 
 
-def _received(plan: BlockPlan, l: int, y_prev: Array) -> Array:
-    """What each signal of layer l carries if used, (B, N_l, N_{l-1}) (a broadcast view
-    where no sender or synapse is Byzantine): the sender's value or the replacing one."""
-    replaced = plan.replaced[l - 1]
-    shape = (len(y_prev), *replaced.shape[-2:])
-    if replaced.any():
-        return np.broadcast_to(np.where(replaced, plan.value[l - 1], y_prev[:, None, :]), shape)
-    return np.broadcast_to(y_prev[:, None, :], shape)
+# Array arguments of the kernel that do not apply (a rank it accepts, no entries).
+_NONE, _NONE_2D, _NONE_BOOL = np.empty((0, 0, 0)), np.empty((0, 0)), np.empty((0, 0, 0), bool)
+
+
+def _c(a: Array, shape: tuple[int, ...], dtype=float) -> Array:
+    """a broadcast to shape, C-ordered (a copy only where it is not already)."""
+    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype)
 
 
 def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutcome:
@@ -313,18 +312,24 @@ def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutc
         shape = (B, sizes[l], sizes[l - 1])
         sent = np.isfinite(fire[-1])  # (B, N_{l-1}): which senders sent
         msgs["sent"] += sent.sum(axis=1) * sizes[l]
-        lost = plan.lost[l - 1]
+        lost, replaced, W = plan.lost[l - 1], plan.replaced[l - 1], plan.weights[l - 1]
         any_lost = bool(lost.any())
         if any_lost:
-            msgs["lost"] += count_true(np.broadcast_to(lost, shape) & sent[:, None, :])
+            lost = _c(lost, shape, bool)
+            msgs["lost"] += count_true(lost & sent[:, None, :])
         time, s = np.empty(shape[:2]), np.empty(shape[:2])
         used = np.empty(shape, dtype=bool)
         counts = np.empty((*shape[:2], 3), dtype=np.int64)
         k = sizes[l - 1] if rule.quorum is None else rule.quorum[l - 1]
-        receive_layer(fire[-1], np.broadcast_to(plan.latency[l - 1], shape),
-                      np.broadcast_to(lost, shape), any_lost, _received(plan, l, y_prev),
-                      np.broadcast_to(plan.weights[l - 1], shape), int(k), timeout,
-                      bool(rule.timeout_from_start), float(rule.horizon), time, used, s, counts)
+        # Where a sender or synapse is Byzantine, each signal's own value.
+        value = _c(np.where(replaced, plan.value[l - 1], y_prev[:, None, :]), shape) \
+            if replaced.any() else _NONE
+        receive_layer(fire[-1], _c(plan.latency[l - 1], shape),
+                      lost if any_lost else _NONE_BOOL, _c(y_prev, y_prev.shape),
+                      value, _c(W, W.shape) if W.ndim == 2 else _NONE_2D,
+                      _c(W, shape) if W.ndim == 3 else _NONE, int(k), timeout,
+                      bool(rule.timeout_from_start), float(rule.horizon), time, used, s,
+                      counts)
         arrived, travelling, n_used = counts.sum(axis=1).T
         t_fire = time + rule.processing
         dead = plan.crashed[l] & (t_fire >= plan.crash_time)

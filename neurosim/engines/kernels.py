@@ -137,16 +137,18 @@ def kth_smallest(row: Array, k: int, buf: Array, copy: Array) -> tuple[float, fl
 
 
 @njit(cache=True)
-def receive_layer(fire_prev: Array, delay: Array, lost: Array, any_lost: bool, values: Array,
-                  weights: Array, k: int, timeout: float, from_start: bool,
+def receive_layer(fire_prev: Array, delay: Array, lost: Array, y: Array, value: Array,
+                  W: Array, W_trial: Array, k: int, timeout: float, from_start: bool,
                   horizon: float, time: Array, used: Array, s: Array, counts: Array) -> None:
     """One layer of a block of B trials, receivers N, senders M.
 
     fire_prev (B, M): when each sender fired (inf: never); delay (B, N, M); lost
-    (B, N, M) bool, read only if any_lost; values, weights (B, N, M): what each used
-    signal carries and its weight (broadcast views where every trial shares them); k:
-    the quorum (M: all);
-    timeout: inf for none, else from time 0 (from_start) or from the first arrival.
+    (B, N, M) bool, or empty (0, 0, 0) where no message is lost; y (B, M): the senders'
+    values; value (B, N, M): what each signal carries where some sender or synapse is
+    Byzantine, else empty; W (N, M): the weights, or W_trial (B, N, M) where each trial
+    has its own (W_trial empty otherwise); k: the quorum (M: all); timeout: inf for
+    none, else from time 0 (from_start) or from the first arrival. Every array
+    C-ordered.
     Writes time (B, N): when each receiver's rule holds (inf: never); used (B, N, M):
     the signals it uses then; s (B, N): the sum of weight * value over used signals
     (weight * 0.0 for the others), numpy's bits; counts (B, N, 3): the messages that
@@ -154,6 +156,7 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, any_lost: bool, v
     before it), and the signals used.
     """
     B, N, M = delay.shape
+    any_lost, replaced, own_weights = lost.size > 0, value.size > 0, W_trial.size > 0
     row = np.empty(M)
     prod = np.empty(M)
     copy = np.empty(M)
@@ -162,8 +165,10 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, any_lost: bool, v
     for b in range(B):
         fired = fire_prev[b]
         for i in range(N):
-            # Row views: one receiver's delays, losses, values and weights.
-            d, v, w, u_row = delay[b, i], values[b, i], weights[b, i], used[b, i]
+            # Row views: one receiver's delays, and the values and weights of its signals.
+            d = delay[b, i]
+            v = value[b, i] if replaced else y[b]
+            w = W_trial[b, i] if own_weights else W[i]
             if any_lost:
                 gone = lost[b, i]
                 for j in range(M):
@@ -182,6 +187,7 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, any_lost: bool, v
             if timeout < np.inf:
                 start = 0.0 if from_start else row.min()  # from time 0, or the first arrival
                 t = min(t, start + timeout)
+            u_row = used[b, i]
             n_used = 0
             for j in range(M):
                 u = row[j] <= t
