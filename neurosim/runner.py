@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ from neurosim.data.signals import CORRUPTED, MISSING
 from neurosim.engines.block import (
     BlockOutcome,
     BlockPlan,
+    fault_free_outputs,
+    join_blocks,
     plan_block,
     simulate_block,
     stack_outcomes,
@@ -81,10 +83,17 @@ BATCHED = {"fast": simulate_block}
 BLOCK_BYTES = 64 * 2**20
 BYTES_PER_SYNAPSE = 40
 MAX_BLOCK = 4096
-# The most memory every layer's fault-free values may take (`simulate_block`'s `clean`).
-CLEAN_BYTES = 256 * 2**20
 FIRST_BLOCK = 8
 BLOCK_SECONDS = 0.5
+# The vectorised engine's bounds, checks and rows take at least BOUND_TRIALS trials at
+# once where the simulation's memory allows fewer (several simulated chunks are joined,
+# their delays dropped): their numpy calls are per block, and a block of 7 trials spends
+# more on calls than on work. Measured on 784-256-128-10 (chunks of 7): the failed
+# signals and both given-set bounds took 1.63 ms a trial in blocks of 7, 1.19 in 16 and
+# 1.14 in 32 (1.35 in 64, out of the cache). What a joined block keeps per signal: the
+# used mask and the kinds, about KEPT_BYTES_PER_SYNAPSE.
+BOUND_TRIALS = 32
+KEPT_BYTES_PER_SYNAPSE = 4
 
 FIELDS = ["trial", "input_index", "error", "bound_given_set", "bound_given_set_signed",
           "latency", "blocked",
@@ -387,20 +396,37 @@ def block_size(net) -> int:
     return max(1, min(MAX_BLOCK, BLOCK_BYTES // per_trial))
 
 
+def joined_size(net, chunk: int) -> int:
+    """The most trials a block of the vectorised engine takes, simulated `chunk` at a
+    time: a whole number of chunks, at least BOUND_TRIALS trials where what a joined
+    block keeps (KEPT_BYTES_PER_SYNAPSE) fits in BLOCK_BYTES, and never less than one."""
+    chunks = -(-BOUND_TRIALS // chunk)
+    fit = BLOCK_BYTES // (KEPT_BYTES_PER_SYNAPSE * net.n_weights + 64 * sum(net.sizes))
+    return chunk * max(1, min(chunks, fit // chunk))
+
+
 def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, trials: range,
-              clean: list[np.ndarray] | None = None
+              chunk: int | None = None
               ) -> tuple[list[TrialPlan], BlockPlan | None, BlockOutcome | None,
                          BaseException | None]:
     """Plan and simulate a block: (plans, the BlockPlan, the outcome, an interruption).
 
-    clean: every layer's fault-free values of the inputs, if kept (`simulate_block`).
+    chunk: batched engines simulate at most this many trials at once, then join them
+    (`join_blocks`: the joined plan has no delays).
     plans: the block's TrialPlans (batched engines: only the first, for the trace of
     trial 0). An interruption in the SimPy engine's loop returns the trials finished
     before it, and the interruption, to raise once they are kept.
     """
     if engine in BATCHED:
-        bp = plan_block(planner, trials)
-        return [bp.trial_plan(0)], bp, BATCHED[engine](setup.net, bp, rule, clean), None
+        step = chunk or len(trials)
+        parts, first = [], None
+        for start in range(trials.start, trials.stop, step):
+            bp = plan_block(planner, range(start, min(trials.stop, start + step)))
+            first = first or bp.trial_plan(0)
+            outcome = BATCHED[engine](setup.net, bp, rule)
+            parts.append((replace(bp, latency=[]), outcome))  # the delays go once used
+        bp, outcome = join_blocks(parts)
+        return [first], bp, outcome, None
     simulate = ENGINES[engine]
     done, interrupted = [], None
     try:
@@ -442,14 +468,9 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
     planner = Planner(scn, net, setup.inputs)
     iv = network_intervals(net)
     checks = scenario_checks(setup, iv)
-    # Every layer's fault-free values, which the batched engine takes where a trial's
-    # layer used every signal of fault-free senders; only the outputs if they are large.
     # Trial i runs input i mod n: a run of fewer trials than inputs needs the first ones only.
     inputs = setup.inputs[:scn.trials]
-    clean = None
-    if 8 * len(inputs) * sum(net.sizes[1:]) <= CLEAN_BYTES:
-        clean = net.layer_outputs(inputs)
-    fault_free = net.forward(inputs) if clean is None else clean[-1]
+    fault_free = fault_free_outputs(net, inputs) if engine in BATCHED else net.forward(inputs)
     fault_free_pred = [_prediction(ff) for ff in fault_free]
     labels = None if setup.labels is None else [int(y) for y in setup.labels]
     eta, C = setup.failures.eta, setup.failures.capacity
@@ -469,7 +490,8 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
         from tqdm import tqdm
 
         bar = tqdm(total=scn.trials, desc=scn.name, unit="trial")
-    cap = block or block_size(net)
+    chunk = block or block_size(net)
+    cap = joined_size(net, chunk) if engine in BATCHED else chunk
     size = block or min(cap, FIRST_BLOCK)
     started = time.perf_counter()
     try:
@@ -478,7 +500,7 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
             t0 = time.perf_counter()
             trials = range(first, min(scn.trials, first + size))
             plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials,
-                                                        clean)
+                                                        chunk)
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
                 failed = [FailedSignals.of(k) for k in kinds]  # for the bounds and counts
@@ -572,7 +594,9 @@ def save_trace(path: Path, plan, out, processing: float = 0.0) -> None:
         arrays[f"lost_{l}"] = plan.lost[l - 1]
         arrays[f"latency_{l}"] = plan.latency[l - 1]  # + the sender's fire time: arrivals
     arrays["processing"] = np.float64(processing)  # fire time - processing: the rule held
-    np.savez_compressed(path, **arrays)
+    # Uncompressed: the delays, most of the bytes, are random doubles that zlib shrinks by
+    # a few percent, and compressing them cost 0.1 s a run on a 784-256-128-10 network.
+    np.savez(path, **arrays)
 
 
 def show_progress() -> bool:

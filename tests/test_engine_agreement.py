@@ -309,6 +309,7 @@ def test_batched_engine_writes_the_same_trials_csv(data, block):
     bit for bit."""
     import tempfile
     from pathlib import Path
+    from unittest.mock import patch
 
     from neurosim.bounds.signed import given_set_signed_bound
     from neurosim.bounds.weight_aware import given_set_bound
@@ -319,8 +320,14 @@ def test_batched_engine_writes_the_same_trials_csv(data, block):
     with tempfile.TemporaryDirectory() as tmp:
         des = run_trials(setup, "des", Path(tmp) / "des")
         fast = run_trials(setup, "fast", Path(tmp) / "fast", block=block)
+        # Blocks joined from chunks simulated `block` trials at a time (as where memory
+        # allows fewer trials at once than the bounds take).
+        with patch("neurosim.runner.block_size", return_value=block), \
+                patch("neurosim.runner.BOUND_TRIALS", 3):
+            run_trials(setup, "fast", Path(tmp) / "joined")
         text = (Path(tmp) / "des" / "trials.csv").read_text()
         assert (Path(tmp) / "fast" / "trials.csv").read_text() == text
+        assert (Path(tmp) / "joined" / "trials.csv").read_text() == text
     for key in set(des) - {"engine", "elapsed_s"}:
         assert des[key] == fast[key] or (des[key] != des[key] and fast[key] != fast[key]), key
     rows = text.splitlines()[1:]
