@@ -152,8 +152,8 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, y: Array, value: 
     Writes time (B, N): when each receiver's rule holds (inf: never); used (B, N, M):
     the signals it uses then; s (B, N): the sum of weight * value over used signals
     (weight * 0.0 for the others), numpy's bits; counts (B, N, 3): the messages that
-    arrived before the horizon, those still travelling at it (finite arrival, not
-    before it), and the signals used.
+    arrived before the horizon, those still travelling at it (sent, not lost, not
+    arrived before it: an infinite delay included), and the signals used.
     """
     B, N, M = delay.shape
     any_lost, replaced, own_weights = lost.size > 0, value.size > 0, W_trial.size > 0
@@ -177,12 +177,15 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, y: Array, value: 
                 for j in range(M):
                     row[j] = fired[j] + d[j]
             kth, latest = kth_smallest(row, k, buf, copy)
-            arrived = finite = M  # every message came before the horizon, unless...
+            arrived = carried = M  # every message came before the horizon, unless...
             if latest >= horizon:
-                arrived = finite = 0
+                arrived = carried = 0
                 for j in range(M):
                     arrived += row[j] < horizon
-                    finite += row[j] < np.inf
+                    # Sent and not lost: an infinite delay (a straggler's overflow) is
+                    # still travelling, not gone.
+                    if fired[j] < np.inf and not (any_lost and lost[b, i, j]):
+                        carried += 1
             t = kth
             if timeout < np.inf:
                 start = 0.0 if from_start else row.min()  # from time 0, or the first arrival
@@ -212,7 +215,7 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, y: Array, value: 
             time[b, i] = t
             s[b, i] = numpy_sum(prod, M, scratch)
             counts[b, i, 0] = arrived
-            counts[b, i, 1] = finite - arrived
+            counts[b, i, 1] = carried - arrived
             counts[b, i, 2] = n_used
 
 
