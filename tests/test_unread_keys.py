@@ -118,3 +118,9 @@ def test_a_sweep_over_models_gives_uniform_its_low_and_high(tmp_path):
     assert (uniform.latency.low, uniform.latency.high, uniform.latency.mean) == (0.5, 1.0, None)
     exponential = point_scenario(path, {"latency.model": "exponential"})
     assert exponential.latency.mean == 2.0 and exponential.latency.low is None
+
+
+def test_a_misspelt_rule_is_named_before_the_keys_it_would_read(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(NET + '[firing]\nrule = "quorum_or_timeout"\nquorum = 3\ntimeout = 1.0\n')
+    _one_line_error(capsys, ["bound", path], path, "firing.rule", "quorum-or-timeout")

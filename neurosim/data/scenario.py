@@ -12,7 +12,7 @@ import copy
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -311,9 +311,10 @@ def _unread_keys(data: dict[str, Any], sweep: Any, source: str) -> None:
         spec = {"firing": FiringSpec, "latency": LatencySpec}[section]
         current = node.get(chooser, spec.model_fields[chooser].default)
         swept = sweep.get(f"{section}.{chooser}")
-        if not isinstance(current, str) or (swept is not None and not isinstance(swept, list)):
-            continue
-        in_play = {current} | {v for v in swept or [] if isinstance(v, str)}
+        choices = get_args(spec.model_fields[chooser].annotation)
+        if current not in choices or (swept is not None and not isinstance(swept, list)):
+            continue  # a misspelt rule or model: the schema names it
+        in_play = {current} | {v for v in swept or [] if v in choices}
         for key, read in readers.items():
             if key in node and not in_play & set(read):
                 whom = " or ".join(f"'{r}'" for r in read)
