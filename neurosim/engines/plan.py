@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -326,6 +327,12 @@ class Planner:
         """`plan(t)` for each trial t in turn (the Generators made a block at a time)."""
         for trial, rng in zip(trials, self.streams.generators(trials), strict=True):
             yield self.plan(trial, rng)
+
+    @cached_property
+    def shared_plan(self) -> TrialPlan:
+        """Where a trial draws nothing but its delays (`latencies_only`), the fields every
+        trial shares: `plan(0, delays=False)`, made once."""
+        return self.plan(0, delays=False)
 
     def latency_block(self, trials: Sequence[int]) -> list[Array]:
         """The delays of a block of trials that draw nothing else (`latencies_only`):
