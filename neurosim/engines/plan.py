@@ -29,6 +29,9 @@ from neurosim.errors import InputError
 
 Array = np.ndarray
 
+# A trial with at most this many delays draws them in one call (`Planner.latency_block`).
+ONE_CALL_DELAYS = 65536
+
 
 @dataclass(frozen=True)
 class FiringRule:
@@ -340,15 +343,26 @@ class Planner:
         bit for bit.
 
         A trial's delays are drawn layer by layer, in the layers' order, one call a layer,
-        as `plan` draws them, straight into the block's arrays (`sample_into`).
+        as `plan` draws them, straight into the block's arrays (`sample_into`); a
+        `sequential` model draws a small network's in one call.
         """
         sizes = self.net.sizes
         shapes = [(sizes[l], sizes[l - 1]) for l in range(1, len(sizes))]
         # One C-ordered array a layer: the batched engine's kernel reads rows of it.
         outs = [np.empty((len(trials), *shape)) for shape in shapes]
+        ends = np.cumsum([0] + [a * b for a, b in shapes]).tolist()
+        # A small network's delays in one call a trial (the calls cost more than the
+        # copies there: 3 us a trial on digits), where the calls can merge.
+        whole = np.empty(ends[-1]) if self.latency.sequential and \
+            ends[-1] <= ONE_CALL_DELAYS else None
         for b, rng in enumerate(self.streams.generators(trials)):
-            for out in outs:
-                self.latency.sample_into(rng, out[b])
+            if whole is None:
+                for out in outs:
+                    self.latency.sample_into(rng, out[b])
+                continue
+            self.latency.sample_into(rng, whole)
+            for out, start, stop in zip(outs, ends, ends[1:], strict=False):
+                out[b] = whole[start:stop].reshape(out.shape[1:])
         return outs
 
     def plan(self, trial: int, rng: np.random.Generator | None = None,
