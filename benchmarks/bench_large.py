@@ -50,6 +50,8 @@ def main() -> None:
     print(f"{'engine':<8}{'trials':>8}{'s/trial':>10}{'msgs/s':>12}{'peak MB':>10}"
           f"{'violations':>12}")
     for engine, n in (("fast", args.fast_trials), ("des", args.des_trials)):
+        if n <= 0:  # --des-trials 0: the fast engine alone
+            continue
         r = measure(Path(args.scenario), engine, n)
         print(f"{r['engine']:<8}{r['trials']:>8}{r['per_trial']:>10.3f}{r['msgs']:>12.0f}"
               f"{r['peak_mb']:>10.0f}{r['violations']:>12}", flush=True)

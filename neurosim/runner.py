@@ -503,7 +503,9 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
                                                         chunk)
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
-                failed = [FailedSignals.of(k) for k in kinds]  # for the bounds and counts
+                # For the bounds and counts; where nothing is replaced, only missing ones.
+                failed = [FailedSignals.of(k, missing_only=not r.any())
+                          for k, r in zip(kinds, bp.replaced, strict=True)]
                 given = given_set_bounds(net, kinds, eta, C, intervals=iv, terms=terms,
                                          failed=failed)
                 given_signed = signed.block(kinds, given, failed)

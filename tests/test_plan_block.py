@@ -56,9 +56,13 @@ MODELS = [{"model": "constant", "mean": 1.0}, {"model": "uniform", "mean": 1.0},
                                                for m in MODELS])
 @pytest.mark.parametrize("failures", [{}, {"placement": "list", "crashed": [[1, 2]]}],
                          ids=["none", "listed"])
-def test_block_of_delays_is_the_trials_plans(tmp_path, model, failures):
+@pytest.mark.parametrize("one_call", [65536, 0], ids=["one-call", "per-layer"])
+def test_block_of_delays_is_the_trials_plans(tmp_path, monkeypatch, model, failures,
+                                             one_call):
     """Trials that draw only their delays get them in one pass per block: the same arrays
-    as their own plans (per layer draws for empirical delays, one draw for the others)."""
+    as their own plans (per layer draws for empirical delays and large networks, one draw
+    a trial for the others)."""
+    monkeypatch.setattr("neurosim.engines.plan.ONE_CALL_DELAYS", one_call)
     np.save(tmp_path / "delays.npy", np.array([0.5, 1.0, 1.5, 4.0, 0.25]))
     scn = parse_scenario(_scenario(model, **failures), source=str(tmp_path / "s.toml"),
                          base_dir=str(tmp_path))

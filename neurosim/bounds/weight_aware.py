@@ -161,14 +161,13 @@ def weight_aware_bound(net: Network, failures: Failures, local: bool = True,
 
 
 def _signal_sums(A: Array, B: Array, et: float, ei: Array, kind: Array | None,
-                 capacity: float, shared: dict | None = None) -> tuple[Array, Array]:
+                 capacity: float) -> tuple[Array, Array]:
     """Per receiver, the sums over senders of each signal's deviation term and of
     (|W| + eta) |what the faulty run sums|; kind None: every signal correct.
 
     ei: the senders' deviations as a row of every receiver, (..., 1, N_{l-1}); kind
     broadcasts against A (N_l, N_{l-1}). Compiled (`neurosim.bounds.signal_sums`): a
-    block of trials needs no (trials, N_l, N_{l-1}) array of terms. shared: unused here
-    (kept for the callers that pass what a layer's calls share)."""
+    block of trials needs no (trials, N_l, N_{l-1}) array of terms."""
     from neurosim.bounds.signal_sums import signal_sums  # compiles on first use
 
     shape = np.broadcast_shapes(A.shape, ei.shape, np.shape(kind))
@@ -234,7 +233,7 @@ def _layer_sums(A: Array, B: Array, et: float, e: Array, kind: Array | None,
     `FailedSignals.of(kind)`, if already found."""
     ei = e[..., None, :]  # the senders' deviations, as a row of every receiver
     if kind is None:
-        return _signal_sums(A, B, et, ei, None, capacity, shared)
+        return _signal_sums(A, B, et, ei, None, capacity)
     kind = np.asarray(kind)
     kind = np.broadcast_to(kind, np.broadcast_shapes(A.shape, kind.shape))
     quiet = _quiet(A, B, et, e, shared)
@@ -243,7 +242,7 @@ def _layer_sums(A: Array, B: Array, et: float, e: Array, kind: Array | None,
     if np.ndim(kind) == 3 and e.ndim == 2 and quiet.any():
         return _by_trials(kind.shape[:-1], [
             (quiet, _failed_sums(A, B, et, kind[quiet], capacity, shared)),
-            (~quiet, _signal_sums(A, B, et, ei[~quiet], kind[~quiet], capacity, shared))])
+            (~quiet, _signal_sums(A, B, et, ei[~quiet], kind[~quiet], capacity))])
     if np.ndim(kind) == 3 and e.ndim == 1:
         # A block whose senders' deviations are shared (nothing failed below): the
         # trials that used every signal of this layer share one row.
@@ -251,16 +250,17 @@ def _layer_sums(A: Array, B: Array, et: float, e: Array, kind: Array | None,
             else failed.per_trial()
         if not some.all():
             return _by_trials(kind.shape[:-1], [
-                (rows, _signal_sums(A, B, et, ei, k, capacity, shared))
+                (rows, _signal_sums(A, B, et, ei, k, capacity))
                 for rows, k in ((~some, None), (some, kind[some])) if rows.any()])
-    return _signal_sums(A, B, et, ei, kind, capacity, shared)
+    return _signal_sums(A, B, et, ei, kind, capacity)
 
 
 def _layer_terms(terms: dict | None, l: int, W: Array, bias: Array, B: Array,
                  et: float) -> dict:
     """What every call for layer l with this eta shares: |W|, the fault-free run's
-    rounding term, and (filled by `_signal_sums`) the terms of missing signals and of
-    senders with shared deviations. Kept in `terms` when the caller gives one."""
+    rounding term, and (filled by `_failed_sums` and `_quiet`) every sender's share of
+    the faulty run's sum and whether a correct signal can add 0. Kept in `terms` when the
+    caller gives one."""
     key = (l, et)
     if terms is not None and key in terms:
         return terms[key]

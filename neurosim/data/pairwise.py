@@ -6,6 +6,11 @@ numpy sums a contiguous row pairwise: blocks of up to 128 terms in eight running
 and the row's sum is 0.0 plus that. A value a compiled kernel sums this way is the
 value numpy computes, bit for bit; tests/test_kernels.py checks it against numpy on rows
 of many lengths. Compiled with numba on first use (cached on disk afterwards).
+
+numba's cache of a kernel follows the file that defines it, not the files it calls
+into: after editing this module, touch the modules whose kernels use it
+(`neurosim/engines/kernels.py`, `neurosim/bounds/signal_sums.py`), or their cached
+kernels keep the old sums. An installed upgrade writes every file anew and is safe.
 """
 
 from __future__ import annotations

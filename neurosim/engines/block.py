@@ -141,7 +141,7 @@ def plan_block(planner: Planner, trials: range) -> BlockPlan:
         for plan in planner.plans(trials):
             builder.add(plan)
         return builder.build()
-    first = planner.plan(trials[0], delays=False)
+    first = planner.shared_plan
     index = np.arange(trials.start, trials.stop, dtype=np.int64)
     input_index = index % len(planner.inputs)
     return BlockPlan(trials=index, input_index=input_index, x=planner.inputs[input_index],

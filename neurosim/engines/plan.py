@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from neurosim.engines.latency import load_empirical, make_latency
 from neurosim.errors import InputError
 
 Array = np.ndarray
+
+# A trial with at most this many delays draws them in one call (`Planner.latency_block`).
+ONE_CALL_DELAYS = 65536
 
 
 @dataclass(frozen=True)
@@ -327,21 +331,38 @@ class Planner:
         for trial, rng in zip(trials, self.streams.generators(trials), strict=True):
             yield self.plan(trial, rng)
 
+    @cached_property
+    def shared_plan(self) -> TrialPlan:
+        """Where a trial draws nothing but its delays (`latencies_only`), the fields every
+        trial shares: `plan(0, delays=False)`, made once."""
+        return self.plan(0, delays=False)
+
     def latency_block(self, trials: Sequence[int]) -> list[Array]:
         """The delays of a block of trials that draw nothing else (`latencies_only`):
         per layer l = 1..L+1, (B, N_l, N_{l-1}), row b the `latency` of `plan(trials[b])`,
         bit for bit.
 
         A trial's delays are drawn layer by layer, in the layers' order, one call a layer,
-        as `plan` draws them, straight into the block's arrays (`sample_into`).
+        as `plan` draws them, straight into the block's arrays (`sample_into`); a
+        `sequential` model draws a small network's in one call.
         """
         sizes = self.net.sizes
         shapes = [(sizes[l], sizes[l - 1]) for l in range(1, len(sizes))]
         # One C-ordered array a layer: the batched engine's kernel reads rows of it.
         outs = [np.empty((len(trials), *shape)) for shape in shapes]
+        ends = np.cumsum([0] + [a * b for a, b in shapes]).tolist()
+        # A small network's delays in one call a trial (the calls cost more than the
+        # copies there: 3 us a trial on digits), where the calls can merge.
+        whole = np.empty(ends[-1]) if self.latency.sequential and \
+            ends[-1] <= ONE_CALL_DELAYS else None
         for b, rng in enumerate(self.streams.generators(trials)):
-            for out in outs:
-                self.latency.sample_into(rng, out[b])
+            if whole is None:
+                for out in outs:
+                    self.latency.sample_into(rng, out[b])
+                continue
+            self.latency.sample_into(rng, whole)
+            for out, start, stop in zip(outs, ends, ends[1:], strict=False):
+                out[b] = whole[start:stop].reshape(out.shape[1:])
         return outs
 
     def plan(self, trial: int, rng: np.random.Generator | None = None,
