@@ -48,6 +48,7 @@ from neurosim.bounds.failed_terms import FailedSignals, failure_box
 from neurosim.bounds.intervals import Intervals
 from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import (
+    TINY,
     activation_error,
     finite_or_inf,
     gamma,
@@ -72,6 +73,12 @@ from neurosim.data.network import Network
 Array = np.ndarray
 # Enumerate the failed sets of each output when there are at most this many.
 MAX_SETS = 128
+# Where a line's numbers are subnormal, each product or quotient is off by up to half the
+# smallest subnormal TINY whatever its size (relative bounds say nothing there): the chords'
+# slope by 2 TINY / (b - a), the line by 2 TINY at |Ds| <= b - a, the offset by 3 TINY / 2;
+# and the substitution's product of a slope with a box end by TINY / 2 per neuron, before it
+# is multiplied by a coefficient that a line's offset also meets. 8 TINY covers them.
+UNDERFLOW = 8 * TINY
 
 
 @dataclass(frozen=True)
@@ -143,12 +150,16 @@ def _relax(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array) -> _Re
         width = np.where(pos | neg, 1.0, b - a)
         chord_up = (k_max * b - k_min * a) / width
         chord_lo = (k_min * b - k_max * a) / width
-        gap = np.where(pos | neg, 0.0, a * b * (k_min - k_max) / width)  # >= 0 when crossing
+        # The chords' offset |a| b (k_max - k_min) / (b - a) >= 0 where [a, b] holds 0, as
+        # |a| times a fraction <= 1: a * b first underflows to 0 for subnormal ends
+        # (|a| b ~ 1e-636), which lost the whole offset.
+        gap = np.where(pos | neg, 0.0, -a * (b / width) * (k_max - k_min))
         up_slope = np.where(pos, k_max, np.where(neg, k_min, chord_up))
         lo_slope = np.where(pos, k_min, np.where(neg, k_max, chord_lo))
         pre_abs = np.maximum(np.abs(a), np.abs(b))
         size = np.maximum(np.abs(phi(lo_dom)), np.abs(phi(hi_dom)))
-        margin = up(gamma(16) * k_max * pre_abs + 2 * activation_error(phi.name, size))
+        margin = up(gamma(16) * k_max * pre_abs + 2 * activation_error(phi.name, size)
+                    + UNDERFLOW)
         up_off, lo_off = finite_or_inf(gap + margin), -finite_or_inf(gap + margin)
         dev_abs = finite_or_inf(np.maximum(
             np.maximum(np.abs(up_slope * a + up_off), np.abs(up_slope * b + up_off)),
@@ -196,7 +207,8 @@ def _relax_flat(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array) -
         # Rounding: of the evaluation above (its arguments t and t + c, phi twice, the
         # difference), and of phi in both runs.
         reach = np.maximum(np.abs(lo_dom), np.abs(hi_dom)) + np.maximum(pa, pb)
-        margin = up(gamma(16) * (k_max * reach + size) + 6 * activation_error(phi.name, size))
+        margin = up(gamma(16) * (k_max * reach + size) + 6 * activation_error(phi.name, size)
+                    + UNDERFLOW)
         up_off = finite_or_inf(np.minimum(up_val, k_max * np.maximum(b, 0.0)) + margin)
         lo_off = -finite_or_inf(-np.maximum(lo_val, k_max * np.minimum(a, 0.0)) + margin)
         zero = np.zeros_like(up_off)
