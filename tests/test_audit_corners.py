@@ -92,3 +92,87 @@ def test_subnormal_values_every_crash_set(seed, act, top, gain):
             error = crashed_error(net, x, crashed)
             assert error <= given_set_signed_bound(net, signals) <= worst * (1 + 2**-40)
             assert error <= given_set_bound(net, signals)
+
+
+# ---------------------------------------------------------------- weight precision
+
+
+def _exact_beyond(used: float, W: float, eta: float) -> bool:
+    from fractions import Fraction
+
+    return abs(Fraction(used) - Fraction(W)) > Fraction(eta)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.floats(-1e300, 1e300), st.integers(-3, 3), st.floats(0, 1e3))
+def test_beyond_precision_is_exact(W, steps, eta):
+    from neurosim.data.quantize import beyond_precision, within_precision
+
+    for e in (eta, np.spacing(abs(W)) * 0.75, np.spacing(abs(W)) * 0.5, 0.0):
+        used = W + e
+        for _ in range(abs(steps)):
+            used = np.nextafter(used, np.inf if steps > 0 else -np.inf)
+        assert bool(beyond_precision(np.array([used]), np.array([W]), e)[0]) == \
+            _exact_beyond(used, W, e)
+        kept = float(within_precision(np.array([W + e]), np.array([W]), e)[0])
+        assert not _exact_beyond(kept, W, e)
+
+
+def _write_net(path, Ws, acts):
+    from neurosim.data.network import save_network
+
+    save_network(make_network(Ws, None, acts, np.zeros(Ws[0].shape[1]),
+                              np.ones(Ws[0].shape[1])), path)
+
+
+def test_pinned_weights_beyond_the_precision_are_refused(tmp_path, capsys):
+    """Pinned weights were accepted up to 4 ulps beyond eta: with precision 0, a weight
+    1 + 4 ulp on a 1-1-1 identity network gave error 8.9e-16 against given-set bounds of
+    0 (exit 1, 'BOUND VIOLATED'). Now refused: one line naming the key, exit 2."""
+    from neurosim.front.cli import main
+
+    _write_net(tmp_path / "net.npz", [np.array([[1.0]]), np.array([[1.0]])], ["identity"])
+    w = 1.0
+    for _ in range(4):
+        w = np.nextafter(w, 2.0)
+    np.savez(tmp_path / "pin.npz", weights1=np.array([[w]]))
+    (tmp_path / "s.toml").write_text(
+        'trials = 2\n[network]\nfile = "net.npz"\n[inputs]\nkind = "corner"\n'
+        '[failures]\nplacement = "list"\npinned = "pin.npz"\n')
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "failures.pinned" in err[0] and "weights1" in err[0]
+    # within eta (here exactly eta away) stays accepted, and the run holds its bounds
+    np.savez(tmp_path / "pin.npz", weights1=np.array([[1.5]]))
+    (tmp_path / "s.toml").write_text(
+        'trials = 2\n[network]\nfile = "net.npz"\n[inputs]\nkind = "corner"\n'
+        '[failures]\nplacement = "list"\npinned = "pin.npz"\nprecision = 0.5\n')
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out")]) == 0
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 10**6), st.sampled_from([None, 3, 8]))
+def test_drawn_weights_stay_within_eta_exactly(seed, bits):
+    """fl(W +- eta) rounds beyond W +- eta by up to half an ulp of W: with eta = 0.75 ulp of
+    W, W + eta rounds to W + 1 ulp. Every weight a trial uses is within the bounds' eta of
+    W, exactly (quantized or not)."""
+    from neurosim.data.build import weight_precision
+    from neurosim.data.scenario import parse_scenario
+    from neurosim.engines.plan import Planner
+
+    rng = np.random.default_rng(seed)
+    W1 = rng.choice([1.0, 3.0, -1.0, 0.7], size=(3, 2))
+    W2 = rng.normal(size=(2, 3))
+    eta = float(np.spacing(1.0) * 0.75)
+    data = {"seed": seed, "trials": 4, "network": {"sizes": [2, 3, 2]},
+            "failures": {"precision": [eta, 0.01]}}
+    if bits:
+        data["failures"]["bits"] = bits
+    scn = parse_scenario(data)
+    net = make_network([W1, W2], None, ["relu"], np.zeros(2), np.ones(2))
+    etas = weight_precision(scn, net)
+    planner = Planner(scn, net, np.ones((1, 2)))
+    for plan in planner.plans(range(4)):
+        for W, used, e in zip(net.weights, plan.weights, etas, strict=True):
+            for w, u in zip(W.ravel().tolist(), used.ravel().tolist(), strict=True):
+                assert not _exact_beyond(u, w, e), (w, u, e)
