@@ -176,3 +176,32 @@ def test_drawn_weights_stay_within_eta_exactly(seed, bits):
         for W, used, e in zip(net.weights, plan.weights, etas, strict=True):
             for w, u in zip(W.ravel().tolist(), used.ravel().tolist(), strict=True):
                 assert not _exact_beyond(u, w, e), (w, u, e)
+
+
+# ---------------------------------------------------------------- intervals in the subnormals
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 10**6), st.sampled_from(["tanh", "identity", "relu", "sigmoid"]),
+       st.sampled_from([1e-311, 1e-318, 1e-300]))
+def test_intervals_hold_the_engine_values_in_the_subnormals(seed, act, scale):
+    """Weights of 1e-311 on inputs in [-1e3, 1e3]: the coefficients substituted back to the
+    input were subnormal, each product off by up to TINY / 2, times the inputs' 1e3: layer
+    2's linear intervals missed the engine's pre-activations by up to 430 TINY."""
+    from neurosim.bounds.linear_intervals import linear_intervals
+
+    rng = np.random.default_rng(seed)
+    sizes = [3, 4, 4, 2]
+    Ws = [rng.normal(size=(sizes[l], sizes[l - 1])) * (scale if l == 1 else 1.0)
+          for l in range(1, 4)]
+    bs = [rng.normal(size=sizes[l]) * scale * rng.choice([0.0, 1e-3, 1.0])
+          for l in range(1, 4)]
+    net = make_network(Ws, bs, [act, act], np.full(3, -1e3), np.full(3, 1e3))
+    iv = linear_intervals(net)
+    X = rng.uniform(-1e3, 1e3, size=(300, 3))
+    X = np.vstack([X, np.array(list(itertools.product([-1e3, 1e3], repeat=3)))])
+    ys = net.layer_outputs(X)
+    for l in range(1, 4):
+        s = ys[l - 1] @ net.weights[l - 1].T + net.biases[l - 1]
+        assert np.all(s >= iv.pre_low[l]) and np.all(s <= iv.pre_high[l]), l
+        assert np.all(ys[l] >= iv.low[l]) and np.all(ys[l] <= iv.high[l]), l
