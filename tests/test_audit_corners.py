@@ -205,3 +205,88 @@ def test_intervals_hold_the_engine_values_in_the_subnormals(seed, act, scale):
         s = ys[l - 1] @ net.weights[l - 1].T + net.biases[l - 1]
         assert np.all(s >= iv.pre_low[l]) and np.all(s <= iv.pre_high[l]), l
         assert np.all(ys[l] >= iv.low[l]) and np.all(ys[l] <= iv.high[l]), l
+
+
+# ---------------------------------------------------------------- terms that round to 0
+
+
+def _forward_with(net, weights, x: np.ndarray) -> np.ndarray:
+    """The network's float64 forward pass with other stored weights (same code path)."""
+    from neurosim.data.network import preactivation
+
+    y = x.astype(float)
+    for l, (W, b) in enumerate(zip(weights, net.biases), start=1):
+        s = preactivation(W, y, b)
+        y = net.phis[l - 1](s) if l <= net.depth else s
+    return y
+
+
+def test_precision_term_below_half_tiny_is_not_taken_for_zero(tmp_path):
+    """eta = 2^-475 on a weight 0.4 2^-474, input 2^-600: eta B = 2^-1075 rounds to 0 (ties
+    to even), so every bound took the layer for one where both runs sum the same bits (0);
+    but fl(W y) = 0 and fl((W + eta) y) = TINY, and an output weight of 1e300 made the
+    error 4.9e-24 against bounds of 0 (paper, weight-aware, signed: all 0; exit 1)."""
+    from neurosim.bounds.paper import paper_fep
+    from neurosim.bounds.signed import given_set_signed_bound, signed_bound
+    from neurosim.bounds.weight_aware import weight_aware_bound
+    from neurosim.data.counts import Failures
+    from neurosim.data.network import save_network
+    from neurosim.data.scenario import load_scenario
+    from neurosim.runner import run_trials
+    from neurosim.setup import prepare
+
+    y0, eta = 2.0 ** -600, 2.0 ** -475
+    net = make_network([np.array([[0.4 * 2.0 ** -474]]), np.array([[1e300]])], None,
+                       ["identity"], np.array([y0]), np.array([y0]))
+    failures = Failures((0, 0), (0, 0), (eta, 0.0), 1.0)
+    worst = 0.0
+    for sign in (-1.0, 1.0):
+        used = [net.weights[0] + sign * eta, net.weights[1]]
+        error = float(np.abs(_forward_with(net, used, net.input_high)
+                             - net.forward(net.input_high[None])[0]).max())
+        worst = max(worst, error)
+        assert error <= given_set_bound(net, [None, None], [eta, 0.0])
+        assert error <= given_set_signed_bound(net, [None, None], [eta, 0.0])
+    assert worst > 0
+    for bound in (weight_aware_bound(net, failures), signed_bound(net, failures),
+                  paper_fep(net, failures).fep):
+        assert worst <= bound
+    save_network(net, tmp_path / "net.npz")
+    (tmp_path / "s.toml").write_text(
+        f'trials = 8\n[network]\nfile = "net.npz"\n[inputs]\nkind = "corner"\n'
+        f'[failures]\nprecision = [{eta!r}, 0.0]\n')
+    summary = run_trials(prepare(load_scenario(tmp_path / "s.toml")), "fast")
+    assert summary["max_error"] > 0 and summary["violations"] == 0
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 10**6), st.sampled_from(["identity", "relu", "tanh"]))
+def test_products_near_the_underflow_every_sign_and_crash(seed, act):
+    """Weights and values whose products straddle TINY / 2, a crash or a weight error
+    whose terms round to 0: every crash set and every sign pattern of the weight errors,
+    within the given-set bounds (brute force, float64 forward pass)."""
+    from neurosim.data.quantize import within_precision
+
+    rng = np.random.default_rng(seed)
+    x0 = 2.0 ** -600
+    W1 = rng.choice([0.3, 0.4, 0.5, 0.6, 1.5], size=(2, 2)) * 2.0 ** -474
+    W1 *= rng.choice([-1.0, 1.0], size=W1.shape)
+    W2 = rng.choice([-1.0, 1.0], size=(1, 2)) * rng.choice([1e300, 1.0])
+    net = make_network([W1, W2], None, [act], np.full(2, x0), np.full(2, x0))
+    eta = float(rng.choice([0.0, 2.0 ** -475, 2.0 ** -476]))
+    clean = net.forward(net.input_high[None])[0]
+    for crashed in ([], [0], [1]):
+        signals = signals_for_crashed(net, [crashed])
+        for signs in itertools.product([-1.0, 1.0], repeat=4 if eta else 0):
+            used = [net.weights[0], net.weights[1]]
+            if eta:
+                used[0] = within_precision(net.weights[0] + eta * np.reshape(signs, (2, 2)),
+                                           net.weights[0], eta)
+            y = _forward_with(net, used, net.input_high) if not crashed else None
+            if crashed:
+                y1 = net.phis[0](used[0] @ net.input_high)
+                y1[crashed] = 0.0
+                y = used[1] @ y1
+            error = float(np.abs(y - clean).max())
+            assert error <= given_set_bound(net, signals, [eta, 0.0])
+            assert error <= given_set_signed_bound(net, signals, [eta, 0.0])

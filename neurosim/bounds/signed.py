@@ -278,6 +278,14 @@ def _rho(net: Network, rule: FailureRule, iv: Intervals, l: int, p_lo: Array, p_
     return faulty + faulty + summation_error(A @ iv.sup_abs(l - 1), b, n)
 
 
+def precision_term(eta: float, y_lo: Array, y_hi: Array) -> bool:
+    """Whether a correct signal's precision term eta |y'_i| is positive in real arithmetic
+    for some sender (eta > 0, a value not 0): then the runs differ from this layer on, even
+    where the term rounds to 0 (eta |y| = 2^-1075) and the box with it."""
+    with np.errstate(invalid="ignore"):
+        return bool(eta > 0 and np.any(np.maximum(np.abs(y_lo), np.abs(y_hi)) != 0.0))
+
+
 def faulty_rounding(magnitude: Array, b: Array, n: int) -> Array:
     """`summation_error` of the faulty run's sums, whose magnitudes add up to `magnitude`;
     +inf where such a sum may overflow (`may_overflow`): a NaN (inf - inf) that phi keeps,
@@ -305,7 +313,8 @@ def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None =
             # The runs differ from the first layer with a failure term or a failed signal
             # (failed terms can cancel to exactly 0 while the two runs' sums round apart).
             if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)
-                                  or rule.fails(l)):
+                                  or rule.fails(l) or precision_term(rule.eta[l - 1], y_lo,
+                                                                     y_hi)):
                 first = l
             if first is not None:
                 # From the first failure on, the two runs round differently.

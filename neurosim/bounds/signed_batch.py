@@ -43,6 +43,7 @@ from neurosim.bounds.signed import (
     _relax_flat,
     _Relaxation,
     faulty_rounding,
+    precision_term,
 )
 from neurosim.bounds.weight_aware import given_set_bounds
 from neurosim.data.network import Network
@@ -372,9 +373,7 @@ class SignedBlockBound:
         """Whether a correct signal into layer l adds exactly 0 to the failure term where
         nothing deviated below (eta times the values' bound is 0 for every sender)."""
         y_lo, y_hi = self.fault_free_values[l - 1]
-        with np.errstate(invalid="ignore", over="ignore"):
-            mag = self.etas[l - 1] * np.maximum(np.abs(y_lo), np.abs(y_hi))
-        return bool(np.all(mag == 0.0))
+        return not precision_term(self.etas[l - 1], y_lo, y_hi)
 
     def __call__(self, signals: Sequence[Array], given: Array | None = None,
                  failed: Sequence[FailedSignals] | None = None) -> Array:
@@ -428,7 +427,8 @@ class SignedBlockBound:
             # As `signed_layers`: a failure term, or a failed signal (its terms can cancel).
             some_failed = _per_trial_any(kind != CORRECT) if kind_failed is None else \
                 kind_failed.per_trial()
-            starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1) | some_failed
+            starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1) | some_failed \
+                | precision_term(eta, y_lo, y_hi)
             if not starts.any():
                 continue
             rows = candidates[starts]
