@@ -290,3 +290,31 @@ def test_products_near_the_underflow_every_sign_and_crash(seed, act):
             error = float(np.abs(y - clean).max())
             assert error <= given_set_bound(net, signals, [eta, 0.0])
             assert error <= given_set_signed_bound(net, signals, [eta, 0.0])
+
+
+def test_worst_case_signed_is_not_below_a_given_set_whose_terms_underflow(tmp_path):
+    """Weights 1e-304 on values 1e-300: every failure term -W y rounds to 0. A given set
+    with a lost synapse charges the runs' rounding from that layer on (its failed terms
+    may cancel); the worst case took its box of zeros for 'nothing fails' and was 0: the
+    run reported 'given-set signed bound above the signed' (exit 1) on every trial."""
+    from neurosim.data.network import save_network
+    from neurosim.data.scenario import load_scenario
+    from neurosim.runner import run_trials
+    from neurosim.setup import prepare
+
+    net = make_network([np.array([[1e-303, 0.0], [0.0, 1e-303], [1e-303, 1e-303]]),
+                        np.array([[-2e-304, 1.7e-309, 2e-312]])],
+                       [np.zeros(3), np.array([1.7e-302])], ["identity"],
+                       np.full(2, -1e3), np.full(2, 1e3))
+    save_network(net, tmp_path / "net.npz")
+    failures = failure_counts(net, synapse_crash=[0, 1])
+    worst = signed_bound(net, failures)
+    for i in range(3):
+        kind = np.zeros((1, 3), dtype=np.int8)
+        kind[0, i] = 1  # MISSING
+        signals = [None, kind]
+        assert given_set_signed_bound(net, signals) <= worst * (1 + 2.0 ** -40) + TINY
+    (tmp_path / "s.toml").write_text(
+        'trials = 6\n[network]\nfile = "net.npz"\n[failures]\nsynapse_crash = [0, 1]\n')
+    summary = run_trials(prepare(load_scenario(tmp_path / "s.toml")), "fast")
+    assert summary["violations"] == 0, summary["violation_details"]

@@ -427,6 +427,12 @@ class WorstCase(FailureRule):
     def capacity_used(self, l: int) -> float:
         return self.f.capacity if self.f.corrupted[l - 1] else 0.0
 
+    def fails(self, l: int) -> bool:
+        # As a given set with a failed signal into layer l does (`GivenSet.fails`), so that
+        # the worst case is never below it: a box of zeros (every failure term rounded to
+        # 0, |W| B below TINY / 2) left it 0 where the given set charged the rounding.
+        return bool(self.f.missing[l - 1] + self.f.corrupted[l - 1])
+
     def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
         W = self.net.weights[l - 1]
         m, z = self.f.missing[l - 1], self.f.corrupted[l - 1]
