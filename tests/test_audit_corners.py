@@ -318,3 +318,32 @@ def test_worst_case_signed_is_not_below_a_given_set_whose_terms_underflow(tmp_pa
         'trials = 6\n[network]\nfile = "net.npz"\n[failures]\nsynapse_crash = [0, 1]\n')
     summary = run_trials(prepare(load_scenario(tmp_path / "s.toml")), "fast")
     assert summary["violations"] == 0, summary["violation_details"]
+
+
+def test_signed_coefficients_that_underflow_are_charged(tmp_path):
+    """1e-200 * 1e-200: the signed bound substitutes coefficients back (g = W3 W2 = 1e-400,
+    0 in float64) where the engine multiplies values (W2 y = 1e50, then W3: 1e-150). A lost
+    input synapse into layer 1 then gave an error of 1e-150 against a signed bound (given
+    set and worst case) of 1.04e-164; the weight-aware bound was right."""
+    from neurosim.data.network import preactivation, save_network
+    from neurosim.data.scenario import load_scenario
+    from neurosim.runner import run_trials
+    from neurosim.setup import prepare
+
+    net = make_network([np.array([[1e100, 1e100]]), np.array([[1e-200]]),
+                        np.array([[1e-200]])], None, ["identity", "identity"],
+                       np.zeros(2), np.full(2, 1e150))
+    x = net.input_high
+    s1 = preactivation(net.weights[0], np.array([0.0, x[1]]), net.biases[0])
+    out = net.weights[2] @ (net.weights[1] @ s1)
+    error = float(np.abs(out - net.forward(x[None])[0]).max())
+    assert error > 0.99e-150
+    signals = [np.array([[1, 0]], dtype=np.int8), None, None]
+    assert error <= given_set_signed_bound(net, signals)
+    assert error <= signed_bound(net, failure_counts(net, synapse_crash=[1, 0, 0]))
+    save_network(net, tmp_path / "net.npz")
+    (tmp_path / "s.toml").write_text(
+        'trials = 4\n[network]\nfile = "net.npz"\n[inputs]\nkind = "corner"\n'
+        '[failures]\nsynapse_crash = [1, 0, 0]\n[firing]\nrule = "quorum"\nquorum = 1\n')
+    summary = run_trials(prepare(load_scenario(tmp_path / "s.toml")), "fast")
+    assert summary["max_error"] == error and summary["violations"] == 0

@@ -229,12 +229,17 @@ def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
     const = const.copy()
     size = np.abs(const)
     mag_g = np.abs(g)
+    off = np.zeros(len(const))  # per row, a bound on every coefficient's underflow error
+    under = np.zeros(len(const))  # per row, what underflows add to const
     with np.errstate(invalid="ignore", over="ignore"):
         for k in range(l - 1, first - 1, -1):
             rx = relax[k - 1]  # d^(k) between lines in Ds^(k)
             gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
             const += gp @ rx.up_off + gn @ rx.lo_off
-            size += mag_g @ (rx.up_off + rx.dev_abs)
+            offsets = rx.up_off + rx.dev_abs
+            size += mag_g @ offsets
+            live = np.any(g != 0.0, axis=-1)
+            under += underflow_term(off, offsets, live)
             # On Ds^(k) = W d^(k-1) + r^(k) the coefficients are lam = gp * up_slope +
             # gn * lo_slope. The slopes are >= 0, so lam has g's sign: its positive part
             # gp * up_slope meets r's upper end and its negative part r's lower end. The
@@ -242,14 +247,40 @@ def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
             r_lo, r_hi = boxes[k - 1]
             slope = np.maximum(rx.up_slope, rx.lo_slope)
             const += gp @ (rx.up_slope * r_hi) + gn @ (rx.lo_slope * r_lo)
-            size += mag_g @ (slope * (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs))
+            terms = slope * (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs)
+            size += mag_g @ terms
+            under += underflow_term(off, terms, live)
             if k == first:
                 break
             lam = gp * rx.up_slope + gn * rx.lo_slope
+            off = coefficient_underflow(off, slope.max(), np.any(lam != 0.0, axis=-1),
+                                        net.weights[k - 1])
             g = lam @ net.weights[k - 1]
             mag_g = (mag_g * slope) @ np.abs(net.weights[k - 1])
-        err = gamma(sum(net.sizes) + 16) * size
+        err = gamma(sum(net.sizes) + 16) * (size + under) + under
         return finite_or_inf(up(const + up(err)))
+
+
+def underflow_term(off: Array, values: Array, live: Array) -> Array:
+    """What underflow adds to a row's sum of coefficients times `values` (..., n): the
+    coefficients' own errors (`off`, per row) times the values, and TINY / 2 per product
+    whose value is subnormal (only where some coefficient and some value is not 0).
+
+    The same expression for one trial and for a block (values (B, n), rows (B, rows)):
+    a max and a product, no sum whose order could differ."""
+    n = values.shape[-1]
+    top = values.max(axis=-1, keepdims=True) if values.ndim > 1 else values.max()
+    some = np.any(values != 0.0, axis=-1, keepdims=values.ndim > 1)
+    return off * (n * top) + np.where(live & some, n * TINY, 0.0)
+
+
+def coefficient_underflow(off: Array, slope_max: Array | float, live: Array, W: Array
+                          ) -> Array:
+    """`off` of g = lam W from that of the coefficients on the layer above: lam = g times a
+    slope (<= slope_max), one product each, then W's products and sums; nothing is added
+    where every lam of the row is 0 (exact zeros: the flat lines' rows)."""
+    add = np.where(live, TINY, 0.0)
+    return (off * slope_max + add) * np.abs(W).sum(axis=0).max() + add * W.shape[1]
 
 
 def _back_substitute(net: Network, t: int, first: int, boxes: list[tuple[Array, Array]],
