@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurosim.bounds.signed import given_set_signed_bound, signed_bound
 from neurosim.bounds.weight_aware import given_set_bound, signals_for_crashed
 from neurosim.data.counts import failure_counts
-from neurosim.data.network import make_network
+from neurosim.data.network import make_network, random_network
 
 TINY = 2.0 ** -1074
 
@@ -347,3 +348,32 @@ def test_signed_coefficients_that_underflow_are_charged(tmp_path):
         '[failures]\nsynapse_crash = [1, 0, 0]\n[firing]\nrule = "quorum"\nquorum = 1\n')
     summary = run_trials(prepare(load_scenario(tmp_path / "s.toml")), "fast")
     assert summary["max_error"] == error and summary["violations"] == 0
+
+
+# ---------------------------------------------------------------- the attack's MILP at scale
+
+
+@pytest.mark.parametrize("failures", [dict(lost=(0, 1, 1)), dict(crash=(1, 0), lost=(1, 0, 0))])
+def test_milp_bound_holds_for_tiny_output_weights(failures):
+    """The error is linear in the output weights: scaled by 1e-12, the worst case scales too.
+    HiGHS's tolerances are absolute (reduced costs 1e-7, MIP gap 1e-6): there every cost
+    was below them, a vertex passed for optimal, and the MILP's proven upper bound fell
+    below errors the model attains (in `neurosim attack`: bound_milp / 1e-12 = 12.81 against
+    13.55 attained, so bound_tightest below an attained error, and "exact" claimed through
+    an absolute slack of 1e-9). Checked against brute force over every failed set and a
+    grid of inputs, as tests/test_attack.py does at scale 1."""
+    from neurosim.attack.milp import worst_case_milp
+    from tests.test_attack import brute_force, model_of
+
+    net = random_network([2, 3, 3, 2], "relu", 1.0, rng=7, input_low=-1.0, input_high=1.0)
+    # The output layer's weights and bias scaled (the bias too: else its rounding, 1e-16,
+    # would be most of an error of 3e-14).
+    W, b = list(net.weights), list(net.biases)
+    W[-1], b[-1] = W[-1] * 1e-12, b[-1] * 1e-12
+    net = make_network(W, b, list(net.activations), net.input_low, net.input_high)
+    model = model_of(**failures)
+    res = worst_case_milp(net, model, time_limit=60.0)
+    g = np.linspace(-1.0, 1.0, 41)
+    grid = brute_force(net, model, np.array(list(itertools.product(g, g))))
+    assert grid > 0
+    assert grid <= res.upper * (1 + 1e-6)
