@@ -377,3 +377,28 @@ def test_milp_bound_holds_for_tiny_output_weights(failures):
     grid = brute_force(net, model, np.array(list(itertools.product(g, g))))
     assert grid > 0
     assert grid <= res.upper * (1 + 1e-6)
+
+
+def test_bounds_chain_near_the_subnormals_is_not_a_violation(tmp_path):
+    """One Byzantine sender of C = 5e-324 (TINY) into two receivers: the given set is the
+    worst case, and the given-set and worst-case bounds (equal in real arithmetic, summed in
+    different orders) came out 2 TINY apart: 1.1067e-321 against 1.0968e-321. The chain
+    check allowed 1 TINY, and the run reported 'given-set bound above the weight-aware'
+    (exit 1) on a run whose every error was within its bounds."""
+    from neurosim.bounds.rounding import bounds_ordered
+    from neurosim.data.network import save_network
+    from neurosim.data.scenario import load_scenario
+    from neurosim.runner import run_trials
+    from neurosim.setup import prepare
+
+    assert bounds_ordered(1.1067070466843923e-321, 1.0968257337675673e-321)
+    assert not bounds_ordered(1e-300, 0.9e-300)
+    net = make_network([np.array([[0.0]]), np.array([[0.42995398], [3.13335969]]),
+                        np.array([[-1.0, 3.0]])], None, ["relu", "tanh"],
+                       np.array([1e-300]), np.array([1e-300]))
+    save_network(net, tmp_path / "net.npz")
+    (tmp_path / "s.toml").write_text(
+        'trials = 4\n[network]\nfile = "net.npz"\n[inputs]\nkind = "corner"\n'
+        '[failures]\nbyzantine = [1, 0]\ncapacity = 5e-324\nprecision = [0.0, 0.0, 0.01]\n')
+    summary = run_trials(prepare(load_scenario(tmp_path / "s.toml")), "fast")
+    assert summary["violations"] == 0, summary["violation_details"]
