@@ -61,6 +61,15 @@ def _objective(out_terms, k: int, s: float, n: int) -> tuple[dict[int, float], f
     return obj, s * (fc - sc), cvec
 
 
+def _cost_scale(cvec: Array) -> float:
+    """A power of 2 that brings the largest cost to [0.5, 1) (1 for a zero or non-finite
+    cost vector)."""
+    top = float(np.max(np.abs(cvec), initial=0.0))
+    if not 0.0 < top < np.inf:
+        return 1.0
+    return float(2.0 ** -(np.frexp(top)[1]))
+
+
 def _set_jobs(net, model, fail_neuron, iv, lower, deadline=np.inf):
     """With few failed-neuron sets and no synapse-level failure: one program per set,
     output and sign whose given-set bound exceeds `lower`, largest bound first, each
@@ -129,6 +138,11 @@ def solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_l
             statuses.append(f"{tag}: below")
             continue
         obj, const, cvec = _objective(out_terms, k, s, n)
+        # HiGHS's tolerances are absolute (reduced costs 1e-7, MIP gap 1e-6): with output
+        # weights of 1e-12 every cost was below them, any vertex passed for optimal and
+        # the dual bound fell below errors the engine attains. Costs scaled to about 1 (a
+        # power of 2: exact), results scaled back.
+        sc = _cost_scale(cvec)
         lo, hi = _fixed(lo0, hi0, fix)
         left = time_limit - (time.perf_counter() - started)
         if left <= 0:
@@ -137,16 +151,16 @@ def solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_l
             statuses.append(f"{tag}: not run (time)")
             continue
         if fix:  # the relaxation first: most sets cannot beat what is found
-            lp = milp(cvec, constraints=A, bounds=Bounds(lo, hi),
+            lp = milp(cvec * sc, constraints=A, bounds=Bounds(lo, hi),
                       options={"time_limit": max(1.0, left), "disp": False})
-            if lp.status == 0 and -lp.fun + const <= best_val:
+            if lp.status == 0 and -lp.fun / sc + const <= best_val:
                 statuses.append(f"{tag}: below")
                 continue
         # Per set, the jobs come largest bound first: the first ones decide the upper bound,
         # so they get the time; the ones left unrun keep their (smaller) bounds.
         share = left if fix else left / (len(jobs) - n_job)
-        cut = [(obj, best_val - const, np.inf)]
-        res = milp(cvec, constraints=p.matrix(cut), integrality=integrality,
+        cut = [({v: c * sc for v, c in obj.items()}, (best_val - const) * sc, np.inf)]
+        res = milp(cvec * sc, constraints=p.matrix(cut), integrality=integrality,
                    bounds=Bounds(lo, hi),
                    options={"time_limit": max(share, 0.5), "mip_rel_gap": GAP, "disp": False})
         if res.status == 2:  # infeasible: this job cannot beat best_val
@@ -155,7 +169,7 @@ def solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_l
         dual = getattr(res, "mip_dual_bound", None)
         # scipy reports no dual bound when the time ran out before a solution above the
         # cut was found: the job's sound bound stands in.
-        ub = (-dual + const) if dual is not None and np.isfinite(dual) else bound
+        ub = (-dual / sc + const) if dual is not None and np.isfinite(dual) else bound
         if enclosed:  # a relaxation's bound: good to the solver's tolerance, so inflated
             ub += enclosure.SOLVER_SLACK * (1.0 + abs(ub))
         ub = min(ub, bound)
@@ -166,7 +180,7 @@ def solve_outputs(net, model, p, x, fail_neuron, synapse_vars, out_terms, time_l
             statuses.append(f"{tag}: {res.message.split('.')[0]}")
         upper = max(upper, ub)
         if res.x is not None:
-            val = -res.fun + const
+            val = -res.fun / sc + const
             if val > best_val:
                 best_val, best_sol = val, (res.x.copy(), k, s)
     batch = None

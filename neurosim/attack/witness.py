@@ -20,6 +20,7 @@ import numpy as np
 
 from neurosim.attack.faults import Batch, FaultModel
 from neurosim.data.network import Network, save_network
+from neurosim.data.quantize import within_precision
 from neurosim.engines.fast import simulate_fast
 from neurosim.engines.plan import FiringRule, TrialPlan
 
@@ -43,7 +44,11 @@ def trial_plan(net: Network, batch: Batch, b: int = 0) -> TrialPlan:
         replaced.append(batch.replaced[l - 1][b].copy())
         value.append(np.where(replaced[-1], batch.value[l - 1][b], 0.0))
         W = net.weights[l - 1]
-        weights.append(W if batch.werr[l - 1] is None else W + batch.werr[l - 1][b])
+        werr = batch.werr[l - 1]
+        # W + err can round beyond |err|'s largest (<= eta): kept within it, exactly, as the
+        # bounds and the replay's pinned weights require.
+        weights.append(W if werr is None else
+                       within_precision(W + werr[b], W, float(np.abs(werr[b]).max())))
     latency = [np.ones((sizes[l], sizes[l - 1])) for l in range(1, L + 2)]
     return TrialPlan(0, 0, batch.x[b].copy(), crashed, 0.0, byzantine, lost, replaced, value,
                      weights, latency)

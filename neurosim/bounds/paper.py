@@ -92,7 +92,12 @@ def _at_most(net: Network, failures: Failures, B: list[float], w_max: list[float
             c = (w + eta) * dl + eta * b
             a = w * b
             T = N * c + (m + z) * max(a - c, 0.0) + z * C * (w + eta)
-            if T > 0:
+            # A term positive in real arithmetic may round to 0 (eta B = 2^-1075) while
+            # the runs differ by TINY: the rounding terms go wherever a term's factors
+            # are all positive, whatever T rounded to.
+            positive = (N and ((w + eta > 0 and dl > 0) or (eta > 0 and b > 0))) \
+                or (m + z and w > 0 and b > 0) or (z and C > 0 and w + eta > 0)
+            if T > 0 or positive:
                 bias = float(np.abs(net.biases[l - 1]).max())
                 faulty = N * (w + eta) * max(b + dl, C if z else 0.0)
                 T = (inflate(T, 8) + summation_error(faulty, bias, N)

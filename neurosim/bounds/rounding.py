@@ -128,8 +128,13 @@ def finite_or_inf(x: Array) -> Array:
 # 4,500 units of roundoff, far above the O(n u) evaluation error of a layer.
 # A measured error is checked against a bound with no tolerance at all.
 CHAIN_RTOL = 2.0 ** -40
+# Near the subnormals each operation is off by up to TINY / 2 whatever the size, so two
+# bounds equal in real arithmetic and evaluated in different orders differ by a few TINY
+# (one corrupted signal of C = TINY: 1.1067e-321 against 1.0968e-321, 2 TINY apart, and
+# the run reported a broken chain). Also to within 2^-1064 = 1024 TINY, absolute.
+CHAIN_ATOL = 2.0 ** -1064
 
 
 def bounds_ordered(smaller: float, larger: float) -> bool:
     """smaller <= larger, to within their evaluation rounding; False if either is NaN."""
-    return bool(smaller <= larger * (1.0 + CHAIN_RTOL) + TINY)
+    return bool(smaller <= larger * (1.0 + CHAIN_RTOL) + CHAIN_ATOL)

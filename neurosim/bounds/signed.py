@@ -48,6 +48,7 @@ from neurosim.bounds.failed_terms import FailedSignals, failure_box
 from neurosim.bounds.intervals import Intervals
 from neurosim.bounds.linear_intervals import network_intervals
 from neurosim.bounds.rounding import (
+    TINY,
     activation_error,
     finite_or_inf,
     gamma,
@@ -72,6 +73,12 @@ from neurosim.data.network import Network
 Array = np.ndarray
 # Enumerate the failed sets of each output when there are at most this many.
 MAX_SETS = 128
+# Where a line's numbers are subnormal, each product or quotient is off by up to half the
+# smallest subnormal TINY whatever its size (relative bounds say nothing there): the chords'
+# slope by 2 TINY / (b - a), the line by 2 TINY at |Ds| <= b - a, the offset by 3 TINY / 2;
+# and the substitution's product of a slope with a box end by TINY / 2 per neuron, before it
+# is multiplied by a coefficient that a line's offset also meets. 8 TINY covers them.
+UNDERFLOW = 8 * TINY
 
 
 @dataclass(frozen=True)
@@ -143,12 +150,16 @@ def _relax(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array) -> _Re
         width = np.where(pos | neg, 1.0, b - a)
         chord_up = (k_max * b - k_min * a) / width
         chord_lo = (k_min * b - k_max * a) / width
-        gap = np.where(pos | neg, 0.0, a * b * (k_min - k_max) / width)  # >= 0 when crossing
+        # The chords' offset |a| b (k_max - k_min) / (b - a) >= 0 where [a, b] holds 0, as
+        # |a| times a fraction <= 1: a * b first underflows to 0 for subnormal ends
+        # (|a| b ~ 1e-636), which lost the whole offset.
+        gap = np.where(pos | neg, 0.0, -a * (b / width) * (k_max - k_min))
         up_slope = np.where(pos, k_max, np.where(neg, k_min, chord_up))
         lo_slope = np.where(pos, k_min, np.where(neg, k_max, chord_lo))
         pre_abs = np.maximum(np.abs(a), np.abs(b))
         size = np.maximum(np.abs(phi(lo_dom)), np.abs(phi(hi_dom)))
-        margin = up(gamma(16) * k_max * pre_abs + 2 * activation_error(phi.name, size))
+        margin = up(gamma(16) * k_max * pre_abs + 2 * activation_error(phi.name, size)
+                    + UNDERFLOW)
         up_off, lo_off = finite_or_inf(gap + margin), -finite_or_inf(gap + margin)
         dev_abs = finite_or_inf(np.maximum(
             np.maximum(np.abs(up_slope * a + up_off), np.abs(up_slope * b + up_off)),
@@ -196,7 +207,8 @@ def _relax_flat(phi: Activation, s_lo: Array, s_hi: Array, a: Array, b: Array) -
         # Rounding: of the evaluation above (its arguments t and t + c, phi twice, the
         # difference), and of phi in both runs.
         reach = np.maximum(np.abs(lo_dom), np.abs(hi_dom)) + np.maximum(pa, pb)
-        margin = up(gamma(16) * (k_max * reach + size) + 6 * activation_error(phi.name, size))
+        margin = up(gamma(16) * (k_max * reach + size) + 6 * activation_error(phi.name, size)
+                    + UNDERFLOW)
         up_off = finite_or_inf(np.minimum(up_val, k_max * np.maximum(b, 0.0)) + margin)
         lo_off = -finite_or_inf(-np.maximum(lo_val, k_max * np.minimum(a, 0.0)) + margin)
         zero = np.zeros_like(up_off)
@@ -217,12 +229,17 @@ def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
     const = const.copy()
     size = np.abs(const)
     mag_g = np.abs(g)
+    off = np.zeros(len(const))  # per row, a bound on every coefficient's underflow error
+    under = np.zeros(len(const))  # per row, what underflows add to const
     with np.errstate(invalid="ignore", over="ignore"):
         for k in range(l - 1, first - 1, -1):
             rx = relax[k - 1]  # d^(k) between lines in Ds^(k)
             gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
             const += gp @ rx.up_off + gn @ rx.lo_off
-            size += mag_g @ (rx.up_off + rx.dev_abs)
+            offsets = rx.up_off + rx.dev_abs
+            size += mag_g @ offsets
+            live = np.any(g != 0.0, axis=-1)
+            under += underflow_term(off, offsets, live)
             # On Ds^(k) = W d^(k-1) + r^(k) the coefficients are lam = gp * up_slope +
             # gn * lo_slope. The slopes are >= 0, so lam has g's sign: its positive part
             # gp * up_slope meets r's upper end and its negative part r's lower end. The
@@ -230,14 +247,40 @@ def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
             r_lo, r_hi = boxes[k - 1]
             slope = np.maximum(rx.up_slope, rx.lo_slope)
             const += gp @ (rx.up_slope * r_hi) + gn @ (rx.lo_slope * r_lo)
-            size += mag_g @ (slope * (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs))
+            terms = slope * (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs)
+            size += mag_g @ terms
+            under += underflow_term(off, terms, live)
             if k == first:
                 break
             lam = gp * rx.up_slope + gn * rx.lo_slope
+            off = coefficient_underflow(off, slope.max(), np.any(lam != 0.0, axis=-1),
+                                        net.weights[k - 1])
             g = lam @ net.weights[k - 1]
             mag_g = (mag_g * slope) @ np.abs(net.weights[k - 1])
-        err = gamma(sum(net.sizes) + 16) * size
+        err = gamma(sum(net.sizes) + 16) * (size + under) + under
         return finite_or_inf(up(const + up(err)))
+
+
+def underflow_term(off: Array, values: Array, live: Array) -> Array:
+    """What underflow adds to a row's sum of coefficients times `values` (..., n): the
+    coefficients' own errors (`off`, per row) times the values, and TINY / 2 per product
+    whose value is subnormal (only where some coefficient and some value is not 0).
+
+    The same expression for one trial and for a block (values (B, n), rows (B, rows)):
+    a max and a product, no sum whose order could differ."""
+    n = values.shape[-1]
+    top = values.max(axis=-1, keepdims=True) if values.ndim > 1 else values.max()
+    some = np.any(values != 0.0, axis=-1, keepdims=values.ndim > 1)
+    return off * (n * top) + np.where(live & some, n * TINY, 0.0)
+
+
+def coefficient_underflow(off: Array, slope_max: Array | float, live: Array, W: Array
+                          ) -> Array:
+    """`off` of g = lam W from that of the coefficients on the layer above: lam = g times a
+    slope (<= slope_max), one product each, then W's products and sums; nothing is added
+    where every lam of the row is 0 (exact zeros: the flat lines' rows)."""
+    add = np.where(live, TINY, 0.0)
+    return (off * slope_max + add) * np.abs(W).sum(axis=0).max() + add * W.shape[1]
 
 
 def _back_substitute(net: Network, t: int, first: int, boxes: list[tuple[Array, Array]],
@@ -264,6 +307,14 @@ def _rho(net: Network, rule: FailureRule, iv: Intervals, l: int, p_lo: Array, p_
     u = np.maximum(np.maximum(np.abs(p_lo), np.abs(p_hi)), rule.capacity_used(l))
     faulty = faulty_rounding(A @ u + eta * u.sum(), b, n)
     return faulty + faulty + summation_error(A @ iv.sup_abs(l - 1), b, n)
+
+
+def precision_term(eta: float, y_lo: Array, y_hi: Array) -> bool:
+    """Whether a correct signal's precision term eta |y'_i| is positive in real arithmetic
+    for some sender (eta > 0, a value not 0): then the runs differ from this layer on, even
+    where the term rounds to 0 (eta |y| = 2^-1075) and the box with it."""
+    with np.errstate(invalid="ignore"):
+        return bool(eta > 0 and np.any(np.maximum(np.abs(y_lo), np.abs(y_hi)) != 0.0))
 
 
 def faulty_rounding(magnitude: Array, b: Array, n: int) -> Array:
@@ -293,7 +344,8 @@ def signed_layers(net: Network, rule: FailureRule, intervals: Intervals | None =
             # The runs differ from the first layer with a failure term or a failed signal
             # (failed terms can cancel to exactly 0 while the two runs' sums round apart).
             if first is None and (np.any(r_lo != 0.0) or np.any(r_hi != 0.0)
-                                  or rule.fails(l)):
+                                  or rule.fails(l) or precision_term(rule.eta[l - 1], y_lo,
+                                                                     y_hi)):
                 first = l
             if first is not None:
                 # From the first failure on, the two runs round differently.
@@ -405,6 +457,12 @@ class WorstCase(FailureRule):
 
     def capacity_used(self, l: int) -> float:
         return self.f.capacity if self.f.corrupted[l - 1] else 0.0
+
+    def fails(self, l: int) -> bool:
+        # As a given set with a failed signal into layer l does (`GivenSet.fails`), so that
+        # the worst case is never below it: a box of zeros (every failure term rounded to
+        # 0, |W| B below TINY / 2) left it 0 where the given set charged the rounding.
+        return bool(self.f.missing[l - 1] + self.f.corrupted[l - 1])
 
     def box(self, l: int, y_lo: Array, y_hi: Array) -> tuple[Array, Array]:
         W = self.net.weights[l - 1]

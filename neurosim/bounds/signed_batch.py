@@ -42,7 +42,10 @@ from neurosim.bounds.signed import (
     _relax,
     _relax_flat,
     _Relaxation,
+    coefficient_underflow,
     faulty_rounding,
+    precision_term,
+    underflow_term,
 )
 from neurosim.bounds.weight_aware import given_set_bounds
 from neurosim.data.network import Network
@@ -181,29 +184,37 @@ class _Block:
         const = const.copy()
         size = np.abs(const)
         gp, gn, mag_g = parts or (np.maximum(g, 0.0), np.minimum(g, 0.0), np.abs(g))
+        off = np.zeros(const.shape)  # `_substitute`'s underflow companions, per trial
+        under = np.zeros(const.shape)
         with np.errstate(invalid="ignore", over="ignore"):
             for k in range(l - 1, first - 1, -1):
                 rx = self.relax[k]
                 if k < l - 1:
                     gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
                 const += _mv(gp, rx.up_off) + _mv(gn, rx.lo_off)
-                size += _mv(mag_g, rx.up_off + rx.dev_abs)
+                offsets = rx.up_off + rx.dev_abs
+                size += _mv(mag_g, offsets)
+                live = np.any(g != 0.0, axis=-1)
+                under += underflow_term(off, offsets, live)
                 if self.flat and self._adds_zeros(k, g, const):
                     break
                 # The reference's expressions: the slopes multiply the box first.
                 r_lo, r_hi = self.boxes[k]
                 slope = np.maximum(rx.up_slope, rx.lo_slope)
                 const += _mv(gp, rx.up_slope * r_hi) + _mv(gn, rx.lo_slope * r_lo)
-                size += _mv(mag_g, slope * (np.maximum(np.abs(r_lo), np.abs(r_hi))
-                                            + rx.pre_abs))
+                terms = slope * (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs)
+                size += _mv(mag_g, terms)
+                under += underflow_term(off, terms, live)
                 if k == first:
                     break
                 # In place: the same bits, fewer large allocations.
                 lam = gp * rx.up_slope[:, None, :]
                 lam += gn * rx.lo_slope[:, None, :]
+                off = coefficient_underflow(off, slope.max(axis=-1, keepdims=True),
+                                            np.any(lam != 0.0, axis=-1), net.weights[k - 1])
                 g = lam @ net.weights[k - 1]
                 mag_g = (mag_g * slope[:, None, :]) @ np.abs(net.weights[k - 1])
-            err = gamma(sum(net.sizes) + 16) * size
+            err = gamma(sum(net.sizes) + 16) * (size + under) + under
             return finite_or_inf(up(const + up(err)))
 
     def _adds_zeros(self, k: int, g: Array, const: Array) -> bool:
@@ -372,9 +383,7 @@ class SignedBlockBound:
         """Whether a correct signal into layer l adds exactly 0 to the failure term where
         nothing deviated below (eta times the values' bound is 0 for every sender)."""
         y_lo, y_hi = self.fault_free_values[l - 1]
-        with np.errstate(invalid="ignore", over="ignore"):
-            mag = self.etas[l - 1] * np.maximum(np.abs(y_lo), np.abs(y_hi))
-        return bool(np.all(mag == 0.0))
+        return not precision_term(self.etas[l - 1], y_lo, y_hi)
 
     def __call__(self, signals: Sequence[Array], given: Array | None = None,
                  failed: Sequence[FailedSignals] | None = None) -> Array:
@@ -428,7 +437,8 @@ class SignedBlockBound:
             # As `signed_layers`: a failure term, or a failed signal (its terms can cancel).
             some_failed = _per_trial_any(kind != CORRECT) if kind_failed is None else \
                 kind_failed.per_trial()
-            starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1) | some_failed
+            starts = ((r_lo != 0.0) | (r_hi != 0.0)).any(axis=-1) | some_failed \
+                | precision_term(eta, y_lo, y_hi)
             if not starts.any():
                 continue
             rows = candidates[starts]

@@ -77,19 +77,60 @@ def _top_k_sum(a: Array, k: int) -> Array:
 
 
 def _rounded(d: Array, W: Array, b: Array, B: Array, faulty_abs: Array,
-             fault_free: Array | None = None) -> Array:
+             fault_free: Array | None = None, differ: Array | bool = False) -> Array:
     """d (real pre-activation deviation bounds) plus the rounding of both runs' sums.
 
     faulty_abs: (N_l,) a bound on sum_i |W_ji + err_ji| |u'_i| over what the
     faulty run sums; the fault-free one sums W_ji y_i with |y_i| <= B_i (its
     rounding term, `fault_free`, if already computed).
-    Where d_j = 0 both runs sum the same bits, and no term is needed.
+    Where no term of d_j is positive in real arithmetic both runs sum the same bits, and
+    no term is needed. d_j = 0 does not say so: a positive term below TINY / 2 rounds to 0
+    (eta B = 2^-1075), while the runs' products round apart by TINY. differ: where some
+    term is positive (`_differ`), beside d > 0.
     """
     n = W.shape[1]
     if fault_free is None:
         fault_free = summation_error(np.abs(W) @ B, b, n)
     rho = summation_error(faulty_abs, b, n) + fault_free
-    return finite_or_inf(np.where(d > 0, inflate(d, n) + rho, 0.0))
+    return finite_or_inf(np.where((d > 0) | differ, inflate(d, n) + rho, 0.0))
+
+
+def _differ(A: Array, B: Array, et: float, e: Array, capacity: float, d: Array,
+            kind: Array | None = None, failed: FailedSignals | None = None,
+            at_most: tuple[int, int] | None = None) -> Array | bool:
+    """Where (receivers, as d's shape) some term of d is positive in real arithmetic though
+    d rounded to 0: its factors are all positive (a product of positive floats is
+    positive). Only receivers with d = 0 are looked at.
+
+    A correct signal's term |W| e + eta (B + e), a missing one's |W| B, a corrupted one's
+    |W| (C + B) + eta C. kind/failed: the given set's signals; at_most: (m, z) for the
+    worst case of at most m missing and z corrupted signals instead.
+    """
+    zero = d == 0
+    if not np.any(zero):
+        return False
+    if et > 0 and (np.any(B > 0) or np.any(e > 0)):
+        return zero  # the weights differ between the runs, and some value is not 0
+    out = np.zeros(d.shape, dtype=bool)
+    pos = (A > 0).astype(float)
+    if np.any(e > 0):
+        out |= ((e > 0).astype(float) @ pos.T > 0) if e.ndim == 2 else (pos @ (e > 0) > 0)
+    corrupts = capacity > 0 and (et > 0 or bool(np.any(pos)))
+    if at_most is not None:
+        m, z = at_most
+        if m + z:
+            out |= pos @ (B > 0) > 0
+        if z and corrupts:
+            out |= (pos.any(axis=1) | (et > 0))
+    elif kind is not None:
+        failed = FailedSignals.of(np.broadcast_to(kind, np.broadcast_shapes(
+            A.shape, np.shape(kind)))) if failed is None else failed
+        if len(failed.row):
+            a = A.reshape(-1)[failed.weight] > 0
+            term = (a & (B[failed.sender] > 0)) | \
+                (failed.corrupted & (capacity > 0) & (a | (et > 0)))
+            out |= failed.sums(term.astype(float)) > 0
+    return out & zero
 
 
 def _activate(net: Network, iv: Intervals, l: int, d: Array, local: bool,
@@ -147,7 +188,9 @@ def weight_aware_layers(net: Network, failures: Failures, local: bool = True,
             # (|W| + eta) U, not |W| U + eta sum(U): no partial sum above the total (U's
             # own sum can overflow where the total does not).
             faulty = (A + eta) @ U
-            d = _rounded(finite_or_inf(d), W, bias, B, faulty)
+            d = finite_or_inf(d)
+            d = _rounded(d, W, bias, B, faulty,
+                         differ=_differ(A, B, eta, e, C, d, at_most=(m, z)))
         n = W.shape[1]
         e = _activate(net, iv, l, d, local, may_overflow(faulty, bias, n, overflow_slack(n)))
         es.append(e)
@@ -309,10 +352,13 @@ def given_set_layers(
         A = shared["A"]
         kind = signals[l - 1]
         with np.errstate(invalid="ignore", over="ignore"):
+            failed_l = None if failed is None else failed[l - 1]
             per_signal_sum, faulty_sum = _layer_sums(A, B, et, e, kind, capacity, shared,
-                                                     None if failed is None else failed[l - 1])
-            d = _rounded(finite_or_inf(per_signal_sum), W, bias, B, faulty_sum,
-                         shared["fault_free"])
+                                                     failed_l)
+            d = finite_or_inf(per_signal_sum)
+            differ = _differ(A, B, et, e, capacity, d, kind, failed_l) \
+                if kind is not None or np.any(e) or et else False
+            d = _rounded(d, W, bias, B, faulty_sum, shared["fault_free"], differ)
         e = _activate(net, iv, l, d, local, may_overflow(faulty_sum, bias, W.shape[1]))
         es.append(e)
     return es

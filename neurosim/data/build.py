@@ -13,7 +13,7 @@ import numpy as np
 
 from neurosim.data.counts import Failures, failure_counts, per_layer
 from neurosim.data.network import Network, load_network, random_network
-from neurosim.data.quantize import quantization_etas
+from neurosim.data.quantize import total_precision
 from neurosim.data.random_failures import check_random_failures
 from neurosim.data.scenario import Scenario
 from neurosim.data.training import is_trained, train_network, untrained_network
@@ -283,9 +283,7 @@ def scenario_counts(scn: Scenario, net: Network) -> dict:
 
 def weight_precision(scn: Scenario, net: Network) -> list[float]:
     """eta per weight layer 1..L+1: the scenario's precision plus its quantization's."""
-    precision = per_layer(scn.failures.precision, net.depth + 1, "precision")
-    return [p + q for p, q in zip(precision, quantization_etas(net, scn.failures.bits),
-                                  strict=True)]
+    return total_precision(net, scn.failures.precision, scn.failures.bits)
 
 
 def _listed(scn: Scenario, net: Network, key: str, pairs,

@@ -84,3 +84,43 @@ def memory_bits(net: Network, bits: int | Sequence[int] | None) -> int:
     if per is None:
         return FLOAT32_BITS * net.n_weights
     return sum(W.size * b + FLOAT32_BITS for W, b in zip(net.weights, per, strict=True))
+
+
+def total_precision(net: Network, precision: float | Sequence[float],
+                    bits: int | Sequence[int] | None) -> list[float]:
+    """eta per weight layer 1..L+1 that the bounds take: the scenario's precision plus its
+    quantization's."""
+    per = per_layer(precision, net.depth + 1, "precision")
+    return [p + q for p, q in zip(per, quantization_etas(net, bits), strict=True)]
+
+
+def beyond_precision(used: Array, W: Array, eta: float) -> Array:
+    """Elementwise: whether |used - W| > eta, exactly (not as float64 rounds the difference).
+
+    d = fl(used - W) and its rounding error e (Knuth's TwoSum) give the real difference
+    d + e, |e| <= half an ulp of d: since eta is a float, |d| > eta or |d| < eta decide,
+    and at |d| = eta the sign of e does. An overflowing difference is beyond.
+    """
+    used, W = np.asarray(used, dtype=float), np.asarray(W, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = used - W
+        back = d - used
+        e = (used - (d - back)) + (-W - back)
+        at_edge = (np.abs(d) == eta) & (d * e > 0)
+        return ~(np.abs(d) <= eta) | at_edge
+
+
+def within_precision(used: Array, W: Array, eta: float) -> Array:
+    """`used` (W plus errors of at most eta, as float64 rounded the sum) moved to the nearest
+    float64 within eta of W, exactly: the bounds assume every stored weight is off by at
+    most eta, and W + eta can round above W + eta. A value still beyond after a few steps
+    toward W (none should be) becomes W itself."""
+    out = np.array(used, dtype=float)
+    W = np.asarray(W, dtype=float)
+    for _ in range(4):
+        beyond = beyond_precision(out, W, eta)
+        if not beyond.any():
+            return out
+        out = np.where(beyond, np.nextafter(out, W), out)
+    return np.where(beyond_precision(out, W, eta), W, out)
+

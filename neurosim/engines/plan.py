@@ -21,7 +21,12 @@ import numpy as np
 
 from neurosim.data.counts import per_layer
 from neurosim.data.network import Network
-from neurosim.data.quantize import stored_weights
+from neurosim.data.quantize import (
+    beyond_precision,
+    stored_weights,
+    total_precision,
+    within_precision,
+)
 from neurosim.data.random_failures import probabilities
 from neurosim.data.scenario import Scenario
 from neurosim.engines.latency import load_empirical, make_latency
@@ -290,6 +295,9 @@ class Planner:
         self.syn_straggle = per_layer(f.synapse_stragglers, L + 1, "synapse_stragglers")
         self.eta = per_layer(f.precision, L + 1, "precision")
         self.stored = stored_weights(net, f.bits)  # quantized once, the same in every trial
+        # The weight error the bounds allow per layer (precision plus quantization): a
+        # stored weight plus its drawn error is kept within it of W, exactly.
+        self.bound_eta = total_precision(net, f.precision, f.bits)
         self.p_crash, self.p_synapse = probabilities(scn, net)
         self.listed_crash = self._listed(f.crashed)
         self.listed_byz = self._listed(f.byzantine_list)
@@ -432,7 +440,9 @@ class Planner:
         weights = []
         for l in range(1, L + 2):
             W, eta = self.stored[l - 1], self.eta[l - 1]
-            weights.append(W + eta * rng.choice([-1.0, 1.0], size=W.shape) if eta else W)
+            weights.append(within_precision(W + eta * rng.choice([-1.0, 1.0], size=W.shape),
+                                            net.weights[l - 1], self.bound_eta[l - 1])
+                           if eta else W)
 
         # Pinned synapses, values and weights replace the draws (which are still
         # taken, so that the latencies below stay those of the unpinned scenario).
@@ -491,7 +501,9 @@ def load_pinned(scn: Scenario, net: Network) -> dict[str, Array]:
         raise InputError(scn.source, key, f"file not found: {path}") from None
     except Exception as err:
         raise InputError(scn.source, key, f"cannot read {path} ({err})") from None
-    eta = per_layer(scn.failures.precision, net.depth + 1, "precision")
+    # Pinned weights must be within the eta the bounds take (precision plus quantization),
+    # exactly: a weight a few ulps beyond it, with precision 0, broke a given-set bound of 0.
+    eta = total_precision(net, scn.failures.precision, scn.failures.bits)
     C = scn.failures.capacity
     out = {}
     with data:
@@ -515,8 +527,7 @@ def load_pinned(scn: Scenario, net: Network) -> dict[str, Array]:
                     raise InputError(scn.source, key, f"{path}: {name} contains NaN or inf")
             if kind == "value" and np.any(np.abs(a) > C):
                 raise InputError(scn.source, key, f"{path}: {name} leaves [-C, C], C = {C:g}")
-            if kind == "weights" and np.any(
-                    np.abs(a - W) > eta[l - 1] + 4 * np.spacing(np.abs(W) + eta[l - 1])):
+            if kind == "weights" and np.any(beyond_precision(a, W, eta[l - 1])):
                 raise InputError(scn.source, key, f"{path}: {name} is more than the "
                                  f"precision {eta[l - 1]:g} away from W{l}")
             out[name] = a
