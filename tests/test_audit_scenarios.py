@@ -1,0 +1,80 @@
+"""Scenario keys that were accepted although they make no sense (an outside audit).
+
+Each must give exit status 2 and one stderr line naming the file and the key, and
+never a traceback or a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from neurosim.front.cli import main
+
+NET = '[network]\nsizes = [2, 3, 1]\n'
+
+
+def one_line_error(capsys, argv, *needles) -> str:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err
+    assert err.startswith("neurosim: error: ") and err.count("\n") == 1, err
+    for needle in needles:
+        assert str(needle) in err, (needle, err)
+    return err
+
+
+def scenario(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(body)
+    return path
+
+
+@pytest.mark.parametrize("key", ["source", "base_dir"])
+def test_internal_field_names_are_unknown_keys(tmp_path, capsys, key):
+    # They were taken by the model and silently overwritten from the file's path.
+    path = scenario(tmp_path, f'trials = 2\n{key} = "elsewhere"\n{NET}')
+    one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], "s.toml", key, "unknown key")
+
+
+@pytest.mark.parametrize("name", [
+    "a\\u0000b",  # NUL: ValueError traceback when results/<name> was made
+    "a\\nb",  # a newline in a folder name
+    "a" * 300,  # longer than a file name may be: OSError traceback
+    " padded ",
+])
+def test_a_name_that_cannot_be_a_folder_is_refused(tmp_path, capsys, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)  # no --out: the results go to results/<name>/
+    path = scenario(tmp_path, f'name = "{name}"\ntrials = 2\n{NET}')
+    one_line_error(capsys, ["run", path], "s.toml", "name")
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_a_plain_unicode_name_still_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = scenario(tmp_path, f'name = "réseau-1"\ntrials = 2\n{NET}')
+    assert main(["run", str(path)]) == 0
+    assert (tmp_path / "results" / "réseau-1" / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("sweep, needle", [
+    ('"failures.crash" = [1, 1]', "twice"),  # one point run twice, two rows for it
+    ('"firing.rule" = ["quorum", "wait-all", "quorum"]', "twice"),
+    ('"sweep" = [1, 2]', "cannot be swept"),  # two ids for one and the same run
+    ('"base_dir" = ["a", "b"]', "cannot be swept"),
+])
+def test_sweep_lists_that_do_not_give_distinct_points(tmp_path, capsys, sweep, needle):
+    path = scenario(tmp_path, f'trials = 2\n{NET}[firing]\nquorum = [2, 1]\n'
+                              f'[sweep]\n{sweep}\n')
+    one_line_error(capsys, ["sweep", path, "--out", tmp_path / "o"], "s.toml", "sweep", needle)
+    assert not (tmp_path / "o" / "sweep.csv").exists()
+
+
+def test_uniform_latency_with_mean_and_low_high(tmp_path, capsys):
+    # mean won and low/high were dropped unread: delays in [0, 2] instead of [5, 6].
+    path = scenario(tmp_path, f'trials = 2\n{NET}[latency]\nmodel = "uniform"\n'
+                              'mean = 1.0\nlow = 5.0\nhigh = 6.0\n')
+    one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], "s.toml", "latency",
+                   "not both")
