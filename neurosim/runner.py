@@ -574,28 +574,36 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
 
 @contextmanager
 def interrupt_after() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) that lands inside the block until its end.
+    """Hold a Ctrl-C (SIGINT) or a SIGTERM that lands inside the block until its end.
 
     A block's trials go to the summary's tally and to trials.csv in two steps; a
     KeyboardInterrupt between them left a summary counting trials that trials.csv
     never got. Here the handler in place is called once the block is done. Only the
-    main thread can set a signal handler: elsewhere (a sweep worker) nothing changes.
+    main thread can set a signal handler: elsewhere (a sweep worker) nothing changes;
+    a signal ignored or left to its default (the process ends at once) is not held.
     """
-    try:
-        previous = signal.getsignal(signal.SIGINT)
-    except ValueError:  # no signal support here
-        previous = None
-    if not callable(previous) or threading.current_thread() is not threading.main_thread():
-        yield  # SIGINT ignored, default (the process ends at once), or not ours to set
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
+    held: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous = signal.getsignal(signum)
+        except ValueError:  # no signal support here
+            continue
+        if callable(previous):
+            held[signum] = previous
     caught: list = []
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    for signum in held:
+        signal.signal(signum, lambda signum, frame: caught.append((signum, frame)))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, previous in held.items():
+            signal.signal(signum, previous)
     if caught:
-        previous(*caught[0])
+        signum, frame = caught[0]
+        held[signum](signum, frame)
 
 
 def save_trace(path: Path, plan, out, processing: float = 0.0) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -587,11 +588,34 @@ def check_out_folder(source: str, out: Path) -> None:
         raise InputError(source, "--out", f"cannot write in the folder {out}")
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (`kill`, a job scheduler's or a container's stop) as a Ctrl-C: the run
+    keeps its finished trials and writes their summary.json, a sweep its finished
+    points; by default SIGTERM ended the process at once, and summary.json was never
+    written. Only the main thread can set a handler: elsewhere nothing changes."""
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_flags(args)
-        return args.func(args)
+        with _terminate_as_interrupt():
+            return args.func(args)
     except InputError as err:
         print(f"neurosim: error: {err}", file=sys.stderr)
         return 2
