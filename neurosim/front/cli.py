@@ -536,6 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The most local dask worker processes `sweep --workers` starts: beyond a few per core
+# they only compete for it, and a typo (--workers 100000) would start that many processes.
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+
+
 def check_flags(args: argparse.Namespace) -> None:
     """Refuse out-of-range numeric flags (InputError naming the flag), before any work.
 
@@ -549,7 +554,9 @@ def check_flags(args: argparse.Namespace) -> None:
                           "must be a finite number > 0"),
               "trials": ("--trials", lambda v: v > 0, "must be > 0"),
               "seed": ("--seed", lambda v: v >= 0, "must be >= 0"),
-              "workers": ("--workers", lambda v: v >= 1, "must be >= 1"),
+              "workers": ("--workers", lambda v: 1 <= v <= MAX_WORKERS,
+                          f"must be from 1 to {MAX_WORKERS} (4 processes per core of this "
+                          "machine; a cluster takes --scheduler)"),
               "time_limit": ("--time-limit", lambda v: math.isfinite(v) and v > 0,
                              "must be a finite number of seconds > 0"),
               "input_low": ("--input-low", math.isfinite, "must be a finite number"),
