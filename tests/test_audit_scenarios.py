@@ -78,3 +78,19 @@ def test_uniform_latency_with_mean_and_low_high(tmp_path, capsys):
                               'mean = 1.0\nlow = 5.0\nhigh = 6.0\n')
     one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], "s.toml", "latency",
                    "not both")
+
+
+@pytest.mark.parametrize("sigma", [1e10, 40.0])
+def test_lognormal_whose_delays_underflow_to_zero(tmp_path, capsys, sigma):
+    # mean 1, sigma 1e10: mu = -5e19, and every delay drawn was 0.0 (latency 0 in
+    # every trial) for a model documented as having mean 1.
+    path = scenario(tmp_path, f'trials = 2\n{NET}[latency]\nmodel = "lognormal"\n'
+                              f'sigma = {sigma}\n')
+    one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], "s.toml", "latency",
+                   "underflow")
+
+
+def test_lognormal_with_a_wide_but_representable_sigma_runs(tmp_path):
+    path = scenario(tmp_path, f'trials = 2\n{NET}[latency]\nmodel = "lognormal"\n'
+                              'sigma = 30.0\n')
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -164,6 +165,9 @@ class FailuresSpec(Section):
         return self
 
 
+_LOG_SMALLEST_NORMAL = math.log(2.2250738585072014e-308)
+
+
 class LatencySpec(Section):
     model: Literal["constant", "uniform", "exponential", "lognormal", "pareto", "empirical"] = (
         "exponential"
@@ -192,6 +196,14 @@ class LatencySpec(Section):
                              "not both")
         elif self.mean is None:
             self.mean = 1.0
+        if self.model == "lognormal" and \
+                math.log(self.mean) - self.sigma ** 2 / 2 < _LOG_SMALLEST_NORMAL:
+            # Its median mean * exp(-sigma^2 / 2) is below float64's normal range: the
+            # delays drawn are 0 or denormal (sigma = 1e10 gave every delay 0.0 for mean 1).
+            raise ValueError(f"lognormal with mean {self.mean:g} and sigma {self.sigma:g} has "
+                             f"the median mean * exp(-sigma^2 / 2) = exp("
+                             f"{math.log(self.mean) - self.sigma ** 2 / 2:.4g}): its delays "
+                             f"underflow to 0 in float64; use a smaller sigma")
         return self
 
 
