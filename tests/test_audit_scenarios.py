@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from neurosim.front.cli import main
@@ -94,3 +95,18 @@ def test_lognormal_with_a_wide_but_representable_sigma_runs(tmp_path):
     path = scenario(tmp_path, f'trials = 2\n{NET}[latency]\nmodel = "lognormal"\n'
                               'sigma = 30.0\n')
     assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0
+
+
+@pytest.mark.parametrize("arrays, needle", [
+    ({"lost1": np.full((3, 2), 0.5)}, "booleans"),  # was read as True everywhere
+    ({"replaced1": np.ones((3, 2), dtype=np.int64)}, "booleans"),
+    ({"value2": np.zeros((1, 3), dtype=complex)}, "real numbers"),  # imaginary part dropped
+    ({"weights2": np.ones((1, 3), dtype=bool)}, "real numbers"),
+    ({"value2": np.array([[1, "a", None]], dtype=object)}, "cannot be read"),  # traceback
+])
+def test_pinned_arrays_of_the_wrong_kind(tmp_path, capsys, arrays, needle):
+    np.savez(tmp_path / "pin.npz", **arrays)
+    path = scenario(tmp_path, f'trials = 2\n{NET}[failures]\nplacement = "list"\n'
+                              'pinned = "pin.npz"\n')
+    one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], "s.toml",
+                   "failures.pinned", needle)

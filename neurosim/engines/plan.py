@@ -490,7 +490,18 @@ def load_pinned(scn: Scenario, net: Network) -> dict[str, Array]:
                                  f"(lost, replaced, value, weights 1..{net.depth + 1})")
             l = int(layer)
             W = net.weights[l - 1]
-            a = np.asarray(data[name])
+            try:
+                a = np.asarray(data[name])
+            except Exception as err:  # an object array, which would need pickle
+                raise InputError(scn.source, key, f"{path}: {name} cannot be read "
+                                 f"({err})") from None
+            # A mask is booleans, values and weights real numbers: a float mask (0.5?)
+            # or a complex value (its imaginary part dropped) was read as something else.
+            wanted = "b" if kind in ("lost", "replaced") else "iuf"
+            if a.dtype.kind not in wanted:
+                raise InputError(scn.source, key, f"{path}: {name} must hold "
+                                 f"{'booleans' if wanted == 'b' else 'real numbers'}, "
+                                 f"got dtype {a.dtype}")
             if a.shape != W.shape:
                 raise InputError(scn.source, key, f"{path}: {name} has shape {a.shape}, "
                                  f"expected {W.shape}")
