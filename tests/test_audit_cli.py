@@ -47,3 +47,22 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
     path.write_text(SWEEP)
     one_line_error(capsys, ["sweep", path, "--scheduler", "nowhere:1", "--out",
                             tmp_path / "o"], "s.toml", "--scheduler", "nowhere:1")
+
+
+def test_bound_reads_a_network_whatever_the_case_of_its_suffix(tmp_path, capsys):
+    import numpy as np
+
+    np.savez(tmp_path / "n.npz", W1=np.ones((3, 2)), W2=np.ones((1, 3)),
+             activations=np.array(["relu"]))
+    (tmp_path / "n.npz").rename(tmp_path / "N.NPZ")  # was read as TOML: "malformed TOML"
+    assert main(["bound", str(tmp_path / "N.NPZ"), "--json"]) == 0
+    assert '"bound_paper"' in capsys.readouterr().out
+    # and `run` on it says it is a network, not that it is malformed TOML
+    one_line_error(capsys, ["run", tmp_path / "N.NPZ"], "N.NPZ", "a network file")
+
+
+def test_bound_on_a_joblib_model_says_to_convert_it(tmp_path, capsys):
+    (tmp_path / "m.joblib").write_bytes(b"")
+    # said "a network file, not a scenario: use `neurosim bound` on it" to `bound` itself
+    err = one_line_error(capsys, ["bound", tmp_path / "m.joblib"], "m.joblib", "convert")
+    assert "use `neurosim bound`" not in err

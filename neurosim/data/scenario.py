@@ -341,7 +341,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         raise InputError(src, None, "is a directory, not a scenario file")
     if not path.is_file():
         raise InputError(src, None, "scenario file not found")
-    if path.suffix in (".npz", ".onnx", ".joblib"):
+    if path.suffix.lower() in (".npz", ".onnx", ".joblib"):
         raise InputError(src, None, "a network file, not a scenario: use `neurosim bound` on it, "
                                     'or write a scenario with [network] file = "..."')
     try:

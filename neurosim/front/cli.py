@@ -26,7 +26,10 @@ def _bound(args: argparse.Namespace) -> int:
 
     target = Path(args.target)
     epsilon = args.epsilon
-    if target.suffix in (".npz", ".onnx"):
+    if target.suffix.lower() == ".joblib":
+        raise InputError(str(target), None, "a scikit-learn model: convert it first "
+                         f"(neurosim convert {target} NET.npz), then bound NET.npz")
+    if target.suffix.lower() in (".npz", ".onnx"):
         net = load_network(target)
         try:
             failures = failure_counts(net, crash=args.crash, capacity=1.0)
