@@ -110,3 +110,24 @@ def test_pinned_arrays_of_the_wrong_kind(tmp_path, capsys, arrays, needle):
                               'pinned = "pin.npz"\n')
     one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], "s.toml",
                    "failures.pinned", needle)
+
+
+@pytest.mark.parametrize("sizes, text, labels", [
+    ("[2, 3, 1]", "0.5 0.25\n", None),  # one input row: loadtxt gave shape (2,)
+    ("[1, 3, 1]", "0.5\n0.2\n0.1\n", None),  # one input per line: shape (3,)
+    ("[1, 3, 2]", "0.5\n", "1\n"),  # one row and one label: shapes ()
+])
+def test_text_input_files_of_one_row_or_one_column(tmp_path, sizes, text, labels):
+    (tmp_path / "x.txt").write_text(text)
+    extra = ""
+    if labels is not None:
+        (tmp_path / "y.txt").write_text(labels)
+        extra = 'labels = "y.txt"\n'
+    path = scenario(tmp_path, f'trials = 3\n[network]\nsizes = {sizes}\n'
+                              f'[inputs]\nkind = "file"\nfile = "x.txt"\n{extra}')
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0
+    rows = (tmp_path / "o" / "trials.csv").read_text().splitlines()[1:]
+    n = len([line for line in text.splitlines() if line])
+    assert [int(r.split(",")[1]) for r in rows] == [i % n for i in range(3)]
+    if labels is not None:
+        assert all(r.split(",")[14] == "1" for r in rows)

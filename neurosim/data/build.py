@@ -184,12 +184,12 @@ def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
                              f"the {spec.dataset} dataset has {X_test.shape[1]} inputs, "
                              f"the network {n0}")
         return X_test, y_test.astype(int)
-    X = _load_array(scn, "inputs.file", spec.file)
+    X = _load_array(scn, "inputs.file", spec.file, rows_of=2)
     if X.ndim != 2 or X.shape[1] != n0 or len(X) == 0:
         raise InputError(scn.source, "inputs.file", f"shape {X.shape}, expected (n, {n0})")
     labels = None
     if spec.labels is not None:
-        labels = _load_array(scn, "inputs.labels", spec.labels)
+        labels = _load_array(scn, "inputs.labels", spec.labels, rows_of=1)
         if labels.shape != (len(X),):
             raise InputError(scn.source, "inputs.labels",
                              f"shape {labels.shape}, expected ({len(X)},)")
@@ -206,10 +206,14 @@ def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
     return X, labels
 
 
-def _load_array(scn: Scenario, key: str, rel: str) -> Array:
+def _load_array(scn: Scenario, key: str, rel: str, rows_of: int) -> Array:
+    """A .npy as saved, or a text file of rows_of-dimensional rows: one row per line
+    (`ndmin`: loadtxt made one line of inputs, or one input per line, a 1-D array,
+    and one label a 0-D one, which the shape checks then refused)."""
     path = scn.path(rel)
     try:
-        arr = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path)
+        arr = np.load(path, allow_pickle=False) if path.suffix.lower() == ".npy" \
+            else np.loadtxt(path, ndmin=rows_of)
     except FileNotFoundError:
         raise InputError(scn.source, key, f"file not found: {path}") from None
     except Exception as err:
