@@ -19,7 +19,12 @@ from neurosim.data.network import Network
 from neurosim.data.scenario import Scenario
 from neurosim.data.training import train_network
 from neurosim.engines import memory
-from neurosim.engines.memory import DRAWN_BYTES_PER_SYNAPSE, drawn_synapses, trial_bytes
+from neurosim.engines.memory import (
+    DRAWN_BYTES_PER_SYNAPSE,
+    drawn_synapses,
+    summary_bytes,
+    trial_bytes,
+)
 from neurosim.engines.plan import latency_model, load_pinned
 from neurosim.errors import InputError
 
@@ -121,7 +126,16 @@ def check(scn: Scenario, built: dict[str, tuple] | None = None,
 def _check_trial_memory(scn: Scenario, net: Network) -> None:
     """Refuse a scenario of which one trial alone needs more than MAX_TRIAL_BYTES (the
     estimate the runner sizes its blocks with): it would run out of memory in its first
-    trial, or push the machine into swap, after the setup's work."""
+    trial, or push the machine into swap, after the setup's work; and one whose trials'
+    summary needs more than MAX_SUMMARY_BYTES (trials = 2**63 - 1 of corner inputs
+    was accepted, and would have grown its summary until the memory ran out)."""
+    kept = summary_bytes(scn.trials, net)
+    if kept > memory.MAX_SUMMARY_BYTES:
+        raise InputError(scn.source, "trials",
+                         f"{scn.trials} trials: their summary keeps an error and "
+                         f"{net.depth + 2} latencies of each, about {kept / 2**30:.3g} GiB, "
+                         f"more than {memory.MAX_SUMMARY_BYTES / 2**30:g} GiB (split the "
+                         "run: several seeds, or a [sweep] over seed)")
     need, drawn = trial_bytes(scn, net), drawn_synapses(scn, net)
     if need <= memory.MAX_TRIAL_BYTES:
         return

@@ -77,3 +77,21 @@ def test_a_trial_too_large_is_refused_before_it_runs(monkeypatch, failures, key)
         prepare(scn)
     assert err.value.source == "big.toml" and err.value.key == key
     assert "one trial" in err.value.message and "GiB" in err.value.message
+
+
+@pytest.mark.parametrize("kind", ["corner", "uniform"])
+def test_more_trials_than_the_summary_can_hold_are_refused(kind):
+    from neurosim.errors import InputError
+
+    # 2-3-1 (L = 1): 64 bytes of summary per trial; corner inputs take no memory per
+    # trial, so nothing refused 2**63 - 1 of them.
+    scn = parse_scenario({"name": "m", "trials": 2**63 - 1, "network": {"sizes": [2, 3, 1]},
+                          "inputs": {"kind": kind}}, source="many.toml")
+    with pytest.raises(InputError) as err:
+        prepare(scn)
+    assert err.value.source == "many.toml" and err.value.key == "trials"
+    assert "GiB" in err.value.message
+    # a million trials are fine
+    scn = parse_scenario({"name": "m", "trials": 10**6, "network": {"sizes": [2, 3, 1]},
+                          "inputs": {"kind": "corner"}})
+    prepare(scn)

@@ -1,7 +1,9 @@
-"""How much memory a trial's arrays take while the vectorised engine simulates it.
+"""How much memory a trial's arrays take while the vectorised engine simulates it, and
+what the summary keeps of every trial.
 
 The runner sizes its blocks from this estimate, and `neurosim.setup` refuses a
-scenario of which one trial alone would not fit (MAX_TRIAL_BYTES).
+scenario of which one trial alone would not fit (MAX_TRIAL_BYTES), or whose
+trials' summary would not (MAX_SUMMARY_BYTES).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ BYTES_PER_SYNAPSE = 40
 DRAWN_BYTES_PER_SYNAPSE = 16
 # The most one trial may need: a larger scenario is refused before anything runs.
 MAX_TRIAL_BYTES = 2**32
+# The most the summary may keep of the trials (its error, latency and per-layer latencies
+# of every trial, float64, held twice while they are joined at the end).
+MAX_SUMMARY_BYTES = 2**32
 
 
 def drawn_synapses(scn: Scenario, net: Network) -> int:
@@ -43,3 +48,9 @@ def trial_bytes(scn: Scenario | None, net: Network) -> int:
     drawn = 0 if scn is None else drawn_synapses(scn, net)
     return BYTES_PER_SYNAPSE * net.n_weights + DRAWN_BYTES_PER_SYNAPSE * drawn \
         + 64 * sum(net.sizes)
+
+
+def summary_bytes(trials: int, net: Network) -> int:
+    """The memory the summary takes for `trials` trials, in bytes: a float64 error,
+    latency and per-layer latency (L+1 layers) of each, twice at the end (joined)."""
+    return 2 * 8 * (net.depth + 3) * trials
