@@ -4,7 +4,10 @@ The engine's figure is a whole run as a user gets it: per-trial plans (one
 Generator per trial), the batched simulation, the given-set bound, signal
 kinds and counts of every trial, the signed given-set bound (a block of
 trials at once, `neurosim.bounds.signed_batch`), the checks, trials.csv and
-summary.json.
+summary.json. A run also has costs of its own, once (the scenario's bounds
+for its declared counts, 50 ms on the large network; loading the compiled
+kernels): 1000 trials on the large network spread them as the long runs
+this engine is for do (at 200 they were about a tenth of the run).
 
 The floor does only the simulation's irreducible work, batched as numpy
 does best: draw every message latency of a block of trials at once from one
@@ -85,8 +88,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=10000,
                     help="digits trials in the run (default 10000)")
-    ap.add_argument("--large-trials", type=int, default=200,
-                    help="784-256-128-10 trials (default 200)")
+    ap.add_argument("--large-trials", type=int, default=1000,
+                    help="784-256-128-10 trials (default 1000)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each, the best kept (default 3)")
     args = ap.parse_args()

@@ -57,6 +57,7 @@ from neurosim.data.signals import CORRUPTED, MISSING
 from neurosim.engines.block import (
     BlockOutcome,
     BlockPlan,
+    fault_free_outputs,
     join_blocks,
     plan_block,
     simulate_block,
@@ -88,8 +89,6 @@ BATCHED = {"fast": simulate_block}
 # trials a block: 175 trials/s, against 148 at 2 and 151 at 16).
 BLOCK_BYTES = 64 * 2**20
 MAX_BLOCK = 4096
-# The most memory every layer's fault-free values may take (`simulate_block`'s `clean`).
-CLEAN_BYTES = 256 * 2**20
 FIRST_BLOCK = 8
 BLOCK_SECONDS = 0.5
 # The vectorised engine's bounds, checks and rows take at least BOUND_TRIALS trials at
@@ -416,12 +415,11 @@ def joined_size(net, chunk: int, scn: Scenario | None = None) -> int:
 
 
 def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, trials: range,
-              clean: list[np.ndarray] | None = None, chunk: int | None = None
+              chunk: int | None = None
               ) -> tuple[list[TrialPlan], BlockPlan | None, BlockOutcome | None,
                          BaseException | None]:
     """Plan and simulate a block: (plans, the BlockPlan, the outcome, an interruption).
 
-    clean: every layer's fault-free values of the inputs, if kept (`simulate_block`).
     chunk: batched engines simulate at most this many trials at once, then join them
     (`join_blocks`: the joined plan has no delays).
     plans: the block's TrialPlans (batched engines: only the first, for the trace of
@@ -434,7 +432,7 @@ def _simulate(engine: str, setup: Setup, planner: Planner, rule: FiringRule, tri
         for start in range(trials.start, trials.stop, step):
             bp = plan_block(planner, range(start, min(trials.stop, start + step)))
             first = first or bp.trial_plan(0)
-            outcome = BATCHED[engine](setup.net, bp, rule, clean)
+            outcome = BATCHED[engine](setup.net, bp, rule)
             parts.append((replace(bp, latency=[]), outcome))  # the delays go once used
         bp, outcome = join_blocks(parts)
         return [first], bp, outcome, None
@@ -479,14 +477,9 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
     planner = Planner(scn, net, setup.inputs)
     iv = network_intervals(net)
     checks = scenario_checks(setup, iv)
-    # Every layer's fault-free values, which the batched engine takes where a trial's
-    # layer used every signal of fault-free senders; only the outputs if they are large.
     # Trial i runs input i mod n: a run of fewer trials than inputs needs the first ones only.
     inputs = setup.inputs[:scn.trials]
-    clean = None
-    if 8 * len(inputs) * sum(net.sizes[1:]) <= CLEAN_BYTES:
-        clean = net.layer_outputs(inputs)
-    fault_free = net.forward(inputs) if clean is None else clean[-1]
+    fault_free = fault_free_outputs(net, inputs) if engine in BATCHED else net.forward(inputs)
     fault_free_pred = [_prediction(ff) for ff in fault_free]
     labels = None if setup.labels is None else [int(y) for y in setup.labels]
     eta, C = setup.failures.eta, setup.failures.capacity
@@ -516,10 +509,12 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
             t0 = time.perf_counter()
             trials = range(first, min(scn.trials, first + size))
             plans, bp, outcome, interrupted = _simulate(engine, setup, planner, rule, trials,
-                                                        clean, chunk)
+                                                        chunk)
             if outcome is not None:
                 kinds = outcome.signal_kinds(bp.replaced)
-                failed = [FailedSignals.of(k) for k in kinds]  # for the bounds and counts
+                # For the bounds and counts; where nothing is replaced, only missing ones.
+                failed = [FailedSignals.of(k, missing_only=not r.any())
+                          for k, r in zip(kinds, bp.replaced, strict=True)]
                 given = given_set_bounds(net, kinds, eta, C, intervals=iv, terms=terms,
                                          failed=failed)
                 given_signed = signed.block(kinds, given, failed)
@@ -618,7 +613,9 @@ def save_trace(path: Path, plan, out, processing: float = 0.0) -> None:
         arrays[f"lost_{l}"] = plan.lost[l - 1]
         arrays[f"latency_{l}"] = plan.latency[l - 1]  # + the sender's fire time: arrivals
     arrays["processing"] = np.float64(processing)  # fire time - processing: the rule held
-    np.savez_compressed(path, **arrays)
+    # Uncompressed: the delays, most of the bytes, are random doubles that zlib shrinks by
+    # a few percent, and compressing them cost 0.1 s a run on a 784-256-128-10 network.
+    np.savez(path, **arrays)
 
 
 def show_progress() -> bool:

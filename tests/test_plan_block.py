@@ -92,37 +92,3 @@ def test_runs_with_delays_only_agree_between_engines():
             run_trials(setup, "fast", Path(tmp) / "fast", block=block)
             assert (Path(tmp) / "fast" / "trials.csv").read_bytes() == \
                 (Path(tmp) / "des" / "trials.csv").read_bytes(), block
-
-
-@pytest.mark.parametrize("failures", [{}, {"crash": 1}, {"byzantine": 1},
-                                      {"precision": 0.01}, {"synapse_crash": [1, 0, 0]}],
-                         ids=["none", "crash", "byzantine", "eta", "lost"])
-def test_fault_free_layers_taken_where_every_signal_was_used(failures):
-    """A quorum-or-timeout block where some trials' receivers wait for every signal and
-    others fire on the timeout: the first take the fault-free pass's values (`clean`), the
-    others compute theirs. Every outcome is the one computed without `clean`, bit for bit;
-    and `clean` is really read there: shifted, it moves the trials that used it, only."""
-    from neurosim.engines.block import simulate_block
-    from neurosim.engines.plan import FiringRule
-
-    scn = parse_scenario({"seed": 4, "trials": 40, "network": {"sizes": [6, 7, 5, 3]},
-                          "inputs": {"kind": "uniform"}, "failures": failures,
-                          "latency": {"model": "exponential"},
-                          "firing": {"rule": "quorum-or-timeout", "quorum": [6, 7, 5],
-                                     "timeout": 3.0}})
-    setup = prepare(scn)
-    net, planner = setup.net, Planner(scn, setup.net, setup.inputs)
-    rule = FiringRule.from_scenario(scn, setup.quorum)
-    bp = plan_block(planner, range(40))
-    clean = net.layer_outputs(setup.inputs)
-    plain, reused = simulate_block(net, bp, rule), simulate_block(net, bp, rule, clean)
-    assert plain.output.tobytes() == reused.output.tobytes()
-    for a, b in zip(plain.fire_time + plain.used, reused.fire_time + reused.used, strict=True):
-        assert a.tobytes() == b.tobytes()
-    shifted = simulate_block(net, bp, rule, [c + 1.0 for c in clean])
-    moved = (shifted.output != plain.output).any(axis=1)
-    # `clean` can reach a trial only through a layer 1 whose receivers used every input.
-    whole_first = plain.used[0].reshape(len(bp), -1).all(axis=1)
-    if not failures:  # nothing fails: the trials that waited for every input take `clean`
-        assert moved.any() and (~whole_first).any()
-    assert not moved[~whole_first].any()

@@ -172,3 +172,16 @@ def test_overflow_and_empty_blocks():
         overflowed += int(np.isinf(got).sum())
         assert given_set_signed_bounds(net, [k[:0] for k in block]).shape == (0,)
     assert overflowed > 0  # the case this test is for did arise
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32), shape=st.sampled_from([(1, 1, 1), (3, 4, 5), (2, 7, 64)]),
+       p=st.sampled_from([0.0, 0.1, 1.0]))
+def test_failed_signals_of_missing_only_kinds_read_as_bools(seed, shape, p):
+    """Kinds known to hold no corrupted signal are read as bools: the same failed signals."""
+    kind = (np.random.default_rng(seed).random(shape) < p).astype(np.int8)  # MISSING is 1
+    fast, plain = FailedSignals.of(kind, missing_only=True), FailedSignals.of(kind)
+    for name in ("row", "sender", "weight", "corrupted"):
+        assert np.array_equal(getattr(fast, name), getattr(plain, name)), name
+    assert (fast.n_rows, fast.shape) == (plain.n_rows, plain.shape)
+    assert len(plain.row) == int(kind.sum())

@@ -57,11 +57,11 @@ def test_interrupted_batched_run_keeps_finished_blocks(tmp_path, monkeypatch):
     real = runner.BATCHED["fast"]
     calls = []
 
-    def interrupt_third_block(net, plan, rule, clean=None):
+    def interrupt_third_block(net, plan, rule):
         calls.append(list(plan.trials))
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(net, plan, rule, clean)
+        return real(net, plan, rule)
 
     monkeypatch.setitem(runner.BATCHED, "fast", interrupt_third_block)
     setup = prepare(parse_scenario(SCENARIO))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.data.signals import CORRECT, CORRUPTED
+from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
 
 Array = np.ndarray
 
@@ -43,11 +43,17 @@ class FailedSignals:
     shape: tuple[int, ...]
 
     @classmethod
-    def of(cls, kind: Array) -> FailedSignals:
+    def of(cls, kind: Array, missing_only: bool = False) -> FailedSignals:
+        """The failed signals of kind; missing_only: the caller knows that no signal is
+        CORRUPTED (int8 kinds of 0 and 1 then read as bools, without a comparison)."""
         n_l, n = kind.shape[-2:]
-        at = np.flatnonzero(kind != CORRECT)
-        return cls(row=at // n, sender=at % n, weight=at % (n_l * n),
-                   corrupted=kind.reshape(-1)[at] == CORRUPTED,
+        if missing_only and kind.dtype == np.int8 and (CORRECT, MISSING) == (0, 1):
+            at = np.flatnonzero(kind.view(np.bool_))
+            corrupted = np.zeros(len(at), dtype=bool)
+        else:
+            at = np.flatnonzero(kind != CORRECT)
+            corrupted = kind.reshape(-1)[at] == CORRUPTED
+        return cls(row=at // n, sender=at % n, weight=at % (n_l * n), corrupted=corrupted,
                    n_rows=kind.size // n if n else 0, shape=kind.shape[:-1])
 
     def sums(self, terms: Array) -> Array:

@@ -165,45 +165,24 @@ def _signal_sums(A: Array, B: Array, et: float, ei: Array, kind: Array | None,
     """Per receiver, the sums over senders of each signal's deviation term and of
     (|W| + eta) |what the faulty run sums|; kind None: every signal correct.
 
-    shared: what calls for the same layer, eta and bounds B share (`_layer_terms`),
-    kept between calls."""
-    shared = {} if shared is None else shared
-    # Each signal's term, then overwritten where the signal is missing or
-    # corrupted (in place: a block of trials makes these arrays large).
+    ei: the senders' deviations as a row of every receiver, (..., 1, N_{l-1}); kind
+    broadcasts against A (N_l, N_{l-1}). Compiled (`neurosim.bounds.signal_sums`): a
+    block of trials needs no (trials, N_l, N_{l-1}) array of terms. shared: unused here
+    (kept for the callers that pass what a layer's calls share)."""
+    from neurosim.bounds.signal_sums import signal_sums  # compiles on first use
+
     shape = np.broadcast_shapes(A.shape, ei.shape, np.shape(kind))
-    # (A + eta) U, U = |what the faulty run sums|: B + e for a correct signal,
-    # C for a corrupted one, 0 for a missing one.
-    if np.broadcast_shapes(A.shape, ei.shape) != shape:
-        # A block whose senders' deviations are shared: every trial starts from the
-        # same terms (computed once, copied: the same bits).
-        key = ei.tobytes()
-        if shared.get("base_key") != key:
-            shared["base"] = (np.multiply(A, ei) + et * (B + ei),
-                              np.multiply(A + et, B + ei))
-            shared["base_key"] = key
-        per_signal = np.empty(shape)
-        faulty = np.empty(shape)
-        per_signal[...], faulty[...] = shared["base"]
-    else:
-        per_signal = np.multiply(A, ei, out=np.empty(shape))
-        per_signal += et * (B + ei)
-        faulty = np.multiply(A + et, B + ei, out=np.empty(shape))
-    if kind is not None:
-        missing, corrupted = kind == MISSING, kind == CORRUPTED
-        # Where the signals missed: written at their places (few, under a quorum).
-        at = np.flatnonzero(np.broadcast_to(missing, shape))
-        if len(at):
-            if "missing" not in shared:
-                shared["missing"] = ((A * B).reshape(-1), ((A + et) * 0.0).reshape(-1))
-            missing_term, missing_faulty = shared["missing"]
-            where = at % A.size  # the signal's place in (N_l, N_{l-1})
-            per_signal.reshape(-1)[at] = missing_term[where]
-        if corrupted.any():
-            np.copyto(per_signal, A * (capacity + B) + et * capacity, where=corrupted)
-            np.copyto(faulty, (A + et) * capacity, where=corrupted)
-        if len(at):
-            faulty.reshape(-1)[at] = missing_faulty[where]
-    return per_signal.sum(axis=-1), faulty.sum(axis=-1)
+    n_l, n = A.shape
+    lead = shape[:-2]
+    trials = int(np.prod(lead, dtype=np.int64))
+    e = np.broadcast_to(ei, (*lead, 1, n)).reshape(trials, n)
+    kinds = np.broadcast_to(np.int8(CORRECT) if kind is None else kind,
+                            shape).reshape(trials, n_l, n)
+    per_signal, faulty = np.empty((trials, n_l)), np.empty((trials, n_l))
+    signal_sums(np.ascontiguousarray(A), np.ascontiguousarray(B, dtype=float), float(et),
+                np.ascontiguousarray(e, dtype=float), kinds, float(capacity), MISSING,
+                CORRUPTED, per_signal, faulty)
+    return per_signal.reshape(shape[:-1]), faulty.reshape(shape[:-1])
 
 
 def _failed_sums(A: Array, B: Array, et: float, kind: Array, capacity: float,

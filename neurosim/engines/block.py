@@ -20,7 +20,7 @@ import numpy as np
 
 from neurosim.data.network import Network
 from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
-from neurosim.engines.outcome import TrialOutcome, used_values
+from neurosim.engines.outcome import TrialOutcome
 from neurosim.engines.plan import FiringRule, Planner, TrialPlan
 
 Array = np.ndarray
@@ -240,8 +240,12 @@ class BlockOutcome:
         kinds = []
         correct, missing, corrupted = np.int8(CORRECT), np.int8(MISSING), np.int8(CORRUPTED)
         for used, rep, t in zip(self.used, replaced, self.fire_time[1:], strict=True):
-            used_as = np.where(rep, corrupted, correct) if rep.any() else correct
-            k = np.where(used, used_as, missing)
+            if rep.any():
+                k = np.where(used, np.where(rep, corrupted, correct), missing)
+            elif (correct, missing) == (0, 1):  # numpy's bools are the bytes 0 and 1
+                k = np.logical_not(used).view(np.int8)
+            else:
+                k = np.where(used, correct, missing)
             k[~np.isfinite(t)] = correct
             kinds.append(k)
         return kinds
@@ -263,47 +267,6 @@ def stack_outcomes(outcomes: Sequence[TrialOutcome]) -> BlockOutcome:
         {k: np.array([o.messages[k] for o in outcomes], dtype=np.int64) for k in MESSAGES})
 
 
-def block_rule_times(arrival: Array, k: int | None, rule: FiringRule
-                     ) -> tuple[Array, Array, Array]:
-    """`neurosim.engines.fast.rule_times` for a block: arrival (B, N_l, N_{l-1}).
-
-    The k-th smallest arrival comes from a partition rather than a sort. The
-    signals used are the first k by (arrival, sender index), as a stable sort
-    ranks them. A receiver firing before its k-th arrival (a deadline) used
-    fewer than k, all ranked before k; one firing at its k-th arrival used
-    every signal up to it, unless several tie with the k-th value: then, of
-    those tied, the lowest sender indices up to k in all.
-    Returns (time (B, N_l), used bool (B, N_l, N_{l-1}), latest (B, N_l)), latest each
-    receiver's last arrival (the partition has it at hand).
-    """
-    n = arrival.shape[-1]
-    kk = n if k is None else k
-    if kk == n:
-        kth = latest = arrival.max(axis=-1)
-    else:
-        part = np.partition(arrival, kk - 1, axis=-1)
-        kth = part[..., kk - 1]
-        later = part[..., kk:]  # the arrivals after the k-th, all >= it
-        latest = later.max(axis=-1)
-        # A receiver using more than k signals at its k-th arrival: one whose later
-        # arrivals include one equal to it.
-        tied = later.min(axis=-1) == kth
-    time = kth
-    if rule.timeout is not None:
-        start = np.zeros(kth.shape) if rule.timeout_from_start else arrival.min(axis=-1)
-        time = np.minimum(time, start + rule.timeout)
-    used = arrival <= time[..., None]
-    if kk < n:
-        # Firing before its k-th arrival (a deadline), a receiver uses fewer than k.
-        over = tied & (time >= kth)
-        if over.any():
-            rows, at = arrival[over], kth[over][:, None]
-            tie = rows == at
-            room = kk - (rows < at).sum(axis=-1)
-            used[over] &= (rows < at) | (tie & (np.cumsum(tie, axis=-1) <= room[:, None]))
-    return time, used, latest
-
-
 def count_true(mask: Array) -> Array:
     """(B, ...) bool -> (B,) int64, the True entries of each trial.
 
@@ -319,94 +282,84 @@ def count_true(mask: Array) -> Array:
 _POPCOUNT = hasattr(np, "bitwise_count")  # numpy >= 2.0
 
 
-def _used_preactivation(plan: BlockPlan, l: int, y_prev: Array, used: Array,
-                        bias: Array) -> Array:
-    """`preactivation(W, used_values(plan, l, y_prev, used), bias)`, bit for bit: the same
-    products (W * 0.0 where a signal is not used), summed the same way, multiplied in
-    place into the array of used values."""
-    values = used_values(plan, l, y_prev, used)  # a fresh C-ordered (B, N_l, N_{l-1})
-    values *= plan.weights[l - 1]
-    return values.sum(axis=-1) + bias
+# Array arguments of the kernel that do not apply (a rank it accepts, no entries).
+_NONE, _NONE_2D, _NONE_BOOL = np.empty((0, 0, 0)), np.empty((0, 0)), np.empty((0, 0, 0), bool)
 
 
-def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule,
-                   clean: Sequence[Array] | None = None) -> BlockOutcome:
+def _c(a: Array, shape: tuple[int, ...], dtype=float) -> Array:
+    """a broadcast to shape, C-ordered (a copy only where it is not already)."""
+    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype)
+
+
+def simulate_block(net: Network, plan: BlockPlan, rule: FiringRule) -> BlockOutcome:
     """Run a block of trials (see `BlockPlan`), layer by layer over every trial at once.
 
-    clean: the fault-free values of every layer for the inputs the trials draw from, [l]
-    (n_inputs, N_l) for l = 0..L+1 (`Network.layer_outputs`), if known. Where a trial's
-    receivers of a layer all used every signal, from senders whose values are the
-    fault-free ones, with the network's own weights and no replaced value, they sum the
-    very rows the fault-free pass summed (`preactivation`, row by row): their values are
-    taken from `clean`, the same bits, instead of being computed again.
+    Each layer's receivers go through `receive_layer` (compiled): arrivals, the firing
+    rule's time, the signals used and the preactivation sums, a receiver's row at a
+    time; what depends on a receiver only (crashes, the horizon, the activation) is
+    done here with numpy over the whole layer.
     """
+    from neurosim.engines.kernels import receive_layer  # compiles on first use
+
     sizes, L = net.sizes, net.depth
-    phis = net.phis
     B = len(plan)
     fire = [np.zeros((B, sizes[0]))]
     y_prev = plan.x
     used_all = []
     msgs = {k: np.zeros(B, dtype=np.int64) for k in MESSAGES}
-    # Trials whose senders' values are the fault-free ones, bit for bit (the inputs are).
-    as_clean = None if clean is None else np.ones(B, dtype=bool)
+    timeout = np.inf if rule.timeout is None else float(rule.timeout)
     for l in range(1, L + 2):
+        shape = (B, sizes[l], sizes[l - 1])
         sent = np.isfinite(fire[-1])  # (B, N_{l-1}): which senders sent
         msgs["sent"] += sent.sum(axis=1) * sizes[l]
-        gone = ~sent[:, None, :]  # messages that never come: unsent, then lost
-        any_lost = plan.lost[l - 1].any()
+        lost, replaced, W = plan.lost[l - 1], plan.replaced[l - 1], plan.weights[l - 1]
+        any_lost = bool(lost.any())
         if any_lost:
-            lost = plan.lost[l - 1] & sent[:, None, :]
-            msgs["lost"] += count_true(lost)
-            gone = gone | lost
-        if l == 1 and not any_lost and plan.latency[0].ndim == 3:
-            # The inputs send at time 0: the arrivals are the delays (0 + d is d but for
-            # d = -0.0, whose arrival compares, and fires, as +0.0 does), read only.
-            arrival = plan.latency[0]
-        else:
-            arrival = fire[-1][:, None, :] + plan.latency[l - 1]
-        if any_lost or not sent.all():
-            np.copyto(arrival, np.inf, where=gone)
-        k = None if rule.quorum is None else rule.quorum[l - 1]
-        t, used, latest = block_rule_times(arrival, k, rule)
-        if (latest < rule.horizon).all():  # every message came, before the horizon
-            n_arrived = np.full(B, arrival[0].size)
-        else:
-            n_arrived = count_true(arrival < rule.horizon)
-        msgs["received"] += n_arrived
-        # Still travelling at the horizon: a finite arrival, not before the horizon. Only
-        # trials with a message neither arrived nor gone (unsent, lost) can have one.
-        n_gone = count_true(gone) if gone.shape == arrival.shape else \
-            (~sent).sum(axis=1) * sizes[l]
-        in_flight = arrival[0].size - n_arrived - n_gone
-        for b in np.flatnonzero(in_flight):
-            in_flight[b] = np.isfinite(arrival[b]).sum() - n_arrived[b]
-        msgs["in_flight"] += in_flight
-
-        t_fire = t + rule.processing
+            lost = _c(lost, shape, bool)
+            msgs["lost"] += count_true(lost & sent[:, None, :])
+        time, s = np.empty(shape[:2]), np.empty(shape[:2])
+        used = np.empty(shape, dtype=bool)
+        counts = np.empty((*shape[:2], 3), dtype=np.int64)
+        k = sizes[l - 1] if rule.quorum is None else rule.quorum[l - 1]
+        # Where a sender or synapse is Byzantine, each signal's own value.
+        value = _c(np.where(replaced, plan.value[l - 1], y_prev[:, None, :]), shape) \
+            if replaced.any() else _NONE
+        receive_layer(fire[-1], _c(plan.latency[l - 1], shape),
+                      lost if any_lost else _NONE_BOOL, _c(y_prev, y_prev.shape),
+                      value, _c(W, W.shape) if W.ndim == 2 else _NONE_2D,
+                      _c(W, shape) if W.ndim == 3 else _NONE, int(k), timeout,
+                      bool(rule.timeout_from_start), float(rule.horizon), time, used, s,
+                      counts)
+        arrived, travelling, n_used = counts.sum(axis=1).T
+        t_fire = time + rule.processing
         dead = plan.crashed[l] & (t_fire >= plan.crash_time)
-        fires = np.isfinite(t) & (t_fire < rule.horizon) & ~dead
+        fires = np.isfinite(time) & (t_fire < rule.horizon) & ~dead
         if not fires.all():
             used &= fires[:, :, None]
-        n_used = count_true(used)
+            n_used = (counts[:, :, 2] * fires).sum(axis=1)
+            s[~fires] = 0.0  # a receiver that never fires has no value (NaN below)
+        msgs["received"] += arrived
+        msgs["in_flight"] += travelling
         msgs["used"] += n_used
-        msgs["wasted"] += n_arrived - n_used
-
-        if as_clean is not None:
-            exact = plan.weights[l - 1] is net.weights[l - 1] and \
-                not plan.replaced[l - 1].any()
-            as_clean &= exact & (n_used == used[0].size)
-        if as_clean is not None and as_clean.any():
-            y = np.empty((B, sizes[l]))
-            y[as_clean] = clean[l][plan.input_index[as_clean]]
-            rest = ~as_clean
-            if rest.any():  # the plan's weights and values are every trial's here
-                s = _used_preactivation(plan, l, y_prev[rest], used[rest], net.biases[l - 1])
-                y[rest] = phis[l - 1](s) if l <= L else s
-        else:
-            s = _used_preactivation(plan, l, y_prev, used, net.biases[l - 1])
-            y = phis[l - 1](s) if l <= L else s
+        msgs["wasted"] += arrived - n_used
+        s += net.biases[l - 1]
+        y = net.phis[l - 1](s) if l <= L else s
         y = np.where(fires, y, np.nan)
         fire.append(np.where(fires, t_fire, np.inf))
         used_all.append(used)
         y_prev = y
     return BlockOutcome(y_prev, fire, used_all, msgs)
+
+
+def fault_free_outputs(net: Network, x: Array) -> Array:
+    """`Network.forward(x)`, bit for bit, through the compiled row sums: x (n, N_0) ->
+    (n, N_{L+1})."""
+    from neurosim.engines.kernels import weighted_sums
+
+    y = np.ascontiguousarray(x, dtype=float)
+    for l, (W, b) in enumerate(zip(net.weights, net.biases, strict=True), start=1):
+        s = np.empty((len(y), W.shape[0]))
+        weighted_sums(np.ascontiguousarray(W), y, s)
+        s += b
+        y = net.phis[l - 1](s) if l <= net.depth else s
+    return y

@@ -38,13 +38,7 @@ def _check(name: str, value: Any, low: float = 0.0, strict: bool = True) -> floa
 
 
 class LatencyModel:
-    """A delay distribution on [0, inf): ``sample``, ``mean`` and ``variance``.
-
-    ``sequential``: each delay takes the next values of the stream, so one call of
-    size a + b draws what a call of size a then one of size b do.
-    """
-
-    sequential = True
+    """A delay distribution on [0, inf): ``sample``, ``mean`` and ``variance``."""
 
     def sample(self, rng: np.random.Generator, size: Size) -> np.ndarray:
         """``size`` delays (an int or a shape) drawn from ``rng`` only, as float64."""
@@ -205,11 +199,6 @@ class Empirical(LatencyModel):
             raise ValueError("empirical latency samples must be finite and >= 0")
         data.flags.writeable = False
         self.samples = data
-
-    # Generator.choice draws bounded integers 32 bits at a time, two from one 64-bit
-    # draw; whether a half left over at the end of a call is kept for the next call
-    # has differed between numpy versions, so the calls are not merged.
-    sequential = False
 
     def _draw(self, rng: np.random.Generator, size: Size) -> np.ndarray:
         return rng.choice(self.samples, size)

@@ -332,25 +332,17 @@ class Planner:
         per layer l = 1..L+1, (B, N_l, N_{l-1}), row b the `latency` of `plan(trials[b])`,
         bit for bit.
 
-        Every model but `empirical` draws each delay from the stream in turn (one
-        vectorised call or several give the same values), so a trial's delays of every
-        layer come from one call, in the layers' order; `empirical` draws per layer, as
-        `plan` does (numpy's bounded integers are drawn in pairs within one call).
+        A trial's delays are drawn layer by layer, in the layers' order, one call a layer,
+        as `plan` draws them, straight into the block's arrays (`sample_into`).
         """
         sizes = self.net.sizes
         shapes = [(sizes[l], sizes[l - 1]) for l in range(1, len(sizes))]
-        ends = np.cumsum([0] + [a * b for a, b in shapes]).tolist()
-        out = np.empty((len(trials), ends[-1]))
-        sample = self.latency.sample
-        if self.latency.sequential:
-            for b, rng in enumerate(self.streams.generators(trials)):
+        # One C-ordered array a layer: the batched engine's kernel reads rows of it.
+        outs = [np.empty((len(trials), *shape)) for shape in shapes]
+        for b, rng in enumerate(self.streams.generators(trials)):
+            for out in outs:
                 self.latency.sample_into(rng, out[b])
-        else:
-            for b, rng in enumerate(self.streams.generators(trials)):
-                for shape, start, stop in zip(shapes, ends, ends[1:]):
-                    out[b, start:stop] = sample(rng, shape).reshape(-1)
-        return [out[:, start:stop].reshape(len(trials), *shape)
-                for shape, start, stop in zip(shapes, ends, ends[1:])]
+        return outs
 
     def plan(self, trial: int, rng: np.random.Generator | None = None,
              delays: bool = True) -> TrialPlan:
