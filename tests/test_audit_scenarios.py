@@ -131,3 +131,23 @@ def test_text_input_files_of_one_row_or_one_column(tmp_path, sizes, text, labels
     assert [int(r.split(",")[1]) for r in rows] == [i % n for i in range(3)]
     if labels is not None:
         assert all(r.split(",")[14] == "1" for r in rows)
+
+
+def test_input_and_label_files_as_csv(tmp_path):
+    # Delay files took .csv with commas; input files read it as whitespace-separated
+    # and refused "0.5,0.25".
+    (tmp_path / "x.csv").write_text("0.5,0.25\n0.75,0.125\n")
+    (tmp_path / "y.csv").write_text("1\n0\n")
+    path = scenario(tmp_path, 'trials = 2\n[network]\nsizes = [2, 3, 2]\n[inputs]\n'
+                              'kind = "file"\nfile = "x.csv"\nlabels = "y.csv"\n')
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0
+    rows = (tmp_path / "o" / "trials.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[14] for r in rows] == ["1", "0"]
+
+
+def test_an_upper_case_npy_delay_file_is_read_as_npy(tmp_path):
+    np.save(tmp_path / "d.npy", np.array([0.5, 1.5]))
+    (tmp_path / "d.npy").rename(tmp_path / "D.NPY")  # was read as text: undecodable
+    path = scenario(tmp_path, f'trials = 2\n{NET}[latency]\nmodel = "empirical"\n'
+                              'file = "D.NPY"\n')
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0

@@ -213,7 +213,8 @@ def _load_array(scn: Scenario, key: str, rel: str, rows_of: int) -> Array:
     path = scn.path(rel)
     try:
         arr = np.load(path, allow_pickle=False) if path.suffix.lower() == ".npy" \
-            else np.loadtxt(path, ndmin=rows_of)
+            else np.loadtxt(path, ndmin=rows_of,  # a .csv as the delay files: commas
+                            delimiter="," if path.suffix.lower() == ".csv" else None)
     except FileNotFoundError:
         raise InputError(scn.source, key, f"file not found: {path}") from None
     except Exception as err:
