@@ -66,3 +66,14 @@ def test_bound_on_a_joblib_model_says_to_convert_it(tmp_path, capsys):
     # said "a network file, not a scenario: use `neurosim bound` on it" to `bound` itself
     err = one_line_error(capsys, ["bound", tmp_path / "m.joblib"], "m.joblib", "convert")
     assert "use `neurosim bound`" not in err
+
+
+def test_run_on_a_sweep_scenario_says_it_runs_the_base_point(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(SWEEP)
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "[sweep] grid of 2 points" in err and "neurosim sweep" in err
+    import json
+
+    assert json.loads(out)["trials"] == 2  # stdout stays the JSON alone

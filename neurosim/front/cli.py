@@ -43,6 +43,7 @@ def _bound(args: argparse.Namespace) -> int:
         from neurosim.setup import prepare
 
         scn = load_scenario(target)
+        _note_sweep(scn, "bound")
         setup = prepare(scn)
         net, failures, quorum = setup.net, setup.failures, setup.quorum
         plan = setup.quorum_plan
@@ -69,6 +70,17 @@ def _bound(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
     return 0
+
+
+def _note_sweep(scn, command: str) -> None:
+    """Say on stderr that `command` takes the base scenario, not its [sweep] grid: a
+    scenario with a grid ran its base point alone, silently."""
+    if scn.sweep:
+        from neurosim.sweep import grid
+
+        print(f"neurosim: note: {scn.source}: {command} takes the base scenario, not its "
+              f"[sweep] grid of {len(grid(scn))} points (neurosim sweep runs them)",
+              file=sys.stderr)
 
 
 def _bits_question(net, failures, epsilon: float, precision) -> dict[str, Any]:
@@ -221,6 +233,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     scn = load_scenario(args.scenario, overrides)
+    _note_sweep(scn, "run")
     setup = prepare(scn)
     plan = setup.quorum_plan
     if plan is not None and not plan["certified"]:
@@ -384,6 +397,7 @@ def _attack(args: argparse.Namespace) -> int:
     from neurosim.setup import prepare
 
     scn = load_scenario(args.scenario)
+    _note_sweep(scn, "attack")
     if args.time_limit <= 0:
         raise InputError(args.scenario, "--time-limit", "must be positive")
     with _stdout_to_stderr():
