@@ -77,3 +77,14 @@ def test_run_on_a_sweep_scenario_says_it_runs_the_base_point(tmp_path, capsys):
     import json
 
     assert json.loads(out)["trials"] == 2  # stdout stays the JSON alone
+
+
+def test_a_denormal_epsilon_does_not_crash_the_plots(tmp_path, capsys):
+    # quorum = "auto" with epsilon = 5e-324: the run finished, then the error plot
+    # divided by its log floor, a tenth of 5e-324, which is 0: ZeroDivisionError, exit 1.
+    path = tmp_path / "s.toml"
+    path.write_text('trials = 3\n[network]\nsizes = [3, 4, 4, 2]\n[firing]\nrule = "quorum"\n'
+                    'quorum = "auto"\nepsilon = 5e-324\n')
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert (tmp_path / "o" / "error_vs_bounds.png").is_file()
