@@ -151,3 +151,18 @@ def test_an_upper_case_npy_delay_file_is_read_as_npy(tmp_path):
     path = scenario(tmp_path, f'trials = 2\n{NET}[latency]\nmodel = "empirical"\n'
                               'file = "D.NPY"\n')
     assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 0
+
+
+def test_uniform_inputs_over_a_box_wider_than_a_float64(tmp_path, capsys):
+    # [-1e308, 1e308]: its width overflows; numpy's uniform raised OverflowError.
+    path = scenario(tmp_path, 'trials = 2\n[network]\nsizes = [2, 3, 1]\n'
+                              'input_low = -1e308\ninput_high = 1e308\n')
+    one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], "s.toml", "network.input",
+                   "width")
+
+
+def test_a_huge_box_of_corner_inputs_is_still_read(tmp_path):
+    path = scenario(tmp_path, 'trials = 2\n[network]\nsizes = [2, 3, 1]\nactivation = "tanh"\n'
+                              'input_low = -1e308\ninput_high = 1e308\n'
+                              '[inputs]\nkind = "corner"\n')
+    assert main(["bound", str(path), "--json"]) == 0

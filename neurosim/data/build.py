@@ -173,6 +173,16 @@ def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
                              f"{scn.trials} trials of {n0} uniform inputs need "
                              f"{scn.trials * n0 * 8 / 2**30:.3g} GiB of inputs, more than "
                              f"{MAX_INPUT_BYTES / 2**30:g} GiB")
+        with np.errstate(over="ignore"):
+            wide = ~np.isfinite(net.input_high - net.input_low)
+        if wide.any():  # numpy draws low + width * u: an OverflowError traceback
+            i = int(np.argmax(wide))
+            key = "network.input_high" if scn.network.input_high is not None else \
+                "network.input_low" if scn.network.input_low is not None else "network"
+            raise InputError(scn.source, key,
+                             f"input {i}: uniform inputs are drawn in [{net.input_low[i]:g}, "
+                             f"{net.input_high[i]:g}], whose width must be a float64 "
+                             f"(below 1.8e308); narrow the box or give kind = \"file\"")
         rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x696E70]))
         return rng.uniform(net.input_low, net.input_high, (scn.trials, n0)), None
     if spec.kind == "dataset":
