@@ -166,3 +166,11 @@ def test_a_huge_box_of_corner_inputs_is_still_read(tmp_path):
                               'input_low = -1e308\ninput_high = 1e308\n'
                               '[inputs]\nkind = "corner"\n')
     assert main(["bound", str(path), "--json"]) == 0
+
+
+def test_uniform_latency_whose_range_overflows(tmp_path, capsys):
+    # mean 1e308: [0, 2 mean] ends at inf; the latency model's ValueError was a traceback.
+    path = scenario(tmp_path, f'trials = 2\n{NET}[latency]\nmodel = "uniform"\n'
+                              'mean = 1e308\n')
+    one_line_error(capsys, ["run", path, "--out", tmp_path / "o"], "s.toml", "latency.mean",
+                   "2 mean")

@@ -229,7 +229,16 @@ def latency_model(scn: Scenario):
     kwargs = {k: getattr(spec, k) for k in params if getattr(spec, k) is not None}
     if spec.model == "uniform" and spec.low is not None and spec.high is not None:
         kwargs.pop("mean", None)
-    return make_latency(spec.model, **kwargs)
+    try:
+        return make_latency(spec.model, **kwargs)
+    except ValueError as err:  # a parameter the model cannot take (a traceback, exit 1)
+        if "mean" in kwargs:
+            key = "latency.mean"
+            if spec.model == "uniform":  # [0, 2 mean]: 2 mean overflows from 9e307 on
+                err = f"uniform with mean {spec.mean:g} draws in [0, 2 mean]: {err}"
+        else:
+            key = "latency"
+        raise InputError(scn.source, key, str(err)) from None
 
 
 def _choose(rng: np.random.Generator, n: int, k: int, exclude: Array | None = None) -> Array:
