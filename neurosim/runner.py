@@ -52,6 +52,7 @@ from neurosim.bounds.signed_batch import SignedBlockBound
 from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
 from neurosim.data import strict_json
 from neurosim.data.counts import Failures
+from neurosim.data.scenario import Scenario
 from neurosim.data.signals import CORRUPTED, MISSING
 from neurosim.engines.block import (
     BlockOutcome,
@@ -65,6 +66,12 @@ from neurosim.engines.block import (
 )
 from neurosim.engines.des import simulate_des
 from neurosim.engines.fast import simulate_fast
+from neurosim.engines.memory import (
+    BYTES_PER_SYNAPSE,  # noqa: F401 (the block sizes' estimate, as before)
+    DRAWN_BYTES_PER_SYNAPSE,
+    drawn_synapses,
+    trial_bytes,
+)
 from neurosim.engines.plan import FiringRule, Planner, TrialPlan
 from neurosim.results import Tally, summarize, write_rows
 from neurosim.setup import Setup
@@ -81,7 +88,6 @@ BATCHED = {"fast": simulate_block}
 # per-block work in Python grows), on digits and on a 784-256-128-10 network (there 7
 # trials a block: 175 trials/s, against 148 at 2 and 151 at 16).
 BLOCK_BYTES = 64 * 2**20
-BYTES_PER_SYNAPSE = 40
 MAX_BLOCK = 4096
 FIRST_BLOCK = 8
 BLOCK_SECONDS = 0.5
@@ -390,18 +396,21 @@ def realised_counts_block(kinds: list[np.ndarray], fire_time: list[np.ndarray],
             np.stack(corrupted, axis=1).astype(np.int64))
 
 
-def block_size(net) -> int:
-    """The most trials whose arrays fit in BLOCK_BYTES (at least 1, at most MAX_BLOCK)."""
-    per_trial = BYTES_PER_SYNAPSE * net.n_weights + 64 * sum(net.sizes)
-    return max(1, min(MAX_BLOCK, BLOCK_BYTES // per_trial))
+def block_size(net, scn: Scenario | None = None) -> int:
+    """The most trials whose arrays fit in BLOCK_BYTES (at least 1, at most MAX_BLOCK);
+    scn: the scenario, whose precision and Byzantine values may add arrays per trial."""
+    return max(1, min(MAX_BLOCK, BLOCK_BYTES // trial_bytes(scn, net)))
 
 
-def joined_size(net, chunk: int) -> int:
+def joined_size(net, chunk: int, scn: Scenario | None = None) -> int:
     """The most trials a block of the vectorised engine takes, simulated `chunk` at a
     time: a whole number of chunks, at least BOUND_TRIALS trials where what a joined
-    block keeps (KEPT_BYTES_PER_SYNAPSE) fits in BLOCK_BYTES, and never less than one."""
+    block keeps (KEPT_BYTES_PER_SYNAPSE, and the drawn weights and values twice while
+    the chunks are joined) fits in BLOCK_BYTES, and never less than one."""
     chunks = -(-BOUND_TRIALS // chunk)
-    fit = BLOCK_BYTES // (KEPT_BYTES_PER_SYNAPSE * net.n_weights + 64 * sum(net.sizes))
+    fit = BLOCK_BYTES // (KEPT_BYTES_PER_SYNAPSE * net.n_weights + DRAWN_BYTES_PER_SYNAPSE
+                          * (0 if scn is None else drawn_synapses(scn, net))
+                          + 64 * sum(net.sizes))
     return chunk * max(1, min(chunks, fit // chunk))
 
 
@@ -490,8 +499,8 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
         from tqdm import tqdm
 
         bar = tqdm(total=scn.trials, desc=scn.name, unit="trial")
-    chunk = block or block_size(net)
-    cap = joined_size(net, chunk) if engine in BATCHED else chunk
+    chunk = block or block_size(net, scn)
+    cap = joined_size(net, chunk, scn) if engine in BATCHED else chunk
     size = block or min(cap, FIRST_BLOCK)
     started = time.perf_counter()
     try:
@@ -560,28 +569,36 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
 
 @contextmanager
 def interrupt_after() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) that lands inside the block until its end.
+    """Hold a Ctrl-C (SIGINT) or a SIGTERM that lands inside the block until its end.
 
     A block's trials go to the summary's tally and to trials.csv in two steps; a
     KeyboardInterrupt between them left a summary counting trials that trials.csv
     never got. Here the handler in place is called once the block is done. Only the
-    main thread can set a signal handler: elsewhere (a sweep worker) nothing changes.
+    main thread can set a signal handler: elsewhere (a sweep worker) nothing changes;
+    a signal ignored or left to its default (the process ends at once) is not held.
     """
-    try:
-        previous = signal.getsignal(signal.SIGINT)
-    except ValueError:  # no signal support here
-        previous = None
-    if not callable(previous) or threading.current_thread() is not threading.main_thread():
-        yield  # SIGINT ignored, default (the process ends at once), or not ours to set
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
+    held: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous = signal.getsignal(signum)
+        except ValueError:  # no signal support here
+            continue
+        if callable(previous):
+            held[signum] = previous
     caught: list = []
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    for signum in held:
+        signal.signal(signum, lambda signum, frame: caught.append((signum, frame)))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, previous in held.items():
+            signal.signal(signum, previous)
     if caught:
-        previous(*caught[0])
+        signum, frame = caught[0]
+        held[signum](signum, frame)
 
 
 def save_trace(path: Path, plan, out, processing: float = 0.0) -> None:

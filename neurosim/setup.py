@@ -18,6 +18,13 @@ from neurosim.data.counts import Failures, per_layer
 from neurosim.data.network import Network
 from neurosim.data.scenario import Scenario
 from neurosim.data.training import train_network
+from neurosim.engines import memory
+from neurosim.engines.memory import (
+    DRAWN_BYTES_PER_SYNAPSE,
+    drawn_synapses,
+    summary_bytes,
+    trial_bytes,
+)
 from neurosim.engines.plan import latency_model, load_pinned
 from neurosim.errors import InputError
 
@@ -106,6 +113,7 @@ def check(scn: Scenario, built: dict[str, tuple] | None = None,
                          f"byzantine_mode = 'random' draws Byzantine values in [-C, C], "
                          f"whose width 2C must be a float64: C below 2**1023 "
                          f"(8.98e307), got {C:g}")
+    _check_trial_memory(scn, net)
     latency_model(scn)  # a bad delay file is refused here, whether or not a quorum needs it
     if scn.failures.pinned:
         load_pinned(scn, net)
@@ -113,6 +121,35 @@ def check(scn: Scenario, built: dict[str, tuple] | None = None,
     if quorum is not None:
         failures = with_skipped(scn, net, quorum)
     return Checked(scn, net, inputs, labels, failures, quorum, tolerated)
+
+
+def _check_trial_memory(scn: Scenario, net: Network) -> None:
+    """Refuse a scenario of which one trial alone needs more than MAX_TRIAL_BYTES (the
+    estimate the runner sizes its blocks with): it would run out of memory in its first
+    trial, or push the machine into swap, after the setup's work; and one whose trials'
+    summary needs more than MAX_SUMMARY_BYTES (trials = 2**63 - 1 of corner inputs
+    was accepted, and would have grown its summary until the memory ran out)."""
+    kept = summary_bytes(scn.trials, net)
+    if kept > memory.MAX_SUMMARY_BYTES:
+        raise InputError(scn.source, "trials",
+                         f"{scn.trials} trials: their summary keeps an error and "
+                         f"{net.depth + 2} latencies of each, about {kept / 2**30:.3g} GiB, "
+                         f"more than {memory.MAX_SUMMARY_BYTES / 2**30:g} GiB (split the "
+                         "run: several seeds, or a [sweep] over seed)")
+    need, drawn = trial_bytes(scn, net), drawn_synapses(scn, net)
+    if need <= memory.MAX_TRIAL_BYTES:
+        return
+    spec = scn.network
+    key = "network.file" if spec.file else "network.sizes" if spec.sizes else "network.train"
+    if drawn and need - DRAWN_BYTES_PER_SYNAPSE * drawn <= memory.MAX_TRIAL_BYTES:
+        key = "failures.precision" if any(per_layer(scn.failures.precision, net.depth + 1,
+                                                    "precision")) else "failures.byzantine_mode"
+    raise InputError(scn.source, key,
+                     f"one trial of this {net.n_weights}-synapse network needs about "
+                     f"{need / 2**30:.3g} GiB"
+                     + (f" ({drawn} synapses with a weight or value drawn per trial)"
+                        if drawn else "")
+                     + f", more than {memory.MAX_TRIAL_BYTES / 2**30:g} GiB")
 
 
 def with_skipped(scn: Scenario, net: Network, quorum: list[int]) -> Failures:

@@ -366,7 +366,7 @@ class _Workers:
                              "needs dask.distributed: pip install 'neurosim[sweep]'") from None
         from concurrent.futures import ThreadPoolExecutor
 
-        self.path = path
+        self.path, self.scheduler = path, scheduler
         self._thread = ThreadPoolExecutor(1)
         self._started = self._thread.submit(self._connect, workers, scheduler, first)
 
@@ -387,7 +387,13 @@ class _Workers:
         """Run the points on the workers; `keep` gets each row as its point finishes."""
         from dask.distributed import as_completed
 
-        client = self._started.result()[0]
+        try:
+            client = self._started.result()[0]
+        except (OSError, ValueError, TypeError) as err:  # no scheduler there, a bad address
+            if self.scheduler is None:
+                raise
+            raise InputError(self.path, "--scheduler", f"cannot connect to a dask scheduler "
+                             f"at {self.scheduler!r} ({type(err).__name__}: {err})") from None
         futures = [client.submit(run_point, self.path, p, out_dir, engine, pure=False)
                    for p in todo]
         for fut in as_completed(futures):

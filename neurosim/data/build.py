@@ -173,6 +173,16 @@ def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
                              f"{scn.trials} trials of {n0} uniform inputs need "
                              f"{scn.trials * n0 * 8 / 2**30:.3g} GiB of inputs, more than "
                              f"{MAX_INPUT_BYTES / 2**30:g} GiB")
+        with np.errstate(over="ignore"):
+            wide = ~np.isfinite(net.input_high - net.input_low)
+        if wide.any():  # numpy draws low + width * u: an OverflowError traceback
+            i = int(np.argmax(wide))
+            key = "network.input_high" if scn.network.input_high is not None else \
+                "network.input_low" if scn.network.input_low is not None else "network"
+            raise InputError(scn.source, key,
+                             f"input {i}: uniform inputs are drawn in [{net.input_low[i]:g}, "
+                             f"{net.input_high[i]:g}], whose width must be a float64 "
+                             f"(below 1.8e308); narrow the box or give kind = \"file\"")
         rng = np.random.default_rng(np.random.SeedSequence([scn.seed, 0x696E70]))
         return rng.uniform(net.input_low, net.input_high, (scn.trials, n0)), None
     if spec.kind == "dataset":
@@ -184,12 +194,12 @@ def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
                              f"the {spec.dataset} dataset has {X_test.shape[1]} inputs, "
                              f"the network {n0}")
         return X_test, y_test.astype(int)
-    X = _load_array(scn, "inputs.file", spec.file)
+    X = _load_array(scn, "inputs.file", spec.file, rows_of=2)
     if X.ndim != 2 or X.shape[1] != n0 or len(X) == 0:
         raise InputError(scn.source, "inputs.file", f"shape {X.shape}, expected (n, {n0})")
     labels = None
     if spec.labels is not None:
-        labels = _load_array(scn, "inputs.labels", spec.labels)
+        labels = _load_array(scn, "inputs.labels", spec.labels, rows_of=1)
         if labels.shape != (len(X),):
             raise InputError(scn.source, "inputs.labels",
                              f"shape {labels.shape}, expected ({len(X)},)")
@@ -206,10 +216,15 @@ def _inputs(scn: Scenario, net: Network) -> tuple[Array, Array | None]:
     return X, labels
 
 
-def _load_array(scn: Scenario, key: str, rel: str) -> Array:
+def _load_array(scn: Scenario, key: str, rel: str, rows_of: int) -> Array:
+    """A .npy as saved, or a text file of rows_of-dimensional rows: one row per line
+    (`ndmin`: loadtxt made one line of inputs, or one input per line, a 1-D array,
+    and one label a 0-D one, which the shape checks then refused)."""
     path = scn.path(rel)
     try:
-        arr = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path)
+        arr = np.load(path, allow_pickle=False) if path.suffix.lower() == ".npy" \
+            else np.loadtxt(path, ndmin=rows_of,  # a .csv as the delay files: commas
+                            delimiter="," if path.suffix.lower() == ".csv" else None)
     except FileNotFoundError:
         raise InputError(scn.source, key, f"file not found: {path}") from None
     except Exception as err:

@@ -61,7 +61,11 @@ def copy_examples(dest: Path, force: bool = False) -> list[Path]:
     written = []
     for rel, src in sources.items():
         target = dest.joinpath(*rel.split("/"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(src.read_bytes())
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(src.read_bytes())
+        except OSError as err:  # no permission, a read-only place, a file in the way
+            raise InputError(str(dest), None, f"cannot write {target} "
+                             f"({err.strerror or err})") from None
         written.append(target)
     return written

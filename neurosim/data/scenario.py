@@ -9,6 +9,8 @@ is an InputError naming the file and the dotted key.
 from __future__ import annotations
 
 import copy
+import json
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -39,6 +41,10 @@ Counts = NonNegInt | list[NonNegInt]
 Bits = Annotated[StrictInt, Field(ge=2, le=32)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True, allow_inf_nan=False)]
 Activation = Literal["sigmoid", "tanh", "relu", "identity", "hard_sigmoid"]
+
+
+# A folder name's longest on common file systems (ext4, APFS, NTFS: 255).
+MAX_NAME_BYTES = 255
 
 
 class Section(BaseModel):
@@ -159,6 +165,9 @@ class FailuresSpec(Section):
         return self
 
 
+_LOG_SMALLEST_NORMAL = math.log(2.2250738585072014e-308)
+
+
 class LatencySpec(Section):
     model: Literal["constant", "uniform", "exponential", "lognormal", "pareto", "empirical"] = (
         "exponential"
@@ -181,8 +190,20 @@ class LatencySpec(Section):
             # Neither: the default mean 1.0, as for every model ([0, 2]).
             if self.low is None or self.high is None or self.high <= self.low:
                 raise ValueError("uniform needs mean, or low < high")
+        elif self.model == "uniform" and (self.low is not None or self.high is not None):
+            # Both: which one sets the delays? (mean won, low/high were dropped unread.)
+            raise ValueError("uniform takes mean (delays in [0, 2 mean]) or low and high, "
+                             "not both")
         elif self.mean is None:
             self.mean = 1.0
+        if self.model == "lognormal" and \
+                math.log(self.mean) - self.sigma ** 2 / 2 < _LOG_SMALLEST_NORMAL:
+            # Its median mean * exp(-sigma^2 / 2) is below float64's normal range: the
+            # delays drawn are 0 or denormal (sigma = 1e10 gave every delay 0.0 for mean 1).
+            raise ValueError(f"lognormal with mean {self.mean:g} and sigma {self.sigma:g} has "
+                             f"the median mean * exp(-sigma^2 / 2) = exp("
+                             f"{math.log(self.mean) - self.sigma ** 2 / 2:.4g}): its delays "
+                             f"underflow to 0 in float64; use a smaller sigma")
         return self
 
 
@@ -240,9 +261,17 @@ class Scenario(Section):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, v: str) -> str:
-        # The name is a folder under results/: a path in it would write elsewhere.
+        # The name is a folder under results/: a path in it would write elsewhere, a
+        # control character (a NUL, a newline) or a name longer than a file system's
+        # 255 bytes cannot be a folder, or only one nobody can type.
         if v in ("", ".", "..") or "/" in v or "\\" in v:
             raise ValueError(f"must be a plain folder name (no '/' or '\\'), got {v!r}")
+        if not v.isprintable() or v != v.strip():
+            raise ValueError(f"must be a plain folder name (printable, no control character "
+                             f"nor leading or trailing space), got {v!r}")
+        if len(v.encode()) > MAX_NAME_BYTES:
+            raise ValueError(f"must be a folder name of at most {MAX_NAME_BYTES} bytes, got "
+                             f"{len(v.encode())}")
         return v
 
     @field_validator("sweep")
@@ -251,6 +280,15 @@ class Scenario(Section):
         for key, values in v.items():
             if not values:
                 raise ValueError(f"sweep key {key!r} has no values")
+            if key.split(".")[0] in ("sweep", "source", "base_dir"):
+                raise ValueError(f"{key!r} cannot be swept (it is not a scenario key a "
+                                 "point can change)")
+            # The same value twice is the same point twice: run twice into one folder
+            # (at once, with --workers) and two rows of sweep.csv for one point.
+            seen = [json.dumps(x, sort_keys=True) for x in values]
+            for i, text in enumerate(seen):
+                if text in seen[:i]:
+                    raise ValueError(f"sweep key {key!r} lists {text} twice")
         return v
 
     def path(self, relative: str) -> Path:
@@ -352,6 +390,9 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: s
     its points (whose own sweep is emptied); default: `data`'s own.
     """
     data = copy.deepcopy(data)
+    for reserved in ("source", "base_dir"):  # set here, from the file: not a scenario key
+        if reserved in data:
+            raise InputError(source, reserved, "unknown key")
     data.setdefault("name", default_name)
     if "network" not in data:
         raise InputError(source, "network", "missing section [network]")
@@ -375,7 +416,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         raise InputError(src, None, "is a directory, not a scenario file")
     if not path.is_file():
         raise InputError(src, None, "scenario file not found")
-    if path.suffix in (".npz", ".onnx", ".joblib"):
+    if path.suffix.lower() in (".npz", ".onnx", ".joblib"):
         raise InputError(src, None, "a network file, not a scenario: use `neurosim bound` on it, "
                                     'or write a scenario with [network] file = "..."')
     try:

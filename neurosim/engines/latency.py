@@ -254,12 +254,13 @@ def load_empirical(path: str | Path) -> Empirical:
     """An Empirical model from a .npy array or a one-column text/CSV file."""
     path = Path(path)
     try:
-        if path.suffix == ".npy":
+        if path.suffix.lower() == ".npy":  # D.NPY too: read as text, it was undecodable
             data = np.load(path, allow_pickle=False)
         else:
             with warnings.catch_warnings():  # an empty file: an error below, not a warning
                 warnings.simplefilter("ignore", UserWarning)
-                data = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=1)
+                data = np.loadtxt(path, delimiter="," if path.suffix.lower() == ".csv" else None,
+                                  ndmin=1)
         if data.ndim == 2 and data.shape[1] == 1:
             data = data[:, 0]
         return Empirical(data)

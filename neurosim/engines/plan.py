@@ -238,7 +238,16 @@ def latency_model(scn: Scenario):
     kwargs = {k: getattr(spec, k) for k in params if getattr(spec, k) is not None}
     if spec.model == "uniform" and spec.low is not None and spec.high is not None:
         kwargs.pop("mean", None)
-    return make_latency(spec.model, **kwargs)
+    try:
+        return make_latency(spec.model, **kwargs)
+    except ValueError as err:  # a parameter the model cannot take (a traceback, exit 1)
+        if "mean" in kwargs:
+            key = "latency.mean"
+            if spec.model == "uniform":  # [0, 2 mean]: 2 mean overflows from 9e307 on
+                err = f"uniform with mean {spec.mean:g} draws in [0, 2 mean]: {err}"
+        else:
+            key = "latency"
+        raise InputError(scn.source, key, str(err)) from None
 
 
 def _choose(rng: np.random.Generator, n: int, k: int, exclude: Array | None = None) -> Array:
@@ -515,7 +524,18 @@ def load_pinned(scn: Scenario, net: Network) -> dict[str, Array]:
                                  f"(lost, replaced, value, weights 1..{net.depth + 1})")
             l = int(layer)
             W = net.weights[l - 1]
-            a = np.asarray(data[name])
+            try:
+                a = np.asarray(data[name])
+            except Exception as err:  # an object array, which would need pickle
+                raise InputError(scn.source, key, f"{path}: {name} cannot be read "
+                                 f"({err})") from None
+            # A mask is booleans, values and weights real numbers: a float mask (0.5?)
+            # or a complex value (its imaginary part dropped) was read as something else.
+            wanted = "b" if kind in ("lost", "replaced") else "iuf"
+            if a.dtype.kind not in wanted:
+                raise InputError(scn.source, key, f"{path}: {name} must hold "
+                                 f"{'booleans' if wanted == 'b' else 'real numbers'}, "
+                                 f"got dtype {a.dtype}")
             if a.shape != W.shape:
                 raise InputError(scn.source, key, f"{path}: {name} has shape {a.shape}, "
                                  f"expected {W.shape}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,10 @@ def _bound(args: argparse.Namespace) -> int:
 
     target = Path(args.target)
     epsilon = args.epsilon
-    if target.suffix in (".npz", ".onnx"):
+    if target.suffix.lower() == ".joblib":
+        raise InputError(str(target), None, "a scikit-learn model: convert it first "
+                         f"(neurosim convert {target} NET.npz), then bound NET.npz")
+    if target.suffix.lower() in (".npz", ".onnx"):
         net = load_network(target)
         try:
             failures = failure_counts(net, crash=args.crash, capacity=1.0)
@@ -39,6 +43,7 @@ def _bound(args: argparse.Namespace) -> int:
         from neurosim.setup import prepare
 
         scn = load_scenario(target)
+        _note_sweep(scn, "bound")
         setup = prepare(scn)
         net, failures, quorum = setup.net, setup.failures, setup.quorum
         plan = setup.quorum_plan
@@ -65,6 +70,17 @@ def _bound(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
     return 0
+
+
+def _note_sweep(scn, command: str) -> None:
+    """Say on stderr that `command` takes the base scenario, not its [sweep] grid: a
+    scenario with a grid ran its base point alone, silently."""
+    if scn.sweep:
+        from neurosim.sweep import grid
+
+        print(f"neurosim: note: {scn.source}: {command} takes the base scenario, not its "
+              f"[sweep] grid of {len(grid(scn))} points (neurosim sweep runs them)",
+              file=sys.stderr)
 
 
 def _bits_question(net, failures, epsilon: float, precision) -> dict[str, Any]:
@@ -217,6 +233,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     scn = load_scenario(args.scenario, overrides)
+    _note_sweep(scn, "run")
     setup = prepare(scn)
     plan = setup.quorum_plan
     if plan is not None and not plan["certified"]:
@@ -381,6 +398,7 @@ def _attack(args: argparse.Namespace) -> int:
     from neurosim.setup import prepare
 
     scn = load_scenario(args.scenario)
+    _note_sweep(scn, "attack")
     if args.time_limit <= 0:
         raise InputError(args.scenario, "--time-limit", "must be positive")
     with _stdout_to_stderr():
@@ -536,6 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The most local dask worker processes `sweep --workers` starts: beyond a few per core
+# they only compete for it, and a typo (--workers 100000) would start that many processes.
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+
+
 def check_flags(args: argparse.Namespace) -> None:
     """Refuse out-of-range numeric flags (InputError naming the flag), before any work.
 
@@ -549,7 +572,9 @@ def check_flags(args: argparse.Namespace) -> None:
                           "must be a finite number > 0"),
               "trials": ("--trials", lambda v: v > 0, "must be > 0"),
               "seed": ("--seed", lambda v: v >= 0, "must be >= 0"),
-              "workers": ("--workers", lambda v: v >= 1, "must be >= 1"),
+              "workers": ("--workers", lambda v: 1 <= v <= MAX_WORKERS,
+                          f"must be from 1 to {MAX_WORKERS} (4 processes per core of this "
+                          "machine; a cluster takes --scheduler)"),
               "time_limit": ("--time-limit", lambda v: math.isfinite(v) and v > 0,
                              "must be a finite number of seconds > 0"),
               "input_low": ("--input-low", math.isfinite, "must be a finite number"),
@@ -588,11 +613,34 @@ def check_out_folder(source: str, out: Path) -> None:
         raise InputError(source, "--out", f"cannot write in the folder {out}")
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (`kill`, a job scheduler's or a container's stop) as a Ctrl-C: the run
+    keeps its finished trials and writes their summary.json, a sweep its finished
+    points; by default SIGTERM ended the process at once, and summary.json was never
+    written. Only the main thread can set a handler: elsewhere nothing changes."""
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_flags(args)
-        return args.func(args)
+        with _terminate_as_interrupt():
+            return args.func(args)
     except InputError as err:
         print(f"neurosim: error: {err}", file=sys.stderr)
         return 2

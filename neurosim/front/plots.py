@@ -74,7 +74,11 @@ def log_floor(values: np.ndarray) -> float:
     """Where a log axis draws 0: a decade below the smallest positive finite value."""
     v = np.asarray(values, dtype=float)
     positive = v[np.isfinite(v) & (v > 0)]
-    return float(positive.min()) / 10 if len(positive) else 1e-17
+    if not len(positive):
+        return 1e-17
+    # A denormal smallest value (epsilon = 5e-324): a tenth of it is 0, no log floor.
+    smallest = float(positive.min())
+    return smallest / 10 if smallest / 10 > 0 else smallest
 
 
 def read_trials(out_dir: Path) -> dict[str, np.ndarray]:
@@ -233,7 +237,7 @@ def drawn(plot: Callable[..., Path | list[Path]], *args) -> list[Path]:
     """
     try:
         out = plot(*args)
-    except (ValueError, OverflowError, FloatingPointError) as err:
+    except (ValueError, ArithmeticError) as err:  # overflow, division by 0, ...
         pyplot().close("all")
         print(f"neurosim: warning: {plot.__name__} not drawn ({err})", file=sys.stderr)
         return []
