@@ -400,5 +400,14 @@ def test_bounds_chain_near_the_subnormals_is_not_a_violation(tmp_path):
     (tmp_path / "s.toml").write_text(
         'trials = 4\n[network]\nfile = "net.npz"\n[inputs]\nkind = "corner"\n'
         '[failures]\nbyzantine = [1, 0]\ncapacity = 5e-324\nprecision = [0.0, 0.0, 0.01]\n')
-    summary = run_trials(prepare(load_scenario(tmp_path / "s.toml")), "fast")
+    summary = run_trials(prepare(load_scenario(tmp_path / "s.toml")), "fast",
+                         out_dir=tmp_path / "out")
     assert summary["violations"] == 0, summary["violation_details"]
+    # and its plots draw without a float warning (hi / lo overflowed for lo ~ 1e-321)
+    import warnings
+
+    from neurosim.front.plots import plot_results
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert plot_results(tmp_path / "out")

@@ -212,8 +212,10 @@ def plot_error_vs_bounds(out_dir: Path, trials: dict, summary: dict) -> Path:
     if blocked.any() or not shown or min(shown) <= floor:
         shown.append(floor)  # something sits on the floor
     lo, hi = min(shown), max(shown)
-    if hi / lo < 10 and hi < 1e300:  # a narrow span: show a decade or so, not ticks that
-        ax.set_ylim(lo / 3, hi * 3)    # all read the same (1e300: no overflow at hi * 3)
+    # A narrow span: show a decade or so, not ticks that all read the same (1e300: no
+    # overflow at hi * 3; no hi / lo, which overflows for a subnormal lo).
+    if hi < 1e300 and hi < 10 * lo:
+        ax.set_ylim(lo / 3, hi * 3)
     ax.set_yscale("log")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("trial")
