@@ -67,7 +67,7 @@ def test_a_plain_unicode_name_still_runs(tmp_path, capsys, monkeypatch):
     ('"base_dir" = ["a", "b"]', "cannot be swept"),
 ])
 def test_sweep_lists_that_do_not_give_distinct_points(tmp_path, capsys, sweep, needle):
-    path = scenario(tmp_path, f'trials = 2\n{NET}[firing]\nquorum = [2, 1]\n'
+    path = scenario(tmp_path, f'trials = 2\n{NET}[firing]\nrule = "quorum"\nquorum = [2, 1]\n'
                               f'[sweep]\n{sweep}\n')
     one_line_error(capsys, ["sweep", path, "--out", tmp_path / "o"], "s.toml", "sweep", needle)
     assert not (tmp_path / "o" / "sweep.csv").exists()
