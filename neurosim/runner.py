@@ -550,6 +550,9 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
                     bar.update(len(bp))
             if interrupted is not None:
                 raise interrupted
+            # Let this block's arrays go before the next one is simulated (held, they
+            # made a run's peak about three blocks' memory instead of two).
+            plans = bp = outcome = kinds = failed = None
             first = trials.stop
             if block is None:  # about BLOCK_SECONDS per block, within memory
                 per_trial = (time.perf_counter() - t0) / len(trials)

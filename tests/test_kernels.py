@@ -160,3 +160,31 @@ def test_signal_sums_are_numpys_terms_summed(T, N, M, seed, eta, capacity):
     signal_sums(A, B, eta, e, kind, capacity, MISSING, CORRUPTED, *got)
     for g, w in zip(got, want, strict=True):
         assert g.tobytes() == w.tobytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32), n=st.integers(1, 3000))
+def test_next_float_is_nextafter(seed, n):
+    """The compiled next float up and down against numpy's nextafter, bit for bit: random
+    bit patterns (NaNs, infinities, subnormals, signed zeros among them) and the edges."""
+    from neurosim.bounds.next_float import step
+    from neurosim.bounds.rounding import up, widen
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, size=n,
+                     dtype=np.int64, endpoint=True).view(np.float64)
+    edges = np.array([0.0, -0.0, 5e-324, -5e-324, np.inf, -np.inf, np.nan,
+                      np.finfo(float).max, -np.finfo(float).max, 2.2250738585072014e-308])
+    x = np.concatenate([x, edges, rng.normal(size=n)])
+    with np.errstate(over="ignore", invalid="ignore"):  # NaNs and infinities on purpose
+        for direction in (True, False):
+            out = np.empty_like(x)
+            step(x, out, direction)
+            want = np.nextafter(x, np.inf if direction else -np.inf)
+            same = (out.view(np.int64) == want.view(np.int64)) | (np.isnan(out) & np.isnan(want))
+            assert same.all(), x[~same]
+        big = np.tile(x, 1 + 600 // len(x))  # the compiled path of the bounds' own helpers
+        assert np.array_equal(up(big), np.nextafter(big, np.inf), equal_nan=True)
+        low, high = widen(big, big, 0.0)
+        assert np.array_equal(low, np.nextafter(big - 0.0, -np.inf), equal_nan=True)
+        assert np.array_equal(high, np.nextafter(big + 0.0, np.inf), equal_nan=True)

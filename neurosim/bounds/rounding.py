@@ -100,7 +100,23 @@ def up(x: Array | float) -> Array:
     rounds to nearest, so a result computed with k operations is within
     gamma_k of the real one. `inflate` covers that; `up` covers one operation.
     """
-    return np.nextafter(x, np.inf)
+    return _next(x, True)
+
+
+# From this many entries on, `_next` runs compiled (`neurosim.bounds.next_float`).
+COMPILED_FROM = 512
+
+
+def _next(x: Array | float, up: bool) -> Array:
+    """np.nextafter(x, +inf if up else -inf), bit for bit; large float64 arrays compiled."""
+    if isinstance(x, np.ndarray) and x.dtype == np.float64 and x.size >= COMPILED_FROM:
+        from neurosim.bounds.next_float import step  # numba: only for blocks of trials
+
+        x = np.ascontiguousarray(x)
+        out = np.empty_like(x)
+        step(x.reshape(-1), out.reshape(-1), up)
+        return out
+    return np.nextafter(x, np.inf if up else -np.inf)
 
 
 def inflate(x: Array | float, n_ops: int) -> Array:
@@ -111,7 +127,7 @@ def inflate(x: Array | float, n_ops: int) -> Array:
 
 def widen(low: Array, high: Array, r: Array | float) -> tuple[Array, Array]:
     """[low - r, high + r], rounded outward."""
-    return np.nextafter(low - r, -np.inf), np.nextafter(high + r, np.inf)
+    return _next(low - r, False), _next(high + r, True)
 
 
 def finite_or_inf(x: Array) -> Array:
