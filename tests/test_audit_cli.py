@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from cli_helpers import one_line_error
 
 from neurosim.front import cli
 from neurosim.front.cli import main
-
-
-def one_line_error(capsys, argv, *needles) -> str:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    assert err.startswith("neurosim: error: ") and err.count("\n") == 1, err
-    for needle in needles:
-        assert str(needle) in err, (needle, err)
-    return err
 
 
 def test_examples_into_a_folder_that_cannot_be_made(tmp_path, capsys):

@@ -10,21 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import one_line_error
 
 from neurosim.front.cli import main
 
 NET = '[network]\nsizes = [2, 3, 1]\n'
 
 
-def one_line_error(capsys, argv, *needles) -> str:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    assert err.startswith("neurosim: error: ") and err.count("\n") == 1, err
-    for needle in needles:
-        assert str(needle) in err, (needle, err)
-    return err
 
 
 def scenario(tmp_path: Path, body: str) -> Path:

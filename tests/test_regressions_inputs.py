@@ -12,22 +12,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from cli_helpers import one_line_error
 
 from neurosim.front.cli import main
 
 REG = Path(__file__).resolve().parent / "regressions"
 
 
-def one_line_error(capsys, argv, *needles) -> str:
-    """Run the CLI; assert exit 2 and one stderr line holding every needle."""
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    assert err.startswith("neurosim: error: ") and err.count("\n") == 1, err
-    for needle in needles:
-        assert str(needle) in err, (needle, err)
-    return err
 
 
 def write(folder: Path, name: str, body: str) -> Path:

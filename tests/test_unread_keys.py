@@ -9,23 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_line_error
 
 from neurosim.data.scenario import load_scenario
-from neurosim.front.cli import main
 from neurosim.sweep import point_scenario
 
 NET = "trials = 3\n[network]\nsizes = [3, 4, 2]\n"
 
 
-def _one_line_error(capsys, argv, *needles) -> str:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    assert err.startswith("neurosim: error: ") and err.count("\n") == 1, err
-    for needle in needles:
-        assert str(needle) in err, (needle, err)
-    return err
 
 
 @pytest.mark.parametrize("body, key", [
@@ -55,7 +46,7 @@ def test_a_key_the_rule_or_model_does_not_read_is_refused(tmp_path, capsys, body
     path = tmp_path / "s.toml"
     path.write_text(NET + body + "\n")
     argv = [command, path] + (["--out", tmp_path / "out"] if command == "run" else [])
-    _one_line_error(capsys, argv, path, key)
+    one_line_error(capsys, argv, path, key)
     assert not (tmp_path / "out").exists()
 
 
@@ -96,7 +87,7 @@ def test_a_swept_key_no_rule_of_the_sweep_reads_is_refused(tmp_path, capsys):
     naming the key and the point."""
     path = tmp_path / "s.toml"
     path.write_text(NET + '[sweep]\n"firing.timeout" = [1.0, 2.0]\n')
-    _one_line_error(capsys, ["sweep", path, "--out", tmp_path / "out"], "firing.timeout")
+    one_line_error(capsys, ["sweep", path, "--out", tmp_path / "out"], "firing.timeout")
 
 
 def test_the_shipped_sweeps_still_load():
@@ -123,4 +114,4 @@ def test_a_sweep_over_models_gives_uniform_its_low_and_high(tmp_path):
 def test_a_misspelt_rule_is_named_before_the_keys_it_would_read(tmp_path, capsys):
     path = tmp_path / "s.toml"
     path.write_text(NET + '[firing]\nrule = "quorum_or_timeout"\nquorum = 3\ntimeout = 1.0\n')
-    _one_line_error(capsys, ["bound", path], path, "firing.rule", "quorum-or-timeout")
+    one_line_error(capsys, ["bound", path], path, "firing.rule", "quorum-or-timeout")
