@@ -67,7 +67,6 @@ from neurosim.engines.block import (
 from neurosim.engines.des import simulate_des
 from neurosim.engines.fast import simulate_fast
 from neurosim.engines.memory import (
-    BYTES_PER_SYNAPSE,  # noqa: F401 (the block sizes' estimate, as before)
     DRAWN_BYTES_PER_SYNAPSE,
     drawn_synapses,
     trial_bytes,
@@ -80,10 +79,9 @@ from neurosim.setup import Setup
 ENGINES = {"des": simulate_des, "fast": simulate_fast}
 BATCHED = {"fast": simulate_block}
 
-# Block sizes: memory for the block's arrays (about BYTES_PER_SYNAPSE per synapse and
-# trial: delays, arrivals and their partition, the used values, masks and kinds; the
-# bounds keep no per-signal arrays where only the failed signals count), and about
-# BLOCK_SECONDS of work per block, so rows reach trials.csv steadily. 64 MB measured
+# Block sizes: memory for the block's arrays (`neurosim.engines.memory.trial_bytes` a
+# trial), and about BLOCK_SECONDS of work per block, so rows reach trials.csv
+# steadily. 64 MB measured
 # faster than 256 MB (10-20%: the arrays stay nearer the cache) and than 16 MB (the
 # per-block work in Python grows), on digits and on a 784-256-128-10 network (there 7
 # trials a block: 175 trials/s, against 148 at 2 and 151 at 16).

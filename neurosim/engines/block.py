@@ -4,7 +4,9 @@ Each trial's draws still come from its own TrialPlan (one Generator per
 trial, `Planner.plan`), so a trial's outcome does not depend on the block it
 ran in: the same fire times, used signals and output bits as `simulate_fast`
 and the SimPy engine. The plans are stacked (`stack_plans`) and every layer
-is then one set of numpy operations over (trials, receivers, senders).
+then goes through one compiled pass over each receiver's row
+(`neurosim.engines.kernels.receive_layer`), with numpy over (trials,
+receivers) for what depends on a receiver alone.
 
 The same quantities as `TrialOutcome`, for B trials at once, are in
 `BlockOutcome`; `stack_outcomes` builds one from per-trial outcomes (the

@@ -12,9 +12,11 @@ from neurosim.data.counts import per_layer
 from neurosim.data.network import Network
 from neurosim.data.scenario import Scenario
 
-# About this many bytes per synapse and trial: delays, arrivals and their partition, the
-# used values, masks and kinds (the bounds keep no per-signal arrays where only the
-# failed signals count).
+# Bytes per synapse and trial counted for a simulated chunk. The compiled pass needs
+# about 10 (the delays, 8; the used mask and the kinds, a view of it, 1); 40 keeps the
+# chunks small, which ran fastest (784-256-128-10, bounds in blocks of 32: chunks of
+# 4-7 trials at 3.50-3.53 ms a trial, of 16 at 3.75) and leaves room for the copies a
+# lost message or a Byzantine value adds.
 BYTES_PER_SYNAPSE = 40
 # A synapse whose stored weight or Byzantine value each trial draws (`drawn_synapses`)
 # adds a float64 to the block's plan, and two to a joined block (its chunks' and the
