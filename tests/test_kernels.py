@@ -188,3 +188,18 @@ def test_next_float_is_nextafter(seed, n):
         low, high = widen(big, big, 0.0)
         assert np.array_equal(low, np.nextafter(big - 0.0, -np.inf), equal_nan=True)
         assert np.array_equal(high, np.nextafter(big + 0.0, np.inf), equal_nan=True)
+
+
+def test_kernels_name_the_pairwise_sums_they_were_compiled_with():
+    """numba's on-disk cache keys a kernel on its own file's text: a change to the sums
+    they inline must change that text, or stale kernels keep the old sums."""
+    import hashlib
+    from pathlib import Path
+
+    import neurosim.bounds.signal_sums as signal_sums
+    import neurosim.data.pairwise as pairwise
+    import neurosim.engines.kernels as kernels
+
+    digest = hashlib.sha256(Path(pairwise.__file__).read_bytes()).hexdigest()[:16]
+    assert kernels.PAIRWISE_DIGEST == digest
+    assert signal_sums.PAIRWISE_DIGEST == digest
