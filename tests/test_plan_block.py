@@ -56,13 +56,15 @@ MODELS = [{"model": "constant", "mean": 1.0}, {"model": "uniform", "mean": 1.0},
                                                for m in MODELS])
 @pytest.mark.parametrize("failures", [{}, {"placement": "list", "crashed": [[1, 2]]}],
                          ids=["none", "listed"])
-@pytest.mark.parametrize("one_call", [65536, 0], ids=["one-call", "per-layer"])
+@pytest.mark.parametrize("one_call,staged", [(65536, 32), (65536, 3), (0, 32)],
+                         ids=["one-call", "one-call-staged-by-3", "per-layer"])
 def test_block_of_delays_is_the_trials_plans(tmp_path, monkeypatch, model, failures,
-                                             one_call):
+                                             one_call, staged):
     """Trials that draw only their delays get them in one pass per block: the same arrays
     as their own plans (per layer draws for empirical delays and large networks, one draw
-    a trial for the others)."""
+    a trial for the others, a few trials at a time: 7 trials by 3 ends mid-stage)."""
     monkeypatch.setattr("neurosim.engines.plan.ONE_CALL_DELAYS", one_call)
+    monkeypatch.setattr("neurosim.engines.plan.STAGED", staged)
     np.save(tmp_path / "delays.npy", np.array([0.5, 1.0, 1.5, 4.0, 0.25]))
     scn = parse_scenario(_scenario(model, **failures), source=str(tmp_path / "s.toml"),
                          base_dir=str(tmp_path))
