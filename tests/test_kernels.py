@@ -197,9 +197,10 @@ def test_kernels_name_the_pairwise_sums_they_were_compiled_with():
     from pathlib import Path
 
     import neurosim.bounds.signal_sums as signal_sums
+    import neurosim.bounds.substitution_sums as substitution_sums
     import neurosim.data.pairwise as pairwise
     import neurosim.engines.kernels as kernels
 
     digest = hashlib.sha256(Path(pairwise.__file__).read_bytes()).hexdigest()[:16]
-    assert kernels.PAIRWISE_DIGEST == digest
-    assert signal_sums.PAIRWISE_DIGEST == digest
+    for module in (kernels, signal_sums, substitution_sums):
+        assert module.PAIRWISE_DIGEST == digest, module.__name__

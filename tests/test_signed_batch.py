@@ -12,6 +12,9 @@ a trial falls in.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -85,9 +88,26 @@ def assert_bits_equal(net, block, eta, C, iv=None):
     return got
 
 
-@settings(max_examples=120, **PROFILE)
+@contextmanager
+def short_rows(short: int) -> Iterator[None]:
+    """Rows of at most `short` terms through the compiled step, longer ones through BLAS
+    (the default 64 sends every row of these networks to the kernel; 0, every row to BLAS;
+    3, a mixture), in the reference and the block version alike."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("neurosim.bounds.signed.SHORT", short)
+        mp.setattr("neurosim.bounds.signed_batch.SHORT", short)
+        yield
+
+
+@pytest.mark.parametrize("short", [64, 0, 3])
+@settings(max_examples=60, **PROFILE)
 @given(networks(max_hidden=4), st.data())
-def test_block_equals_trial_by_trial(case, data):
+def test_block_equals_trial_by_trial(short, case, data):
+    with short_rows(short):
+        _block_equals_trial_by_trial(case, data)
+
+
+def _block_equals_trial_by_trial(case, data):
     net, rng = case
     n = data.draw(st.integers(1, 6), label="trials")
     mixes = data.draw(st.lists(st.sampled_from(sorted(MIXES)), min_size=n, max_size=n),
@@ -109,9 +129,13 @@ def test_block_equals_trial_by_trial(case, data):
     assert bound([k[::-1] for k in block]).tobytes() == got[::-1].tobytes()
 
 
-def test_block_equals_trial_by_trial_on_a_wider_network():
+@pytest.mark.parametrize("short", [64, 30, 0])
+def test_block_equals_trial_by_trial_on_a_wider_network(short, monkeypatch):
     """Sizes where the products go through BLAS's blocked kernels (tens of neurons), the
-    failures sparse as under a quorum, first failures at different layers in one block."""
+    failures sparse as under a quorum, first failures at different layers in one block;
+    rows of 33 and 40 terms through BLAS and of 24 through the compiled step (30)."""
+    monkeypatch.setattr("neurosim.bounds.signed.SHORT", short)
+    monkeypatch.setattr("neurosim.bounds.signed_batch.SHORT", short)
     rng = np.random.default_rng(7)
     sizes = [40, 33, 24, 5]
     for acts in (["sigmoid", "tanh"], ["relu", "hard_sigmoid"], ["identity", "sigmoid"]):

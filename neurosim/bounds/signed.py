@@ -58,6 +58,7 @@ from neurosim.bounds.rounding import (
     up,
     widen,
 )
+from neurosim.bounds.substitution_sums import SHORT
 from neurosim.bounds.weight_aware import (
     CORRECT,
     CORRUPTED,
@@ -235,9 +236,9 @@ def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
         for k in range(l - 1, first - 1, -1):
             rx = relax[k - 1]  # d^(k) between lines in Ds^(k)
             gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
-            const += gp @ rx.up_off + gn @ rx.lo_off
+            const += row_dot(gp, rx.up_off) + row_dot(gn, rx.lo_off)
             offsets = rx.up_off + rx.dev_abs
-            size += mag_g @ offsets
+            size += row_dot(mag_g, offsets)
             live = np.any(g != 0.0, axis=-1)
             under += underflow_term(off, offsets, live)
             # On Ds^(k) = W d^(k-1) + r^(k) the coefficients are lam = gp * up_slope +
@@ -246,9 +247,9 @@ def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
             # slopes multiply the box first: a product with g then, no lam array at all.
             r_lo, r_hi = boxes[k - 1]
             slope = np.maximum(rx.up_slope, rx.lo_slope)
-            const += gp @ (rx.up_slope * r_hi) + gn @ (rx.lo_slope * r_lo)
+            const += row_dot(gp, rx.up_slope * r_hi) + row_dot(gn, rx.lo_slope * r_lo)
             terms = slope * (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs)
-            size += mag_g @ terms
+            size += row_dot(mag_g, terms)
             under += underflow_term(off, terms, live)
             if k == first:
                 break
@@ -259,6 +260,15 @@ def _substitute(net: Network, l: int, g: Array, const: Array, first: int,
             mag_g = (mag_g * slope) @ np.abs(net.weights[k - 1])
         err = gamma(sum(net.sizes) + 16) * (size + under) + under
         return finite_or_inf(up(const + up(err)))
+
+
+def row_dot(m: Array, v: Array) -> Array:
+    """m @ v for m (rows, n) and v (n,): on rows of at most SHORT terms, each row's products
+    summed in numpy's order, (m * v).sum(-1), whose bits the block version's compiled kernel
+    gives (`neurosim.bounds.substitution_sums`); on longer rows, BLAS's product."""
+    if m.shape[-1] <= SHORT:
+        return (m * v).sum(axis=-1)
+    return m @ v
 
 
 def underflow_term(off: Array, values: Array, live: Array) -> Array:

@@ -47,6 +47,7 @@ from neurosim.bounds.signed import (
     precision_term,
     underflow_term,
 )
+from neurosim.bounds.substitution_sums import SHORT, substitution_step
 from neurosim.bounds.weight_aware import given_set_bounds
 from neurosim.data.network import Network
 from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
@@ -54,6 +55,11 @@ from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
 Array = np.ndarray
 # The sparse way to write the failure terms when at most 1/SPARSE of the signals failed.
 SPARSE = 4
+
+
+# Empty stand-ins for the compiled step's arrays it does not use.
+_NONE = np.empty((0, 0, 0))
+_NONE_BOOL = np.empty((0, 0), dtype=bool)
 
 
 def _mv(m: Array, v: Array) -> Array:
@@ -175,47 +181,96 @@ class _Block:
         return -finite_or_inf(-r_lo), finite_or_inf(r_hi)
 
     def substitute(self, l: int, g: Array, const: Array,
-                   parts: tuple[Array, Array, Array] | None = None) -> Array:
+                   parts: tuple[Array, Array, Array] | None = None,
+                   stacked: bool = False) -> Array:
         """`_substitute` per trial: g (rows, N_{l-1}) or (B, rows, N_{l-1}), const (B, rows).
 
-        parts: (max(g, 0), min(g, 0), |g|) if already computed.
+        parts: (max(g, 0), min(g, 0), |g|) if already computed. stacked: the rows are g's,
+        then their negatives (rows of at most SHORT terms only, where the compiled step
+        forms both; longer ones come stacked already).
         """
         net, first = self.net, self.first
         const = const.copy()
         size = np.abs(const)
-        gp, gn, mag_g = parts or (np.maximum(g, 0.0), np.minimum(g, 0.0), np.abs(g))
+        mag_g = None  # |g| until a step makes the magnitudes their own
         off = np.zeros(const.shape)  # `_substitute`'s underflow companions, per trial
         under = np.zeros(const.shape)
         with np.errstate(invalid="ignore", over="ignore"):
             for k in range(l - 1, first - 1, -1):
                 rx = self.relax[k]
-                if k < l - 1:
-                    gp, gn = np.maximum(g, 0.0), np.minimum(g, 0.0)
-                const += _mv(gp, rx.up_off) + _mv(gn, rx.lo_off)
-                offsets = rx.up_off + rx.dev_abs
-                size += _mv(mag_g, offsets)
-                live = np.any(g != 0.0, axis=-1)
-                under += underflow_term(off, offsets, live)
-                if self.flat and self._adds_zeros(k, g, const):
-                    break
-                # The reference's expressions: the slopes multiply the box first.
                 r_lo, r_hi = self.boxes[k]
+                offsets = rx.up_off + rx.dev_abs
                 slope = np.maximum(rx.up_slope, rx.lo_slope)
-                const += _mv(gp, rx.up_slope * r_hi) + _mv(gn, rx.lo_slope * r_lo)
                 terms = slope * (np.maximum(np.abs(r_lo), np.abs(r_hi)) + rx.pre_abs)
-                size += _mv(mag_g, terms)
+                if g.shape[-1] <= SHORT:
+                    step = self._short_step(k, g, stacked, mag_g, offsets, slope, terms,
+                                            const, size)
+                else:
+                    step = self._long_step(k, g, parts, mag_g, offsets, slope, terms,
+                                           const, size)
+                parts, stacked = None, False
+                live, done, below = step
+                # Where the flat lines' rest adds nothing (done), the second term is 0: the
+                # reference adds it too.
+                under += underflow_term(off, offsets, live)
                 under += underflow_term(off, terms, live)
-                if k == first:
+                if done or k == first:
                     break
-                # In place: the same bits, fewer large allocations.
-                lam = gp * rx.up_slope[:, None, :]
-                lam += gn * rx.lo_slope[:, None, :]
+                lam, mag_next, lam_live = below
                 off = coefficient_underflow(off, slope.max(axis=-1, keepdims=True),
-                                            np.any(lam != 0.0, axis=-1), net.weights[k - 1])
+                                            lam_live, net.weights[k - 1])
                 g = lam @ net.weights[k - 1]
-                mag_g = (mag_g * slope[:, None, :]) @ np.abs(net.weights[k - 1])
+                mag_g = mag_next @ self.shared.abs_weights(k)
             err = gamma(sum(net.sizes) + 16) * (size + under) + under
             return finite_or_inf(up(const + up(err)))
+
+    def _short_step(self, k: int, g: Array, stacked: bool, mag_g: Array | None,
+                    offsets: Array, slope: Array, terms: Array, const: Array, size: Array):
+        """One step of `substitute` on rows of at most SHORT terms: the compiled kernel
+        (`substitution_step`) adds to const and size in place. Returns (live, done: the flat
+        lines' rest adds nothing (`_adds_zeros`), (lam, |g| slope, lam's live rows) or None
+        at the last step)."""
+        rx = self.relax[k]
+        r_lo, r_hi = self.boxes[k]
+        B, rows = const.shape
+        g3 = g if g.ndim == 3 else g[None]
+        mag = _NONE if mag_g is None else mag_g
+        live = np.empty((B, rows), dtype=bool)
+        more = k > self.first
+        n = g.shape[-1]
+        lam = np.empty((B, rows, n)) if more else _NONE
+        mag_next = np.empty((B, rows, n)) if more else _NONE
+        lam_live = np.empty((B, rows), dtype=bool) if more else _NONE_BOOL
+        substitution_step(np.ascontiguousarray(g3), stacked, np.ascontiguousarray(mag),
+                          rx.up_off, rx.lo_off, offsets, rx.up_slope * r_hi,
+                          rx.lo_slope * r_lo, terms, const, size, live, rx.up_slope,
+                          rx.lo_slope, slope, lam, mag_next, lam_live)
+        done = self.flat and self._adds_zeros(k, g3, const)
+        return live, done, (lam, mag_next, lam_live) if more else None
+
+    def _long_step(self, k: int, g: Array, parts: tuple[Array, Array, Array] | None,
+                   mag_g: Array | None, offsets: Array, slope: Array, terms: Array,
+                   const: Array, size: Array):
+        """`_short_step` on longer rows: BLAS's products per trial, as `row_dot`."""
+        rx = self.relax[k]
+        r_lo, r_hi = self.boxes[k]
+        gp, gn, mag = parts or (np.maximum(g, 0.0), np.minimum(g, 0.0), np.abs(g))
+        if mag_g is not None:
+            mag = mag_g
+        const += _mv(gp, rx.up_off) + _mv(gn, rx.lo_off)
+        size += _mv(mag, offsets)
+        live = np.any(g != 0.0, axis=-1)
+        if self.flat and self._adds_zeros(k, g, const):
+            return live, True, None
+        # The reference's expressions: the slopes multiply the box first.
+        const += _mv(gp, rx.up_slope * r_hi) + _mv(gn, rx.lo_slope * r_lo)
+        size += _mv(mag, terms)
+        if k == self.first:
+            return live, False, None
+        # In place: the same bits, fewer large allocations.
+        lam = gp * rx.up_slope[:, None, :]
+        lam += gn * rx.lo_slope[:, None, :]
+        return live, False, (lam, mag * slope[:, None, :], np.any(lam != 0.0, axis=-1))
 
     def _adds_zeros(self, k: int, g: Array, const: Array) -> bool:
         """Whether, with flat lines, the rest of `substitute` from layer k down leaves const
@@ -244,7 +299,9 @@ class _Block:
         n = self.net.sizes[t]
         r_lo, r_hi = self.boxes[t]
         const = np.concatenate([r_hi, -r_lo], axis=-1)
-        if t > self.first:
+        if t > self.first and self.net.sizes[t - 1] <= SHORT:  # [W; -W], formed per row
+            const = self.substitute(t, self.net.weights[t - 1], const, stacked=True)
+        elif t > self.first:
             g, parts = self.shared.stacked_weights(t)
             const = self.substitute(t, g, const, parts)
         else:  # at the first layer nothing is substituted: g is not used (no columns)
@@ -271,8 +328,11 @@ class _Block:
                 group["failed"] = (kind == MISSING) | corrupted
                 group["extra"] = np.where(corrupted, (np.abs(W) + eta) * self.C, 0.0)
                 g = W * (kind == CORRECT)
-                g = np.concatenate([g, -g], axis=1)
-                group["g"] = g, (np.maximum(g, 0.0), np.minimum(g, 0.0), np.abs(g))
+                if W.shape[1] <= SHORT:  # [g; -g], formed per row by the compiled step
+                    group["g"] = g, None, True
+                else:
+                    g = np.concatenate([g, -g], axis=1)
+                    group["g"] = g, (np.maximum(g, 0.0), np.minimum(g, 0.0), np.abs(g)), False
                 group["some"] = _per_trial_any(kind != CORRECT)[:, None]
             # The correct senders' precision terms need the faulty values (per run); the
             # same values give the same sums.
@@ -287,8 +347,8 @@ class _Block:
             const = np.concatenate([hi, -lo], axis=-1)
             rho = self.rho(out, p_lo, p_hi)
             const = finite_or_inf(const + np.concatenate([rho, rho], axis=-1))
-            g, parts = group["g"]
-            bound = self.substitute(out, g, const, parts)
+            g, parts, stacked = group["g"]
+            bound = self.substitute(out, g, const, parts, stacked)
         n = net.sizes[-1]
         some = group["some"]
         return (np.where(some, np.maximum(a, -bound[:, n:]), a),
