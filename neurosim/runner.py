@@ -50,7 +50,7 @@ from neurosim.bounds.rounding import CHAIN_RTOL, TINY, bounds_ordered
 from neurosim.bounds.signed import signed_bound
 from neurosim.bounds.signed_batch import SignedBlockBound
 from neurosim.bounds.weight_aware import given_set_bounds, weight_aware_bound
-from neurosim.data import strict_json
+from neurosim.data import atomic, strict_json
 from neurosim.data.counts import Failures
 from neurosim.data.scenario import Scenario
 from neurosim.data.signals import CORRUPTED, MISSING
@@ -564,7 +564,9 @@ def _run_trials(setup: Setup, engine: str, out_dir: Path | None, progress: bool,
         summary = summarize(setup, engine, tally, checks, elapsed)
         summary.update(apps.keys())
         if out_dir is not None:
-            (out_dir / "summary.json").write_text(strict_json.dumps(summary, indent=2) + "\n")
+            # In one step: a failure while writing leaves the previous summary whole.
+            atomic.write_text(out_dir / "summary.json",
+                              strict_json.dumps(summary, indent=2) + "\n")
     return summary
 
 

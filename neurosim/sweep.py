@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from neurosim.data import strict_json
+from neurosim.data import atomic, strict_json
 from neurosim.data.scenario import Scenario, load_scenario
 from neurosim.errors import InputError
 
@@ -222,12 +222,10 @@ def _keep_current(csv_path: Path, fields: list[str],
         ends_whole = f.read(1) == b"\n"
     if len(kept) == len(rows) and list(header) == fields and plain == kept and ends_whole:
         return 0
-    tmp = csv_path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic.replacing(csv_path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(plain)
-    tmp.replace(csv_path)
     return len(rows) - len(kept)
 
 

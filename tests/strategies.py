@@ -84,3 +84,18 @@ def tiny(tmp_path: Path, name: str, **sections) -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(f'name = "{name}"\nseed = 4\ntrials = 6\n{body}\n')
     return path
+
+
+def without_unread(failures: dict) -> dict:
+    """A drawn [failures] table without the keys none of its failures reads (a scenario
+    that sets one is refused): `crash_time` without crashing neurons, `straggler_factor`
+    without stragglers, `byzantine_mode` without Byzantine neurons or synapses."""
+    def some(*keys: str) -> bool:
+        return any(np.any(np.asarray(failures.get(k) or 0) != 0) for k in keys)
+
+    drop = [key for key, readers in (
+        ("crash_time", ("crash", "crash_probability", "crashed")),
+        ("straggler_factor", ("stragglers", "synapse_stragglers")),
+        ("byzantine_mode", ("byzantine", "synapse_byzantine", "byzantine_list")))
+        if not some(*readers)]
+    return {k: v for k, v in failures.items() if k not in drop}

@@ -90,8 +90,10 @@ def scenario(network, epsilon, crash, model, certify="weight_aware", trials=40, 
              rule="quorum", inputs="uniform"):
     # Only the keys the model and the rule read (a key they do not read is refused).
     latency = {"model": model, "mean": 1.0, **({"alpha": 1.5} if model == "pareto" else {})}
-    firing = {"rule": rule, "epsilon": epsilon, "certify": certify, "allocation": "greedy",
-              "horizon": 1e7, **({"quorum": "auto"} if "quorum" in rule else {})}
+    # (certify and allocation only with quorum = "auto": the quorum search reads them)
+    firing = {"rule": rule, "epsilon": epsilon, "horizon": 1e7,
+              **({"quorum": "auto", "certify": certify, "allocation": "greedy"}
+                 if "quorum" in rule else {})}
     return parse_scenario({
         "seed": seed, "trials": trials, "network": network, "inputs": {"kind": inputs},
         "failures": {"crash": crash}, "latency": latency, "firing": firing})

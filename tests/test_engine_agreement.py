@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import without_unread
 
 from neurosim.data.scenario import parse_scenario
 from neurosim.engines.block import simulate_block, stack_plans
@@ -97,7 +98,7 @@ def scenarios(draw) -> dict:
         "trials": TRIALS,
         "network": {"sizes": sizes, "activation": draw(st.sampled_from(ACTIVATIONS)),
                     "weight_scale": draw(st.sampled_from([0.5, 2.0]))},
-        "failures": failures,
+        "failures": without_unread(failures),
         "latency": draw(latencies()),
         "firing": firing,
     }

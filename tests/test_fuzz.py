@@ -16,6 +16,7 @@ import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import without_unread
 
 from neurosim.data.scenario import parse_scenario
 from neurosim.errors import InputError
@@ -77,7 +78,8 @@ def scenarios(draw) -> dict:
                                                        for _ in range(L)],
                         "weight_scale": draw(st.sampled_from([0.3, 1.0, 3.0]))},
             "inputs": {"kind": draw(st.sampled_from(["uniform", "corner"]))},
-            "failures": failures, "latency": latency, "firing": firing}
+            "failures": without_unread(failures), "latency": latency,
+            "firing": firing}
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

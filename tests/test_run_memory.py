@@ -55,13 +55,13 @@ def test_drawn_synapses_counts_what_each_trial_draws():
                           "failures": {"precision": [0.0, 0.1, 0.0]}})
     assert drawn_synapses(scn, net) == 4 * 3  # W2 only
     scn = parse_scenario({"name": "m", "network": {"sizes": [5, 4, 3, 2]},
-                          "failures": {"byzantine_mode": "random"}})
+                          "failures": {"byzantine": 1, "byzantine_mode": "random"}})
     assert drawn_synapses(scn, net) == 5 * 4 + 4 * 3 + 3 * 2
 
 
 @pytest.mark.parametrize("failures, key", [
     ({"precision": 0.01}, "failures.precision"),
-    ({"byzantine_mode": "random"}, "failures.byzantine_mode"),
+    ({"byzantine": 1, "byzantine_mode": "random"}, "failures.byzantine_mode"),
     ({}, None),
 ])
 def test_a_trial_too_large_is_refused_before_it_runs(monkeypatch, failures, key):

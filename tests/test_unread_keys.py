@@ -115,3 +115,114 @@ def test_a_misspelt_rule_is_named_before_the_keys_it_would_read(tmp_path, capsys
     path = tmp_path / "s.toml"
     path.write_text(NET + '[firing]\nrule = "quorum_or_timeout"\nquorum = 3\ntimeout = 1.0\n')
     one_line_error(capsys, ["bound", path], path, "firing.rule", "quorum-or-timeout")
+
+
+# Keys that only a kind of failure, or an automatic quorum, reads.
+UNUSED = [
+    ('[failures]\ncrash_time = 1.0', "failures.crash_time"),
+    ('[failures]\ncrash = [0]\ncrash_time = 1.0', "failures.crash_time"),
+    ('[failures]\ncrash_probability = 0.0\ncrash_time = 1.0', "failures.crash_time"),
+    # a synapse crash loses its messages from the start: no crash time is read
+    ('[failures]\nsynapse_crash = 1\nbyzantine = 1\ncrash_time = 1.0', "failures.crash_time"),
+    ('[failures]\nplacement = "list"\nbyzantine_list = [[1, 0]]\ncrash_time = 1.0',
+     "failures.crash_time"),
+    ('[failures]\nstraggler_factor = 4.0', "failures.straggler_factor"),
+    ('[failures]\nstragglers = 0\nsynapse_stragglers = [0, 0]\nstraggler_factor = 4.0',
+     "failures.straggler_factor"),
+    ('[failures]\nbyzantine_mode = "random"', "failures.byzantine_mode"),
+    ('[failures]\ncrash = 1\nsynapse_crash = 1\nbyzantine_mode = "constant"',
+     "failures.byzantine_mode"),
+    ('[firing]\ncertify = "paper"', "firing.certify"),
+    ('[firing]\nallocation = "equal"', "firing.allocation"),
+    ('[firing]\nrule = "quorum"\nquorum = 3\nallocation = "greedy"', "firing.allocation"),
+    ('[firing]\nrule = "quorum"\nquorum = [3, 2]\nepsilon = 1.0\ncertify = "signed"',
+     "firing.certify"),
+]
+
+
+@pytest.mark.parametrize("body, key", UNUSED)
+@pytest.mark.parametrize("command", ["run", "bound"])
+def test_a_key_no_failure_or_quorum_of_the_scenario_reads_is_refused(tmp_path, capsys, body,
+                                                                     key, command):
+    path = tmp_path / "s.toml"
+    path.write_text(NET + body + "\n")
+    argv = [command, path] + (["--out", tmp_path / "out"] if command == "run" else [])
+    one_line_error(capsys, argv, path, key)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("body", [
+    '[failures]\ncrash = 1\ncrash_time = 1.0',
+    '[failures]\ncrash = [1]\nsynapse_crash = 0\ncrash_time = 0.0',
+    '[failures]\ncrash_probability = 0.5\ncrash_time = 1.0',
+    '[failures]\ncrash_probability = [0.5]\ncrash_time = 1.0',
+    '[failures]\nplacement = "list"\ncrashed = [[1, 2]]\ncrash_time = 1.0',
+    '[failures]\ncrash = "tolerated"\ncrash_time = 1.0\n[firing]\nepsilon = 0.5',
+    '[failures]\nstragglers = 1\nstraggler_factor = 4.0',
+    '[failures]\nsynapse_stragglers = [0, 1]\nstraggler_factor = 4.0',
+    '[failures]\nbyzantine = 1\nbyzantine_mode = "random"',
+    '[failures]\nsynapse_byzantine = [1, 0]\nbyzantine_mode = "constant"',
+    '[failures]\nplacement = "list"\nbyzantine_list = [[1, 0]]\nbyzantine_mode = "constant"',
+    '[firing]\nrule = "quorum"\nquorum = "auto"\nepsilon = 1.0\nallocation = "equal"\n'
+    'certify = "paper"',
+])
+def test_a_key_its_failures_or_quorum_read_is_accepted(tmp_path, capsys, body):
+    from neurosim.front.cli import main
+
+    path = tmp_path / "s.toml"
+    path.write_text(NET + body + "\n")
+    assert main(["bound", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_a_pinned_file_may_replace_synapses_so_byzantine_mode_is_accepted(tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "p.npz", replaced1=np.zeros((4, 3), dtype=bool))
+    path = tmp_path / "s.toml"
+    path.write_text(NET + '[failures]\nplacement = "list"\npinned = "p.npz"\n'
+                    'byzantine_mode = "constant"\n')
+    assert load_scenario(path).failures.byzantine_mode == "constant"
+
+
+@pytest.mark.parametrize("body, sweep, key", [
+    ('[failures]\ncrash_time = 1.0', '"failures.crash" = [0, 1]', "failures.crash_time"),
+    ('[failures]\ncrash_time = 1.0', '"failures.crash_probability" = [0.0, 0.1]',
+     "failures.crash_time"),
+    ('[failures]\nstraggler_factor = 3.0', '"failures.stragglers" = [0, 1]',
+     "failures.straggler_factor"),
+    ('[failures]\nbyzantine_mode = "constant"', '"failures.synapse_byzantine" = [0, 1]',
+     "failures.byzantine_mode"),
+    ('[failures]\nbyzantine_mode = "random"', '"failures.byzantine" = [0, 1]',
+     "failures.byzantine_mode"),
+    ('[firing]\nrule = "quorum"\nquorum = 3\nepsilon = 1.0\ncertify = "paper"',
+     '"firing.quorum" = [3, "auto"]', "firing.certify"),
+    ('[firing]\nquorum = "auto"\nepsilon = 1.0\nallocation = "equal"',
+     '"firing.rule" = ["wait-all", "quorum"]', "firing.allocation"),
+])
+def test_a_sweep_that_makes_the_key_read_accepts_it(tmp_path, body, sweep, key):
+    """Each point keeps the key; those whose failures or quorum do not read it ignore it."""
+    path = tmp_path / "s.toml"
+    path.write_text(NET + body + "\n[sweep]\n" + sweep + "\n")
+    base = load_scenario(path)
+    section, name = key.split(".")
+    value = getattr(getattr(base, section), name)
+    for swept, values in base.sweep.items():
+        for v in values:
+            point = point_scenario(path, {swept: v})
+            assert getattr(getattr(point, section), name) == value
+
+
+@pytest.mark.parametrize("body, sweep, key", [
+    ('', '"failures.crash_time" = [1.0, 2.0]', "failures.crash_time"),
+    ('[failures]\ncrash = 1', '"failures.straggler_factor" = [2.0, 3.0]',
+     "failures.straggler_factor"),
+    ('[failures]\ncrash_time = 1.0', '"failures.byzantine" = [0, 1]', "failures.crash_time"),
+    ('[firing]\nrule = "quorum"\nquorum = 3', '"firing.certify" = ["paper", "signed"]',
+     "firing.certify"),
+    ('[firing]\nrule = "quorum"\nquorum = 3\nallocation = "equal"',
+     '"firing.quorum" = [3, 2]', "firing.allocation"),
+])
+def test_a_sweep_that_never_reads_the_key_is_refused(tmp_path, capsys, body, sweep, key):
+    path = tmp_path / "s.toml"
+    path.write_text(NET + body + "\n[sweep]\n" + sweep + "\n")
+    one_line_error(capsys, ["sweep", path, "--out", tmp_path / "out"], key)

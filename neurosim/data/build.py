@@ -229,7 +229,8 @@ def _load_array(scn: Scenario, key: str, rel: str, rows_of: int) -> Array:
         raise InputError(scn.source, key, f"file not found: {path}") from None
     except Exception as err:
         raise InputError(scn.source, key, f"cannot read {path} ({err})") from None
-    if arr.dtype.kind not in "biuf":  # complex would lose its imaginary part
+    # Complex would lose its imaginary part, booleans would be read as 1.0 and 0.0.
+    if arr.dtype.kind not in "iuf":
         raise InputError(scn.source, key, f"{path} must hold real numbers, not dtype {arr.dtype}")
     arr = np.asarray(arr, dtype=float)
     if not np.all(np.isfinite(arr)):

@@ -93,7 +93,11 @@ def _box(src: str, meta: dict[str, str], name: str, given, default: float, n0: i
     if text is None:
         return default
     try:
-        box = np.asarray(json.loads(text), dtype=float)
+        value = json.loads(text)
+        # true/false are no bounds: np.asarray would read them as 1.0 and 0.0
+        if any(isinstance(v, bool) for v in np.ravel(np.asarray(value, dtype=object))):
+            raise TypeError
+        box = np.asarray(value, dtype=float)
     except (ValueError, TypeError):
         raise InputError(src, f"neurosim.{name}", "metadata is not a list of numbers") from None
     if box.ndim > 1 or (box.ndim == 1 and box.shape != (n0,)):
@@ -256,9 +260,10 @@ class _Chain:
         self._add_bias(self._numbers(other, "bias"), 1.0)
 
     def _numbers(self, name: str, what: str) -> Array:
-        """The constant `name` as a float array (a refusal for strings and the like)."""
+        """The constant `name` as a float array (a refusal for strings and the like, and
+        for booleans, which a cast would read as 1.0 and 0.0)."""
         c = np.asarray(self.consts[name])
-        if c.dtype.kind not in "biuf":
+        if c.dtype.kind not in "iuf":
             raise self.refuse(f"{what} {name!r} of type {c.dtype}, not numbers")
         return c.astype(float)
 

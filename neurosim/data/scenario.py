@@ -381,6 +381,67 @@ def _unread_keys(data: dict[str, Any], sweep: Any, source: str) -> None:
                 del node[key]
 
 
+def _some(value: Any) -> bool:
+    """Whether a count or probability, or a list of them, is not all zero. A value of
+    another type ("tolerated", or one the schema will refuse) counts as some."""
+    if isinstance(value, list):
+        return any(_some(v) for v in value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    return value is not None
+
+
+def _listed(value: Any) -> bool:
+    """Whether a list of [layer, index] pairs names any (a non-list counts as some)."""
+    return value != [] and value is not None
+
+
+# Keys read only where some failure, or an automatic quorum, is in play: (section, key) ->
+# (what reads it, {a key of the section that puts it in play: whether its value does}).
+USED_WITH: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
+    # A synapse crash loses its messages from the start: only neurons crash at a time.
+    ("failures", "crash_time"): ("neurons that crash", {
+        "crash": _some, "crash_probability": _some, "crashed": _listed}),
+    ("failures", "straggler_factor"): ("stragglers", {
+        "stragglers": _some, "synapse_stragglers": _some}),
+    # A pinned file may replace synapses (their values default to the mode's).
+    ("failures", "byzantine_mode"): ("Byzantine neurons or synapses", {
+        "byzantine": _some, "synapse_byzantine": _some, "byzantine_list": _listed,
+        "pinned": _listed}),
+    ("firing", "allocation"): ('quorum = "auto"', {"quorum": lambda v: v == "auto"}),
+    ("firing", "certify"): ('quorum = "auto"', {"quorum": lambda v: v == "auto"}),
+}
+
+
+def _unused_keys(data: dict[str, Any], sweep: Any, source: str) -> None:
+    """Refuse a key of USED_WITH that no failure (quorum) of the scenario reads: a crash
+    time without crashed neurons, a straggler factor without stragglers, a Byzantine mode
+    without Byzantine failures, a quorum search's allocation or certifier with a fixed
+    quorum. It is likely a scenario meant with those failures (or quorum = "auto").
+
+    `sweep`: the file's [sweep] table. A value it gives a key that puts the key in play
+    counts (`crash_time` with a sweep over crash counts [0, 1] is read by some points; the
+    points with crash = 0 keep it, unread). Values of the wrong type are left to the schema.
+    """
+    sweep = sweep if isinstance(sweep, dict) else {}
+    for (section, key), (readers, in_play) in USED_WITH.items():
+        node = data.get(section)
+        if not isinstance(node, dict) or key not in node or section in sweep:
+            continue  # (a sweep over the whole section: its points say)
+        for name, reads in in_play.items():
+            values = [node[name]] if name in node else []
+            swept = sweep.get(f"{section}.{name}")
+            values += swept if isinstance(swept, list) else [] if swept is None else [swept]
+            if any(reads(v) for v in values):
+                break
+        else:
+            given = ", ".join(f"{section}.{name}" for name in in_play)
+            also = " (nor with any value of [sweep])" if sweep else ""
+            raise InputError(source, f"{section}.{key}",
+                             f"{key} is read only with {readers} ({given}), and this "
+                             f"scenario has none{also}")
+
+
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: str = ".",
                    default_name: str = "scenario", sweep: dict[str, Any] | None = None
                    ) -> Scenario:
@@ -396,7 +457,10 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: s
     data.setdefault("name", default_name)
     if "network" not in data:
         raise InputError(source, "network", "missing section [network]")
-    _unread_keys(data, data.get("sweep") if sweep is None else sweep, source)
+    sweep = data.get("sweep") if sweep is None else sweep
+    # Unused keys first: a rule the [sweep] reads keeps its quorum = "auto" there.
+    _unused_keys(data, sweep, source)
+    _unread_keys(data, sweep, source)
     try:
         scn = Scenario.model_validate({**data, "source": source, "base_dir": base_dir})
     except ValidationError as err:

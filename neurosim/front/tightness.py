@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.data import atomic
 from neurosim.front.plots import pyplot, save_figure
 
 FIELDS = ["case", "worst_error", "exact", "bound_milp", "bound_signed", "bound_weight_aware",
@@ -29,7 +30,7 @@ def study_row(case: str, report: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", newline="") as f:
+    with atomic.replacing(path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         w.writerows(rows)
