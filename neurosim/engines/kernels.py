@@ -17,6 +17,8 @@ Compiled with numba on first use (cached on disk afterwards).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -236,3 +238,13 @@ def weighted_sums(W: Array, Y: Array, out: Array) -> None:
             for j in range(M):
                 prod[j] = W[i, j] * Y[r, j]
             out[r, i] = numpy_sum(prod, M, scratch)
+
+
+@njit(cache=True)
+def pareto_from_exponential(x: Array, alpha: float, scale: float) -> None:
+    """x (a standard exponential draw each) -> scale * (1 + expm1(x / alpha)), in place: the
+    classic Pareto's draws as `Generator.pareto` makes them from the same exponentials
+    (libm's expm1, as numpy's C code calls it), then `latency.Pareto`'s two steps."""
+    flat = x.reshape(-1)
+    for i in range(flat.size):
+        flat[i] = (1.0 + math.expm1(flat[i] / alpha)) * scale
