@@ -37,12 +37,16 @@ def test_row_sum_is_numpys_sum(data, n, seed):
 
 
 @settings(max_examples=300, deadline=None)
-@given(data=st.data(), n=st.integers(1, 200), seed=st.integers(0, 2**32))
+@given(data=st.data(), n=st.one_of(st.integers(1, 200), st.integers(200, 2000)),
+       seed=st.integers(0, 2**32))
 def test_kth_smallest_is_the_partitions(data, n, seed):
-    """Every k: the small buffers at both ends, the selection in the middle."""
+    """Every k: the small buffers at both ends (the whole row, or the runs that reach the
+    runs' bound), the selection in the middle."""
     a = _rows(data.draw, n, np.random.default_rng(seed))
-    k = data.draw(st.one_of(st.integers(1, n), st.sampled_from([1, n, max(1, n - SMALL)])))
-    buf, copy = np.empty(SMALL), np.empty(n)
+    k = data.draw(st.one_of(st.integers(1, n), st.sampled_from([1, n, max(1, n - SMALL)]),
+                            st.integers(1, min(n, SMALL)),
+                            st.integers(max(1, n - SMALL + 1), n)))
+    buf, copy = np.empty(SMALL), np.empty(2 * n)
     assert kth_smallest(a, k, buf, copy) == (np.partition(a, k - 1)[k - 1], a.max())
     before = a.copy()
     kth_smallest(a, k, buf, copy)

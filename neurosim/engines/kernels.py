@@ -126,19 +126,93 @@ def _max(row: Array) -> float:
     return max(max(m0, m1), max(m2, m3))
 
 
+# The two-pass selection reads the row in runs of RUN values.
+RUN = 8
+
+
 @njit(cache=True)
-def kth_smallest(row: Array, k: int, buf: Array, copy: Array) -> tuple[float, float]:
+def _largest_by_runs(row: Array, m: int, buf: Array, work: Array) -> tuple[float, float]:
+    """(the m-th largest value of row, its largest), m <= len(buf), work (2 len(row),).
+
+    The largest value of each run of RUN: m runs reach the m-th largest of these, so m
+    distinct values do, and it is a lower bound of the row's m-th largest. Only the
+    values that reach it, in the runs that do (about m of them on delays drawn
+    independently) and among the last values, can be the answer: about m values go
+    through the sorted buffer instead of the whole row (rows of 784 delays, m = 9:
+    1.45 -> 0.61 ns a value).
+    """
+    n = len(row)
+    runs = n // RUN
+    tops = work[:runs]
+    for c in range(runs):
+        j = RUN * c
+        top = row[j]
+        for q in range(1, RUN):
+            top = max(top, row[j + q])
+        tops[c] = top
+    low = _largest(tops, m, buf)
+    # The values >= low of those runs and of the last values (without a branch each).
+    candidates = work[runs:]
+    count = 0
+    for c in range(runs):
+        if tops[c] >= low:
+            for q in range(RUN * c, RUN * c + RUN):
+                x = row[q]
+                candidates[count] = x
+                count += x >= low
+    for q in range(RUN * runs, n):
+        x = row[q]
+        candidates[count] = x
+        count += x >= low
+    return _largest(candidates[:count], m, buf), buf[m - 1]
+
+
+@njit(cache=True)
+def _smallest_by_runs(row: Array, m: int, buf: Array, work: Array) -> float:
+    """`_largest_by_runs` for the m-th smallest value (without the largest)."""
+    n = len(row)
+    runs = n // RUN
+    bottoms = work[:runs]
+    for c in range(runs):
+        j = RUN * c
+        bottom = row[j]
+        for q in range(1, RUN):
+            bottom = min(bottom, row[j + q])
+        bottoms[c] = bottom
+    high = _smallest(bottoms, m, buf)
+    candidates = work[runs:]
+    count = 0
+    for c in range(runs):
+        if bottoms[c] <= high:
+            for q in range(RUN * c, RUN * c + RUN):
+                x = row[q]
+                candidates[count] = x
+                count += x <= high
+    for q in range(RUN * runs, n):
+        x = row[q]
+        candidates[count] = x
+        count += x <= high
+    return _smallest(candidates[:count], m, buf)
+
+
+@njit(cache=True)
+def kth_smallest(row: Array, k: int, buf: Array, work: Array) -> tuple[float, float]:
     """(the k-th smallest value of row, its largest), 1 <= k <= len(row); buf (SMALL,)
-    and copy (len(row),) are scratch."""
+    and work (2 len(row),) are scratch."""
     n = len(row)
     if k == n:
         latest = _max(row)
         return latest, latest
     if n - k + 1 <= len(buf):
         m = n - k + 1
+        if n // RUN >= 4 * m:  # enough runs for their bound to leave few of them
+            return _largest_by_runs(row, m, buf, work)
         return _largest(row, m, buf), buf[m - 1]
     if k <= len(buf):
+        if n // RUN >= 4 * k:
+            return _smallest_by_runs(row, k, buf, work), _max(row)
         return _smallest(row, k, buf), _max(row)
+    copy = work[:n]
     copy[:] = row
     return _select(copy, k - 1), _max(row)
 
@@ -166,7 +240,7 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, y: Array, value: 
     any_lost, replaced, own_weights = lost.size > 0, value.size > 0, W_trial.size > 0
     row = np.empty(M)
     prod = np.empty(M)
-    copy = np.empty(M)
+    work = np.empty(2 * M)
     buf = np.empty(SMALL)
     scratch = stacks()
     for b in range(B):
@@ -183,7 +257,7 @@ def receive_layer(fire_prev: Array, delay: Array, lost: Array, y: Array, value: 
             else:
                 for j in range(M):
                     row[j] = fired[j] + d[j]
-            kth, latest = kth_smallest(row, k, buf, copy)
+            kth, latest = kth_smallest(row, k, buf, work)
             arrived = carried = M  # every message came before the horizon, unless...
             if latest >= horizon:
                 arrived = carried = 0
