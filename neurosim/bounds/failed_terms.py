@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from neurosim.data.signals import CORRECT, CORRUPTED, MISSING
 
@@ -88,11 +89,33 @@ def failure_box(W: Array, y_lo: Array, y_hi: Array, eta: float, C: float,
 
     For layers where a correct signal's precision term eta |y'_i| is exactly 0.
     W (N_l, N_{l-1}); y_lo, y_hi (N_{l-1},), or (T, N_{l-1}) for a block whose trials
-    receive different values. Returns two arrays of kind's shape without its last axis.
+    receive different values. Returns two arrays of kind's shape without its last axis:
+    each receiver's terms added one after the other in sender order, from 0.0 (what
+    `FailedSignals.sums` of the terms gives), in one compiled pass (`_failure_sums`).
     """
-    n = W.shape[1]
-    w = W.reshape(-1)[failed.weight]
-    sender = failed.sender if np.ndim(y_lo) == 1 else failed.sender + failed.trial * n
-    p, q = -w * y_lo.reshape(-1)[sender], -w * y_hi.reshape(-1)[sender]
-    extra = np.where(failed.corrupted, (np.abs(w) + eta) * C, 0.0)
-    return failed.sums(np.minimum(p, q) - extra), failed.sums(np.maximum(p, q) + extra)
+    lo, hi = np.zeros(failed.n_rows), np.zeros(failed.n_rows)
+    per_trial = np.ndim(y_lo) > 1
+    _failure_sums(np.ascontiguousarray(W).reshape(-1), failed.row, failed.sender,
+                  failed.weight, failed.corrupted, np.ascontiguousarray(y_lo).reshape(-1),
+                  np.ascontiguousarray(y_hi).reshape(-1),
+                  W.shape[0] if per_trial else 0, W.shape[1], float(eta), float(C), lo, hi)
+    return lo.reshape(failed.shape), hi.reshape(failed.shape)
+
+
+@njit(cache=True)
+def _failure_sums(w_all: Array, row: Array, sender: Array, weight: Array,
+                  corrupted: Array, y_lo: Array, y_hi: Array, receivers: int, n: int,
+                  eta: float, C: float, lo: Array, hi: Array) -> None:
+    """lo[row] += min(p, q) - extra, hi[row] += max(p, q) + extra for each failed signal
+    in turn, p, q = -w y_lo, -w y_hi: numpy's minimum and maximum (NaN kept) and the
+    order of np.bincount. receivers: N_l where each trial has its own values (y_lo
+    (T * n,)), else 0."""
+    for i in range(len(row)):
+        w = w_all[weight[i]]
+        at = sender[i] + (row[i] // receivers) * n if receivers else sender[i]
+        p, q = -w * y_lo[at], -w * y_hi[at]
+        low = p if (p < q or p != p) else q
+        high = p if (p > q or p != p) else q
+        extra = (abs(w) + eta) * C if corrupted[i] else 0.0
+        lo[row[i]] += low - extra
+        hi[row[i]] += high + extra
