@@ -40,13 +40,13 @@ def test_row_sum_is_numpys_sum(data, n, seed):
 @given(data=st.data(), n=st.one_of(st.integers(1, 200), st.integers(200, 2000)),
        seed=st.integers(0, 2**32))
 def test_kth_smallest_is_the_partitions(data, n, seed):
-    """Every k: the small buffers at both ends (the whole row, or the runs that reach the
-    runs' bound), the selection in the middle."""
+    """Every k: the small buffers at both ends (the whole row, or the values that reach
+    the groups' bound), the selection in the middle."""
     a = _rows(data.draw, n, np.random.default_rng(seed))
     k = data.draw(st.one_of(st.integers(1, n), st.sampled_from([1, n, max(1, n - SMALL)]),
                             st.integers(1, min(n, SMALL)),
                             st.integers(max(1, n - SMALL + 1), n)))
-    buf, copy = np.empty(SMALL), np.empty(2 * n)
+    buf, copy = np.empty(SMALL), np.empty(n)
     assert kth_smallest(a, k, buf, copy) == (np.partition(a, k - 1)[k - 1], a.max())
     before = a.copy()
     kth_smallest(a, k, buf, copy)
