@@ -108,40 +108,23 @@ def _select(c: Array, target: int) -> float:
 
 
 @njit(cache=True)
-def _max(row: Array) -> float:
-    """The largest value of row: four running maxima (a maximum does not round, so any
-    order gives it; one chain would wait on each comparison)."""
+def _max(row: Array, sign: float = 1.0) -> float:
+    """The largest value of row (sign 1.0), or the smallest (-1.0: the largest of -row,
+    negated, exactly): four running maxima (a maximum does not round, so any order gives
+    it; one chain would wait on each comparison)."""
     n = len(row)
     m0 = m1 = m2 = m3 = -np.inf
     j = 0
     while j + 4 <= n:
-        m0 = max(m0, row[j])
-        m1 = max(m1, row[j + 1])
-        m2 = max(m2, row[j + 2])
-        m3 = max(m3, row[j + 3])
+        m0 = max(m0, sign * row[j])
+        m1 = max(m1, sign * row[j + 1])
+        m2 = max(m2, sign * row[j + 2])
+        m3 = max(m3, sign * row[j + 3])
         j += 4
     while j < n:
-        m0 = max(m0, row[j])
+        m0 = max(m0, sign * row[j])
         j += 1
-    return max(max(m0, m1), max(m2, m3))
-
-
-@njit(cache=True)
-def _min(row: Array) -> float:
-    """The smallest value of row: four running minima, as `_max`."""
-    n = len(row)
-    m0 = m1 = m2 = m3 = np.inf
-    j = 0
-    while j + 4 <= n:
-        m0 = min(m0, row[j])
-        m1 = min(m1, row[j + 1])
-        m2 = min(m2, row[j + 2])
-        m3 = min(m3, row[j + 3])
-        j += 4
-    while j < n:
-        m0 = min(m0, row[j])
-        j += 1
-    return min(min(m0, m1), min(m2, m3))
+    return sign * max(max(m0, m1), max(m2, m3))
 
 
 @njit(cache=True)
@@ -180,7 +163,7 @@ def _smallest_by_groups(row: Array, m: int, buf: Array, work: Array) -> float:
     high = -np.inf
     for g in range(m):
         start = g * size
-        high = max(high, _min(row[start:n if g == m - 1 else start + size]))
+        high = max(high, _max(row[start:n if g == m - 1 else start + size], -1.0))
     count = 0
     for i in range(n):
         x = row[i]
