@@ -13,7 +13,10 @@ it on random networks). What keeps it so:
   sums run along the last (contiguous) axis, a row at a time, as there;
 - the products of a matrix with a vector, and of a matrix with a weight
   matrix, go through numpy's matmul with a trial axis in front, which calls
-  the same BLAS routine with the same shapes for each trial's slice;
+  the same BLAS routine with the same shapes for each trial's slice; except
+  the back-substitution's sums on rows of at most SHORT terms, which both
+  versions take in numpy's order, here from one compiled pass a step
+  (`neurosim.bounds.substitution_sums`);
 - the first layer with a non-zero failure term (where the back-substitution
   stops) depends on the trial, so trials are grouped by it, and each group
   runs with that layer, as the per-trial function does;
