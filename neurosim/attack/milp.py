@@ -38,7 +38,7 @@ import numpy as np
 from scipy.optimize import LinearConstraint
 from scipy.sparse import coo_matrix
 
-from neurosim.attack import cuts, enclosure
+from neurosim.attack import cuts, enclosure, milp_scale
 from neurosim.attack.faults import FaultModel
 from neurosim.attack.milp_solve import PIECEWISE_LINEAR, MilpResult, solve_outputs
 from neurosim.bounds.intervals import interval_bounds
@@ -210,7 +210,38 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
 
     lower: an error already found (the programs only look above it). first:
     the (output, sign) to solve first, e.g. the found witness's.
+
+    The program is built in units that make its rows of order 1
+    (`neurosim.attack.milp_scale`); where HiGHS's absolute tolerances could still
+    move the answer by more than a small fraction of it, the result is not proven and
+    its upper bound is the sound deviation bound.
     """
+    # Byzantine values share one capacity C across senders: per-neuron units would need
+    # one per sender, so such models keep the network's own units (the reach check stays).
+    u = milp_scale.choose_units(net, not (any(model.byzantine) or any(model.corrupted)))
+    snet = milp_scale.rescaled(net, u)
+    if not all(np.all(np.isfinite(W)) for W in snet.weights):
+        u = milp_scale.choose_units(net, False)
+        snet = net
+    res = _worst_case(snet, model, time_limit, lower / u.output, tighten, first)
+    reach = milp_scale.tolerance_reach(snet)
+    res.upper, res.value = res.upper * u.output, res.value * u.output
+    if res.batch is not None:
+        res.batch.x = np.clip(res.batch.x * u.inputs, net.input_low, net.input_high)
+    res.slack = reach * u.output
+    if not res.enclosure and reach > milp_scale.TRUSTED * max(res.upper, res.value) / u.output:
+        sound = float(np.max(deviation_bounds(net, model, interval_bounds(net))[-1],
+                             initial=0.0))
+        res.upper, res.proven = max(res.upper, sound), False
+        res.status += (f"; not proven: HiGHS's tolerances could move an output by "
+                       f"{reach * u.output:.3g}, not small against the answer: the "
+                       "deviation bound stands in")
+    return res
+
+
+def _worst_case(net: Network, model: FaultModel, time_limit: float, lower: float,
+                tighten: bool, first: tuple[int, float] | None) -> MilpResult:
+    """`worst_case_milp` in the units of `net`."""
     started = time.perf_counter()
     p = _Program()
     L, sizes, C = net.depth, net.sizes, model.capacity
