@@ -12,6 +12,8 @@ Found by an audit (before the fix, `worst_case_milp` on these networks):
   below the tolerance in any units);
 - input box [-1e-9, 1e-9], W1 and the biases scaled by 1e-6: proven 1.26e-7 against
   2.23e-7.
+And with ordinary weights, margins of 1e-9 and 1e-7 in the program were within
+HiGHS's tolerances (`test_milp_finds_a_crash_whose_deviation_meets_its_bound`).
 Every figure is checked against brute force over every failed set and a grid of
 inputs (tests/test_attack.py's, written independently of neurosim.attack).
 """
@@ -102,3 +104,31 @@ def test_attack_report_with_a_tiny_first_layer(tmp_path):
     assert report["worst_error"] <= report["bound_tightest"]
     if report["exact"]:
         assert grid <= report["worst_error"] * (1 + 1e-5)
+
+
+def test_milp_finds_a_crash_whose_deviation_meets_its_bound():
+    """A 3-4-3-2 relu network whose first layer is constant (W1 = 0): crashing neuron 4 of
+    layer 1 moves neuron 2 of layer 2 by exactly the deviation bound (to 1e-9), and
+    the output by 0.3555 (brute force). The program's margins were 1e-9 (deviation rows)
+    and 1e-7 (big-M intervals): HiGHS declared the crash infeasible, or called a point of
+    error 6e-7 optimal, and the MILP proved 0 (one crash) or 0.1455 (with a lost input
+    synapse) -- on a network of ordinary magnitudes."""
+    W2 = [[-0.1387439591716444, 0.6943885715051259, 0.4756755745843204, 3.6501380386887883],
+          [-3.4527813800193368, 9.507021253108803, 3.139455946722487, -13.265872063200824],
+          [-0.24925495824558191, 0.9469205495328255, -0.10079938849156217, -0.3720279959313264]]
+    W3 = [[0.1958555352225786, 0.005322683743181754, -0.057380669636337256],
+          [0.1366385048244082, -0.02935337452109555, 0.413930191311247]]
+    b = [[-0.6751482781003726, -0.549148192108236, 0.8616781757607538, 0.5791009829750663],
+         [-1.5720054463400757, 5.587331536081543, -0.27090091398502425],
+         [0.32448032327728404, 0.2981845579039091]]
+    net = make_network([np.zeros((4, 3)), np.array(W2), np.array(W3)],
+                       [np.array(v) for v in b], "relu", -0.5, 0.5)
+    X = np.zeros((1, 3))  # the network is constant in x
+    for failures in (dict(crash=(1, 0)), dict(crash=(1, 0), lost=(1, 0, 0))):
+        model = model_of(**failures)
+        worst = brute_force(net, model, X)
+        assert worst == pytest.approx(0.35553591, rel=1e-6)
+        res = worst_case_milp(net, model, time_limit=30.0)
+        assert worst <= res.upper + getattr(res, "slack", 0.0)
+        if res.proven:
+            assert res.value == pytest.approx(worst, rel=1e-6)
