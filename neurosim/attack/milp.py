@@ -233,8 +233,9 @@ def worst_case_milp(net: Network, model: FaultModel, time_limit: float,
         res.batch.x = np.clip(res.batch.x * u.inputs, net.input_low, net.input_high)
     res.slack = reach * u.output
     if not res.enclosure and reach > milp_scale.TRUSTED * max(res.upper, res.value) / u.output:
-        sound = float(np.max(deviation_bounds(net, model, interval_bounds(net))[-1],
-                             initial=0.0))
+        # In the program's units: its absolute margin (1e-9) is then relative to them.
+        sound = u.output * float(np.max(deviation_bounds(snet, model, interval_bounds(snet))[-1],
+                                        initial=0.0))
         res.upper, res.proven = max(res.upper, sound), False
         res.status += (f"; not proven: HiGHS's tolerances could move an output by "
                        f"{reach * u.output:.3g}, not small against the answer: the "
