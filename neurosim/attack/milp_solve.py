@@ -45,6 +45,9 @@ class MilpResult:
     status: str
     elapsed_s: float
     enclosure: bool = False  # phi enclosed, not encoded: upper is a bound, value not attained
+    # How far HiGHS's absolute tolerances could have moved upper (`milp_scale`): upper +
+    # slack is the bound to report; upper alone is what a found error is compared with.
+    slack: float = 0.0
 
 
 def _objective(out_terms, k: int, s: float, n: int) -> tuple[dict[int, float], float, Array]:
