@@ -11,8 +11,8 @@ numba's cache of a kernel follows the text of the file that defines it, not of t
 it calls into: the modules whose kernels inline these sums (`neurosim/engines/kernels.py`,
 `neurosim/bounds/signal_sums.py`, `neurosim/bounds/substitution_sums.py`) each hold a
 digest of this file, PAIRWISE_DIGEST. After editing this module, update them
-(tests/test_kernels.py fails until they match),
-or their cached kernels keep the old sums.
+(tests/test_kernels.py fails until they match), or their cached kernels keep the old
+sums.
 """
 
 from __future__ import annotations
@@ -55,15 +55,14 @@ def _block_sum(p: Array, lo: int, n: int) -> float:
 
 @njit(inline="always")
 def _pairwise(p: Array, n: int, tasks: Array, sums: Array) -> float:
-    """p[:n] summed pairwise, the recursion unrolled onto two stacks (numba cannot cache a
-    recursive function called from another): tasks (3, DEPTH) int64, sums (DEPTH,).
+    """p[:n] summed pairwise for n > 128 (`numpy_sum` takes shorter rows in one block), the
+    recursion unrolled onto two stacks (numba cannot cache a recursive function called
+    from another): tasks (3, DEPTH) int64, sums (DEPTH,).
 
     numpy halves a segment of more than 128 terms (the first half a multiple of 8 long),
     sums each half, then adds the halves; a task is (0, lo, n), sum this segment, or
     (1, 0, 0), add the last two sums.
     """
-    if n <= 128:
-        return _block_sum(p, 0, n)
     top, done = 0, 0
     tasks[0, 0], tasks[1, 0], tasks[2, 0] = 0, 0, n
     top = 1
@@ -97,20 +96,20 @@ def stacks() -> tuple[Array, Array]:
 
 
 @njit(inline="always")
-def numpy_sum(p: Array, n: int, scratch: tuple[Array, Array]) -> float:
-    """What numpy's `p[:n].sum()` gives for a contiguous row, bit for bit: 0.0 plus the
-    pairwise sum. scratch: `stacks()`."""
-    if n <= 128:  # a single block: no stacks
-        return 0.0 + _block_sum(p, 0, n)
-    return 0.0 + _pairwise(p, n, scratch[0], scratch[1])
-
-
-@njit(inline="always")
 def short_sum(p: Array, n: int) -> float:
     """`numpy_sum` of a row of at most 128 terms (one block, no stacks): a kernel that
     makes several sums a row inlines far less code with it (six `numpy_sum`s made one
     kernel 4.7 times slower)."""
     return 0.0 + _block_sum(p, 0, n)
+
+
+@njit(inline="always")
+def numpy_sum(p: Array, n: int, scratch: tuple[Array, Array]) -> float:
+    """What numpy's `p[:n].sum()` gives for a contiguous row, bit for bit: 0.0 plus the
+    pairwise sum. scratch: `stacks()`."""
+    if n <= 128:
+        return short_sum(p, n)
+    return 0.0 + _pairwise(p, n, scratch[0], scratch[1])
 
 
 @njit(cache=True)

@@ -27,7 +27,7 @@ from neurosim.data.pairwise import numpy_sum, stacks
 # numba caches a kernel by the text of the file that defines it alone, and these kernels
 # inline neurosim/data/pairwise.py: this digest of that file (tests/test_kernels.py
 # checks it) changes this file's text, and so its cache, whenever that file changes.
-PAIRWISE_DIGEST = "0a0e1ecf42a18a1f"
+PAIRWISE_DIGEST = "2d5c038cbc35f39f"
 
 Array = np.ndarray
 
